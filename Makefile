@@ -1,0 +1,50 @@
+# Everything a fresh clone needs: each target installs and builds what it uses, so `make run-server`
+# and `make test` are the whole set-up. Flags: make run-server ARGS="--tcp-port 9001";
+# make run-console NAME=alice HOST=10.0.0.5 PORT=9000 ROOM=general.
+
+NPM_STAMP   := node_modules/.package-lock.json
+BUILD_STAMP := dist/.built
+SOURCES     := $(shell find server protocol console-client web-client bench scripts -type f 2>/dev/null) \
+               package.json tsconfig.json tsconfig.base.json tsconfig.web.json
+
+NAME ?=
+HOST ?=
+PORT ?=
+ROOM ?=
+ARGS ?=
+
+.PHONY: install build run-server run-console run-web test typecheck bench clean
+
+install: $(NPM_STAMP)
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+build: $(BUILD_STAMP)
+
+$(BUILD_STAMP): $(NPM_STAMP) $(SOURCES)
+	npm run --silent build
+	@touch $@
+
+run-server: build
+	node dist/server/main.js $(ARGS)
+
+run-console: build
+	node dist/console-client/main.js $(if $(NAME),--name $(NAME)) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(ROOM),--room $(ROOM)) $(ARGS)
+
+run-web: build
+	@echo "Parley web client: http://localhost:$${PARLEY_HTTP_PORT:-8080}/  (the server serves it; Ctrl-C stops)"
+	node dist/server/main.js $(ARGS)
+
+typecheck: $(NPM_STAMP)
+	npx tsc -p tsconfig.test.json && npx tsc -p tsconfig.web.json --noEmit
+
+test: build typecheck
+	npx vitest run
+
+bench: build
+	node dist/bench/main.js scenarios $(ARGS)
+
+clean:
+	rm -rf dist

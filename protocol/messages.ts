@@ -1,0 +1,219 @@
+// Parley protocol v1: the shapes of every request a client sends and every event a server sends.
+// docs/protocol.md is the normative description; this file is its executable twin.
+import type { ErrorCode } from './errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+export const LIMITS = {
+  /** Names of users and rooms: 1-32 of letters, digits, `_`, `-`, `.`. */
+  nameMaxLength: 32,
+  /** Text of a message, in Unicode code points. */
+  textMaxChars: 4000,
+  /** A request `id` that is a string may be at most this long. */
+  idMaxLength: 64,
+  /** The `client` field of hello is informational and capped so it cannot bloat logs. */
+  clientMaxLength: 128,
+  /** History returned when a join does not say how much it wants. */
+  defaultHistory: 50,
+  /** The most history one join or history request returns. */
+  maxHistory: 1000,
+  /** Rooms one connection may be in at once. */
+  maxRoomsPerConnection: 100,
+  /** Default cap on one TCP line or WebSocket message, in bytes. */
+  defaultMaxMessageBytes: 65536,
+} as const;
+
+export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+
+/** A request id: echoed back as `re` on the one direct reply to that request. */
+export type RequestId = string | number;
+
+// ---- Requests: client -> server ----
+
+interface Base {
+  id?: RequestId;
+}
+export interface HelloRequest extends Base {
+  type: 'hello';
+  name: string;
+  protocol?: number;
+  client?: string;
+}
+export interface JoinRequest extends Base {
+  type: 'join';
+  room: string;
+  /** How many of the latest messages to receive (0-1000, default 50). */
+  history?: number;
+  /** Receive every retained message with seq greater than this instead (resume). */
+  since?: number;
+}
+export interface LeaveRequest extends Base {
+  type: 'leave';
+  room: string;
+}
+export interface SayRequest extends Base {
+  type: 'say';
+  room: string;
+  text: string;
+  /** An emote (`/me waves`): clients render it as `* alice waves`. */
+  action?: boolean;
+}
+export interface DmRequest extends Base {
+  type: 'dm';
+  to: string;
+  text: string;
+  action?: boolean;
+}
+export interface WhoRequest extends Base {
+  type: 'who';
+  room?: string;
+}
+export interface RoomsRequest extends Base {
+  type: 'rooms';
+}
+export interface HistoryRequest extends Base {
+  type: 'history';
+  room: string;
+  /** Page back: messages with seq strictly less than this (default: newest). */
+  before?: number;
+  limit?: number;
+}
+export interface TimeRequest extends Base {
+  type: 'time';
+}
+export interface PingRequest extends Base {
+  type: 'ping';
+}
+export interface ByeRequest extends Base {
+  type: 'bye';
+}
+
+export type Request =
+  | HelloRequest
+  | JoinRequest
+  | LeaveRequest
+  | SayRequest
+  | DmRequest
+  | WhoRequest
+  | RoomsRequest
+  | HistoryRequest
+  | TimeRequest
+  | PingRequest
+  | ByeRequest;
+
+export type RequestType = Request['type'];
+
+// ---- Events: server -> client ----
+
+/** A chat message, in a room (`room`) or direct (`to`). */
+export interface ChatMessage {
+  type: 'message';
+  room?: string;
+  to?: string;
+  from: string;
+  text: string;
+  seq: number;
+  ts: string;
+  action?: true;
+}
+
+export interface WelcomeEvent {
+  type: 'welcome';
+  protocol: number;
+  name: string;
+  session: string;
+  server: string;
+  time: string;
+  re?: RequestId;
+}
+export interface MembersEvent {
+  type: 'members';
+  room: string;
+  users: string[];
+  re?: RequestId;
+}
+export interface HistoryEvent {
+  type: 'history';
+  room: string;
+  messages: ChatMessage[];
+  /** True when older messages exist before the first one listed. */
+  more?: boolean;
+  re?: RequestId;
+}
+export interface JoinedEvent {
+  type: 'joined';
+  room: string;
+  name: string;
+  ts: string;
+}
+export interface LeftEvent {
+  type: 'left';
+  room: string;
+  name: string;
+  ts: string;
+  reason?: 'disconnect';
+}
+export interface AckEvent {
+  type: 'ack';
+  re: RequestId;
+  seq?: number;
+}
+export interface UserInfo {
+  name: string;
+  online: boolean;
+  /** ISO time the user was last connected, for offline users the server knows. */
+  lastSeen?: string;
+}
+export interface UsersEvent {
+  type: 'users';
+  room?: string;
+  users: UserInfo[];
+  re?: RequestId;
+}
+export interface RoomInfo {
+  name: string;
+  members: number;
+}
+export interface RoomsEvent {
+  type: 'rooms';
+  rooms: RoomInfo[];
+  re?: RequestId;
+}
+export interface TimeEvent {
+  type: 'time';
+  time: string;
+  re?: RequestId;
+}
+export interface PongEvent {
+  type: 'pong';
+  re?: RequestId;
+}
+export interface ByeEvent {
+  type: 'bye';
+  reason: 'client' | 'shutdown' | string;
+  re?: RequestId;
+}
+export interface ErrorEvent {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  re?: RequestId;
+  fatal?: true;
+}
+
+export type ServerEvent =
+  | ChatMessage
+  | WelcomeEvent
+  | MembersEvent
+  | HistoryEvent
+  | JoinedEvent
+  | LeftEvent
+  | AckEvent
+  | UsersEvent
+  | RoomsEvent
+  | TimeEvent
+  | PongEvent
+  | ByeEvent
+  | ErrorEvent;
+
+export type ServerEventType = ServerEvent['type'];

@@ -1,0 +1,144 @@
+// Validation of requests in one place, driven by a declarative table: each request type lists its
+// fields and the rule each must satisfy. Both transports and both clients use the same rules.
+import type { ErrorCode } from './errors.js';
+import { LIMITS, NAME_PATTERN, type Request, type RequestId, type RequestType, type ServerEvent } from './messages.js';
+
+export type Invalid = { ok: false; code: ErrorCode; message: string; re?: RequestId };
+export type Parsed = { ok: true; request: Request } | Invalid;
+
+/** A field rule returns undefined when the value is acceptable, or the error to send. */
+type Rule = (value: unknown, field: string) => { code: ErrorCode; message: string } | undefined;
+
+const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v);
+
+const userName: Rule = (v, f) =>
+  isName(v) ? undefined : { code: 'bad_name', message: `${f} must be 1-32 letters, digits, _ - or .` };
+const roomName: Rule = (v, f) =>
+  isName(v) ? undefined : { code: 'bad_room', message: `${f} must be 1-32 letters, digits, _ - or .` };
+const text: Rule = (v, f) => {
+  if (typeof v !== 'string') return { code: 'bad_text', message: `${f} must be a string` };
+  if (v.length === 0) return { code: 'bad_text', message: `${f} must not be empty` };
+  if (v.includes('\0')) return { code: 'bad_text', message: `${f} must not contain NUL` };
+  // Fast path: UTF-16 length bounds the code point count from above.
+  if (v.length > LIMITS.textMaxChars && codePoints(v) > LIMITS.textMaxChars) {
+    return { code: 'bad_text', message: `${f} is longer than ${LIMITS.textMaxChars} characters` };
+  }
+  return undefined;
+};
+const intIn =
+  (min: number, max: number): Rule =>
+  (v, f) =>
+    Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
+      ? undefined
+      : { code: 'bad_request', message: `${f} must be an integer from ${min} to ${max}` };
+const shortString =
+  (max: number): Rule =>
+  (v, f) =>
+    typeof v === 'string' && v.length <= max ? undefined : { code: 'bad_request', message: `${f} must be a string of at most ${max} characters` };
+const bool: Rule = (v, f) => (typeof v === 'boolean' ? undefined : { code: 'bad_request', message: `${f} must be true or false` });
+
+interface FieldSpec {
+  rule: Rule;
+  required: boolean;
+}
+const req = (rule: Rule): FieldSpec => ({ rule, required: true });
+const opt = (rule: Rule): FieldSpec => ({ rule, required: false });
+
+const SEQ_MAX = Number.MAX_SAFE_INTEGER;
+
+/** The request table: every request type and its fields. Unknown fields are ignored. */
+const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
+  hello: { name: req(userName), protocol: opt(intIn(0, 1_000_000)), client: opt(shortString(LIMITS.clientMaxLength)) },
+  join: { room: req(roomName), history: opt(intIn(0, LIMITS.maxHistory)), since: opt(intIn(0, SEQ_MAX)) },
+  leave: { room: req(roomName) },
+  say: { room: req(roomName), text: req(text), action: opt(bool) },
+  dm: { to: req(userName), text: req(text), action: opt(bool) },
+  who: { room: opt(roomName) },
+  rooms: {},
+  history: { room: req(roomName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
+  time: {},
+  ping: {},
+  bye: {},
+};
+
+export const REQUEST_TYPES = Object.keys(REQUESTS) as RequestType[];
+
+function isRequestId(v: unknown): v is RequestId {
+  return (typeof v === 'string' && v.length <= LIMITS.idMaxLength) || Number.isSafeInteger(v);
+}
+
+/** Validates a decoded JSON value as a request. Errors carry `re` whenever the id itself was valid. */
+export function validateRequest(value: unknown): Parsed {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, code: 'bad_request', message: 'a request must be a JSON object' };
+  }
+  const obj = value as Record<string, unknown>;
+  let re: RequestId | undefined;
+  if (obj.id !== undefined) {
+    if (!isRequestId(obj.id)) {
+      return { ok: false, code: 'bad_request', message: `id must be a string of at most ${LIMITS.idMaxLength} characters or an integer` };
+    }
+    re = obj.id;
+  }
+  const fail = (code: ErrorCode, message: string): Invalid => (re === undefined ? { ok: false, code, message } : { ok: false, code, message, re });
+  const type = obj.type;
+  if (typeof type !== 'string') return fail('bad_request', 'a request needs a string field "type"');
+  if (!Object.prototype.hasOwnProperty.call(REQUESTS, type)) return fail('unknown_type', `unknown request type "${type.slice(0, 40)}"`);
+  const fields = REQUESTS[type as RequestType];
+  for (const field in fields) {
+    const spec = fields[field]!;
+    const v = obj[field];
+    if (v === undefined || v === null) {
+      if (spec.required) return fail(field === 'text' ? 'bad_text' : 'bad_request', `${type} needs the field "${field}"`);
+      continue;
+    }
+    const problem = spec.rule(v, field);
+    if (problem) return fail(problem.code, problem.message);
+  }
+  return { ok: true, request: obj as unknown as Request };
+}
+
+/** Parses one JSON text (a TCP line or a WebSocket text message) into a request. */
+export function parseRequest(json: string): Parsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return { ok: false, code: 'bad_json', message: 'not valid JSON' };
+  }
+  return validateRequest(value);
+}
+
+/** Client side: parses what a server sent; null when it is not an object with a string type. */
+export function parseEvent(json: string): ServerEvent | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return null;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+  return typeof (value as { type?: unknown }).type === 'string' ? (value as ServerEvent) : null;
+}
+
+export function isValidName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
+
+/** Case-insensitive identity of a user or room name. */
+export function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
+function codePoints(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}

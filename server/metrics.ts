@@ -1,0 +1,52 @@
+// Counters and gauges rendered in the Prometheus text exposition format (version 0.0.4). Labels are
+// fixed small sets (transport, error code), so series cannot grow without bound.
+import type { TransportName } from './peer.js';
+
+type Labelled = Map<string, number>;
+
+export class Metrics {
+  readonly connections: Record<TransportName, number> = { tcp: 0, ws: 0 };
+  readonly connectionsTotal: Record<TransportName, number> = { tcp: 0, ws: 0 };
+  readonly bytesIn: Record<TransportName, number> = { tcp: 0, ws: 0 };
+  readonly bytesOut: Record<TransportName, number> = { tcp: 0, ws: 0 };
+  messagesIn = 0;
+  /** Chat messages delivered to recipients (one per recipient). */
+  messagesOut = 0;
+  private readonly errors: Labelled = new Map();
+  /** Sampled at render time: the hub knows its rooms and users, metrics does not. */
+  gauges: () => { rooms: number; users: number } = () => ({ rooms: 0, users: 0 });
+
+  error(code: string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  render(): string {
+    const out: string[] = [];
+    const family = (name: string, type: 'counter' | 'gauge', help: string, rows: [string, number][]): void => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of rows) out.push(`${name}${labels} ${value}`);
+    };
+    const byTransport = (r: Record<TransportName, number>): [string, number][] => [
+      ['{transport="tcp"}', r.tcp],
+      ['{transport="ws"}', r.ws],
+    ];
+    const g = this.gauges();
+    family('parley_connections', 'gauge', 'Open client connections.', byTransport(this.connections));
+    family('parley_connections_total', 'counter', 'Client connections accepted.', byTransport(this.connectionsTotal));
+    family('parley_rooms', 'gauge', 'Rooms with at least one member.', [['', g.rooms]]);
+    family('parley_users_online', 'gauge', 'Users who completed hello and are connected.', [['', g.users]]);
+    family('parley_messages_in_total', 'counter', 'Chat messages accepted (say and dm).', [['', this.messagesIn]]);
+    family('parley_messages_out_total', 'counter', 'Chat messages delivered, one per recipient.', [['', this.messagesOut]]);
+    family('parley_bytes_in_total', 'counter', 'Bytes received from clients.', byTransport(this.bytesIn));
+    family('parley_bytes_out_total', 'counter', 'Bytes written to clients.', byTransport(this.bytesOut));
+    family(
+      'parley_errors_total',
+      'counter',
+      'Errors sent to clients, by protocol error code.',
+      [...this.errors].sort().map(([code, n]) => [`{code="${code}"}`, n]),
+    );
+    const mem = process.memoryUsage();
+    family('parley_process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', mem.rss]]);
+    return out.join('\n') + '\n';
+  }
+}

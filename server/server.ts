@@ -1,0 +1,103 @@
+// Composition root: builds the store, the hub and both transports from a Config, and tears them down
+// in the right order. Everything else receives its collaborators; only this file chooses them.
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo, Server as NetServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from './config.js';
+import { createHttpFront } from './http.js';
+import { Hub } from './hub.js';
+import type { Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { FileStore } from './store/file-store.js';
+import { MemoryStore } from './store/memory-store.js';
+import type { Store } from './store/store.js';
+import { createTcpTransport } from './tcp.js';
+import { createWsTransport } from './ws-transport.js';
+
+export const SERVER_NAME = 'parley/0.1.0';
+
+export interface RunningServer {
+  tcpPort: number;
+  httpPort: number;
+  hub: Hub;
+  /** Graceful stop: bye to everyone, close listeners and sockets, flush the store. */
+  close(): Promise<void>;
+}
+
+/** How long shutdown waits for clients to read their bye before cutting connections. */
+const SHUTDOWN_GRACE_MS = 3000;
+
+function defaultWebRoot(): string {
+  // dist/server/server.js -> dist/web
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'web');
+}
+
+function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const store: Store = config.memory
+    ? new MemoryStore({ historyPerRoom: config.historyPerRoom })
+    : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, log: (line) => log.warn(line) });
+  await store.open();
+  const metrics = new Metrics();
+  const hub = new Hub({ store, metrics, log, serverName: SERVER_NAME, helloTimeoutMs: config.helloTimeoutMs });
+  const started = Date.now();
+
+  const tcp = createTcpTransport(hub, { maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.maxBufferedBytes, log, metrics });
+  const ws = createWsTransport(hub, {
+    maxMessageBytes: config.maxMessageBytes,
+    maxBufferedBytes: config.maxBufferedBytes,
+    allowedOrigins: config.allowedOrigins,
+    deflate: config.deflate,
+    pingIntervalMs: config.pingIntervalMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    log,
+    metrics,
+  });
+  const http = createHttpFront({
+    webRoot: config.webRoot ?? defaultWebRoot(),
+    metrics,
+    health: () => ({
+      server: SERVER_NAME,
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+      connections: { ...metrics.connections },
+      store: config.memory ? 'memory' : 'file',
+    }),
+    upgrade: (req, socket, head) => ws.upgrade(req, socket, head),
+  });
+
+  let tcpPort: number;
+  let httpPort: number;
+  try {
+    tcpPort = await listen(tcp, config.tcpPort, config.host);
+    httpPort = await listen(http, config.httpPort, config.host);
+  } catch (err) {
+    tcp.close();
+    await store.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      tcp.close();
+      http.close();
+      hub.shutdown();
+      const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+      while (hub.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      ws.destroyAll();
+      http.closeAllConnections();
+      await store.close();
+    })());
+
+  return { tcpPort, httpPort, hub, close };
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { parseRequest, validateRequest } from '../../protocol/validate.js';
+
+describe('parseRequest: one row per rule', () => {
+  const rows: [string, string, string | null, unknown?][] = [
+    // [label, json, expected error code or null when valid, expected re]
+    ['not JSON', '{nope', 'bad_json'],
+    ['array', '[1,2]', 'bad_request'],
+    ['string', '"hello"', 'bad_request'],
+    ['null', 'null', 'bad_request'],
+    ['number', '42', 'bad_request'],
+    ['no type', '{"name":"a"}', 'bad_request'],
+    ['numeric type', '{"type":7}', 'bad_request'],
+    ['unknown type', '{"type":"dance","id":1}', 'unknown_type', 1],
+    ['prototype key as type', '{"type":"toString"}', 'unknown_type'],
+    ['bad id: object', '{"type":"ping","id":{}}', 'bad_request'],
+    ['bad id: long string', `{"type":"ping","id":"${'x'.repeat(65)}"}`, 'bad_request'],
+    ['bad id: float', '{"type":"ping","id":1.5}', 'bad_request'],
+    ['ok id: 64 chars', `{"type":"ping","id":"${'x'.repeat(64)}"}`, null],
+    ['hello ok', '{"type":"hello","name":"Al_i-c.e9"}', null],
+    ['hello without name', '{"type":"hello","id":"h"}', 'bad_request', 'h'],
+    ['hello name too long', `{"type":"hello","name":"${'a'.repeat(33)}"}`, 'bad_name'],
+    ['hello name 32', `{"type":"hello","name":"${'a'.repeat(32)}"}`, null],
+    ['hello name with space', '{"type":"hello","name":"a b"}', 'bad_name'],
+    ['hello name empty', '{"type":"hello","name":""}', 'bad_name'],
+    ['hello name number', '{"type":"hello","name":5}', 'bad_name'],
+    ['hello name unicode', '{"type":"hello","name":"zoë"}', 'bad_name'],
+    ['hello protocol string', '{"type":"hello","name":"a","protocol":"1"}', 'bad_request'],
+    ['hello client too long', `{"type":"hello","name":"a","client":"${'c'.repeat(129)}"}`, 'bad_request'],
+    ['join bad room', '{"type":"join","room":"no/slash"}', 'bad_room'],
+    ['join history too big', '{"type":"join","room":"r","history":1001}', 'bad_request'],
+    ['join history negative', '{"type":"join","room":"r","history":-1}', 'bad_request'],
+    ['join since', '{"type":"join","room":"r","since":0}', null],
+    ['say ok', '{"type":"say","room":"r","text":"hi"}', null],
+    ['say no text', '{"type":"say","room":"r"}', 'bad_text'],
+    ['say empty text', '{"type":"say","room":"r","text":""}', 'bad_text'],
+    ['say NUL', '{"type":"say","room":"r","text":"a\\u0000b"}', 'bad_text'],
+    ['say number text', '{"type":"say","room":"r","text":5}', 'bad_text'],
+    ['say 4000 chars', `{"type":"say","room":"r","text":"${'a'.repeat(4000)}"}`, null],
+    ['say 4001 chars', `{"type":"say","room":"r","text":"${'a'.repeat(4001)}"}`, 'bad_text'],
+    ['say 4000 astral chars', `{"type":"say","room":"r","text":"${'😀'.repeat(4000)}"}`, null],
+    ['say 4001 astral chars', `{"type":"say","room":"r","text":"${'😀'.repeat(4001)}"}`, 'bad_text'],
+    ['say action not bool', '{"type":"say","room":"r","text":"x","action":"yes"}', 'bad_request'],
+    ['dm bad to', '{"type":"dm","to":"","text":"x"}', 'bad_name'],
+    ['who no room', '{"type":"who"}', null],
+    ['who bad room', '{"type":"who","room":"!"}', 'bad_room'],
+    ['history limit 0', '{"type":"history","room":"r","limit":0}', 'bad_request'],
+    ['history before', '{"type":"history","room":"r","before":10,"limit":5}', null],
+    ['unknown fields ignored', '{"type":"ping","colour":"blue"}', null],
+  ];
+  it.each(rows)('%s', (_label, json, code, re) => {
+    const r = parseRequest(json);
+    if (code === null) {
+      expect(r.ok).toBe(true);
+    } else {
+      expect(r.ok).toBe(false);
+      if (!r.ok) {
+        expect(r.code).toBe(code);
+        expect(r.message.length).toBeGreaterThan(0);
+        expect(r.re).toBe(re);
+      }
+    }
+  });
+
+  it('keeps the id as re on field errors', () => {
+    const r = validateRequest({ type: 'say', room: 'r', text: '', id: 99 });
+    expect(r).toMatchObject({ ok: false, code: 'bad_text', re: 99 });
+  });
+});
