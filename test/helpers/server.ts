@@ -27,10 +27,13 @@ export function tempDir(prefix = 'parley-test-'): string {
  * Starts a server. Defaults: loopback, ports 0, in-memory store, log level info. Any flag in `args`
  * overrides them (later flags win), e.g. ['--data-dir', dir] together with ['--memory=false'].
  */
-export function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningServer> {
+export function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { prefix?: string[] } = {}): Promise<RunningServer> {
   const base = ['--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0'];
   if (!args.some((a) => a.startsWith('--data-dir') || a.startsWith('--memory'))) base.push('--memory');
-  const proc = spawn(process.execPath, [SERVER_JS, ...base, ...args], {
+  // `prefix` runs the server through another command, e.g. ['ip', 'netns', 'exec', NS] (which execs,
+  // so signals still reach node).
+  const [cmd, ...pre] = [...(opts.prefix ?? []), process.execPath];
+  const proc = spawn(cmd!, [...pre, SERVER_JS, ...base, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
