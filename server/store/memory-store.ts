@@ -1,6 +1,7 @@
-// PLACEHOLDER (lead): a minimal in-memory Store so the hub runs; the store helper replaces it.
+// --memory: the shared index with nothing behind it. `done` runs as a microtask so callers see the
+// same asynchronous contract as the file store, in append order.
 import type { ChatMessage } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/validate.js';
+import { ConversationIndex, inboxKey } from './conversations.js';
 import type { ConvKey, Done, HistoryPage, HistoryQuery, KnownUser, Store } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -8,68 +9,54 @@ export interface MemoryStoreOptions {
 }
 
 export class MemoryStore implements Store {
-  private readonly convs = new Map<ConvKey, { last: number; messages: ChatMessage[] }>();
-  private readonly users = new Map<string, KnownUser>();
-  private readonly inboxes = new Map<string, ChatMessage[]>();
+  private readonly index: ConversationIndex;
+  private order = 0;
 
-  constructor(private readonly opts: MemoryStoreOptions) {}
+  constructor(opts: MemoryStoreOptions) {
+    this.index = new ConversationIndex(opts.historyPerRoom);
+  }
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
 
   lastSeq(conv: ConvKey): number {
-    return this.convs.get(conv)?.last ?? 0;
+    return this.index.lastSeq(conv);
   }
 
   appendMessage(conv: ConvKey, msg: ChatMessage, offlineRecipient: string | undefined, done: Done): void {
-    let c = this.convs.get(conv);
-    if (!c) this.convs.set(conv, (c = { last: 0, messages: [] }));
-    c.last = msg.seq;
-    c.messages.push(msg);
-    if (c.messages.length > this.opts.historyPerRoom) c.messages.shift();
+    this.index.add(conv, msg);
     if (offlineRecipient !== undefined) {
-      let inbox = this.inboxes.get(offlineRecipient);
-      if (!inbox) this.inboxes.set(offlineRecipient, (inbox = []));
-      inbox.push(msg);
+      this.index.inboxAdd(offlineRecipient, { key: inboxKey(conv, msg.seq), conv, msg, order: this.order++, seg: 0 });
     }
     queueMicrotask(() => done(null));
   }
 
-  history(conv: ConvKey, q: HistoryQuery): HistoryPage {
-    const all = (this.convs.get(conv)?.messages ?? []).filter(
-      (m) => (q.after === undefined || m.seq > q.after) && (q.before === undefined || m.seq < q.before),
-    );
-    const messages = all.slice(Math.max(0, all.length - q.limit));
-    return { messages, more: all.length > messages.length };
+  history(conv: ConvKey, query: HistoryQuery): HistoryPage {
+    return this.index.history(conv, query);
   }
 
-  *rooms(): Iterable<string> {
-    for (const c of this.convs.values()) {
-      const room = c.messages[0]?.room;
-      if (room !== undefined) yield room;
-    }
+  rooms(): Iterable<string> {
+    return this.index.rooms();
   }
 
   rememberUser(name: string, lastSeen: string): void {
-    const key = nameKey(name);
-    const prev = this.users.get(key);
-    this.users.set(key, { name: prev?.name ?? name, lastSeen });
+    this.index.rememberUser(name, lastSeen);
   }
 
   knownUser(userKey: string): KnownUser | undefined {
-    return this.users.get(userKey);
+    return this.index.knownUser(userKey);
   }
 
   knownUsers(): Iterable<KnownUser> {
-    return this.users.values();
+    return this.index.knownUsers();
   }
 
   inbox(userKey: string): ChatMessage[] {
-    return [...(this.inboxes.get(userKey) ?? [])];
+    return this.index.inbox(userKey);
   }
 
   markDelivered(userKey: string, count: number, done: Done): void {
-    this.inboxes.get(userKey)?.splice(0, count);
+    this.index.inboxShift(userKey, count);
     queueMicrotask(() => done(null));
   }
 }

@@ -1,0 +1,32 @@
+// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), the checksum every log record carries.
+// Written here because Node 20 has no zlib.crc32. Slice-by-4 tables: replaying a large log checksums
+// every byte once, and four bytes per step is several times faster than the one-table loop.
+const TABLES: Uint32Array[] = (() => {
+  const t0 = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t0[n] = c >>> 0;
+  }
+  const tables = [t0];
+  for (let s = 1; s < 4; s++) {
+    const prev = tables[s - 1]!;
+    const t = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) t[n] = (t0[prev[n]! & 0xff]! ^ (prev[n]! >>> 8)) >>> 0;
+    tables.push(t);
+  }
+  return tables;
+})();
+
+/** CRC-32 of bytes [start, end) of `buf`. */
+export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
+  const [t0, t1, t2, t3] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  let crc = 0xffffffff;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    crc ^= buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    crc = t3[crc & 0xff]! ^ t2[(crc >>> 8) & 0xff]! ^ t1[(crc >>> 16) & 0xff]! ^ t0[crc >>> 24]!;
+  }
+  for (; i < end; i++) crc = t0[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
