@@ -385,17 +385,20 @@ export class Hub {
       this.reply(client, { type: 'history', room: room.name, messages: page.messages, more: page.more }, undefined);
       return;
     }
-    // Resume: everything retained after `since`, oldest first, in pages so no event grows huge.
+    // Resume: everything retained after `since`, oldest first, one seq window per event so that each
+    // page costs only its own messages (asking for "everything after" per page would be quadratic).
     let after = Math.min(req.since, room.durableSeq);
-    for (;;) {
-      const oldest = this.store.history(room.conv, { after, before, limit: Number.MAX_SAFE_INTEGER });
-      const first = oldest.messages.slice(0, RESUME_PAGE);
-      const last = first[first.length - 1];
-      const more = oldest.messages.length > RESUME_PAGE;
-      this.reply(client, { type: 'history', room: room.name, messages: first, more: false }, undefined);
-      if (!more || last === undefined) return;
-      after = last.seq;
+    let sent = false;
+    while (after < before - 1) {
+      const end = Math.min(before, after + RESUME_PAGE + 1);
+      const page = this.store.history(room.conv, { after, before: end, limit: RESUME_PAGE });
+      if (page.messages.length > 0) {
+        this.reply(client, { type: 'history', room: room.name, messages: page.messages, more: false }, undefined);
+        sent = true;
+      }
+      after = end - 1;
     }
+    if (!sent) this.reply(client, { type: 'history', room: room.name, messages: [], more: false }, undefined);
   }
 
   private deliverInbox(client: Client, key: string): void {
