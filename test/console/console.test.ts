@@ -55,7 +55,9 @@ describe('console client', () => {
   });
 
   it('direct messages, /me, /join and /leave, /users and /rooms', async () => {
+    // One after the other: started together, lou may join first and kay would see no "joined".
     const kay = client('kay');
+    await kay.waitFor(/#general: .*kay/);
     const lou = client('lou');
     await kay.waitFor(/lou joined #general/);
     kay.type('/msg lou secret plans');
@@ -129,6 +131,8 @@ describe('console client across a server restart', () => {
     await ann.waitFor(/#lobby: ann/);
     await srv.stop();
     await ann.waitFor(/connection to 127\.0\.0\.1:\d+ lost .*reconnecting in/);
+    // Typed while the server is away: queued, then sent once after the hello and the rejoin.
+    ann.type('typed while away');
     srv = await startServer(['--tcp-port', port]);
     try {
       await ann.waitFor(/connected to .*\n(.|\n)*connected to /, 15_000);
@@ -138,6 +142,7 @@ describe('console client across a server restart', () => {
       expect(members.users).toContain('ann');
       bob.send({ type: 'say', room: 'lobby', text: 'welcome back' });
       await ann.waitFor(/<bob> welcome back/);
+      expect(ann.out().split('\n').filter((l) => /<ann> typed while away$/.test(l))).toHaveLength(1);
       ann.type('thanks');
       await bob.next((e) => e.type === 'message' && e.text === 'thanks');
       bob.close();
