@@ -97,7 +97,7 @@ const OPTIONS: Option[] = [
     env: 'PARLEY_MAX_BUFFERED_BYTES',
     kind: { t: 'int', min: 65536, max: 1024 * 1024 * 1024 },
     def: 8 * 1024 * 1024,
-    help: 'unsent bytes a connection may queue before it is closed as a slow consumer',
+    help: 'unsent bytes a connection may carry over from earlier turns before it is closed as a slow consumer',
   },
   {
     key: 'pingIntervalMs',

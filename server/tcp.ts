@@ -40,7 +40,8 @@ class TcpPeer implements Peer {
     const socket = this.socket;
     if (this.closing || socket.destroyed) return;
     const bytes = event.encode(encodeLine);
-    if (socket.writableLength + bytes.length > this.opts.maxBufferedBytes) {
+    const backlog = corkUntilNextTurn(socket);
+    if (backlog > this.opts.maxBufferedBytes) {
       // The client is not reading: queuing more would grow memory without bound. Nothing more can be
       // said to it (the queue is full), so it is cut off and the others carry on.
       this.opts.metrics.error('slow_consumer');
@@ -49,7 +50,6 @@ class TcpPeer implements Peer {
       socket.destroy();
       return;
     }
-    corkUntilNextTurn(socket);
     socket.write(bytes);
     this.opts.metrics.bytesOut.tcp += bytes.length;
   }
