@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Metrics } from './metrics.js';
+import { validateUpgrade } from './ws/handshake.js';
 
 export interface HttpOptions {
   webRoot: string;
@@ -95,12 +96,21 @@ export function createHttpFront(opts: HttpOptions): Server {
         });
       case '/metrics':
         return send(req, res, 200, 'text/plain; version=0.0.4; charset=utf-8', opts.metrics.render(), { 'Cache-Control': 'no-store' });
-      case '/ws':
+      case '/ws': {
+        // Node emits 'upgrade' only when both Upgrade and Connection: upgrade are present. A request
+        // carrying just one of them is a broken handshake (400 with the handshake's own reason); one
+        // with neither is plain HTTP, told that an upgrade is required (426).
+        if (req.headers.upgrade !== undefined || /\bupgrade\b/i.test(req.headers.connection ?? '')) {
+          const refused = validateUpgrade(req, { allowedOrigins: [], deflate: false });
+          const reason = refused.ok ? 'not a WebSocket handshake' : refused.reason;
+          return send(req, res, 400, 'text/plain; charset=utf-8', reason + '\n');
+        }
         return send(req, res, 426, 'text/plain; charset=utf-8', 'this endpoint speaks WebSocket only\n', {
           Upgrade: 'websocket',
           Connection: 'Upgrade',
           'Sec-WebSocket-Version': '13',
         });
+      }
       default:
         void serveStatic(opts.webRoot, req, res, url.pathname);
     }
