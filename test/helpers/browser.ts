@@ -1,0 +1,56 @@
+// Launches the system Chromium through playwright-core for browser tests. Playwright never downloads
+// a browser here: the tests use /usr/bin/chromium or skip loudly (fail under PARLEY_REQUIRE_ALL=1).
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { ROOT } from './server.js';
+
+export const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
+export const ARTIFACTS = join(ROOT, 'test-artifacts');
+
+// Everything that could make the browser talk to the internet or to Google is off: tests are loopback only.
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Why browser tests cannot run here, or undefined when they can. */
+export function chromiumMissing(): string | undefined {
+  return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} does not exist (apt-get install chromium)`;
+}
+
+export interface TestBrowser {
+  browser: Browser;
+  /** A fresh profile each time, so localStorage from one test never leaks into another. */
+  context(opts?: { width?: number; height?: number; colorScheme?: 'light' | 'dark' }): Promise<BrowserContext>;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(): Promise<TestBrowser> {
+  // launch() runs Chromium on a fresh temporary profile that playwright deletes on close, and every
+  // newContext() is a separate incognito-like profile inside it: no state survives between tests.
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+  return {
+    browser,
+    context: (opts = {}) =>
+      browser.newContext({
+        viewport: { width: opts.width ?? 1280, height: opts.height ?? 800 },
+        colorScheme: opts.colorScheme ?? 'light',
+        serviceWorkers: 'block',
+      }),
+    close: async () => {
+      await browser.close().catch(() => undefined);
+    },
+  };
+}
+
+export function artifactPath(name: string): string {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return join(ARTIFACTS, name);
+}

@@ -1,0 +1,446 @@
+// The web client in headless Chromium against the real server process: people on pages and on the
+// console client in the same rooms, DMs, hostile text, reconnect with resume after a restart,
+// keyboard-only use, permessage-deflate as negotiated by a real browser, and the phone layout.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { artifactPath, chromiumMissing, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { runConsole, type ConsoleProc } from '../helpers/console.js';
+import { skipUnless } from '../helpers/require.js';
+import { ROOT, SERVER_JS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
+import { helloTcp, type TcpClient } from '../helpers/tcp-client.js';
+
+const skip = skipUnless(chromiumMissing(), 'web client browser tests (test/web)');
+
+const TIMEOUT = 60_000;
+// Page-side expressions are strings: the test program is compiled without the DOM library.
+const ACTIVE_ID = 'document.activeElement ? document.activeElement.id : undefined';
+
+let tb: TestBrowser;
+let server: RunningServer;
+const contexts: BrowserContext[] = [];
+const consoles: ConsoleProc[] = [];
+const tcps: TcpClient[] = [];
+
+function base(s: RunningServer = server): string {
+  return `http://127.0.0.1:${s.httpPort}/`;
+}
+
+async function newPage(opts: { width?: number; height?: number; colorScheme?: 'light' | 'dark' } = {}): Promise<Page> {
+  const ctx = await tb.context(opts);
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  // Anything the page logs as an error (a CSP violation, an exception) is a bug worth seeing in the output.
+  page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') process.stderr.write(`[page console] ${m.text()}\n`);
+  });
+  return page;
+}
+
+/** Opens the client, signs in through the name form and waits for the first room to appear. */
+async function signIn(page: Page, name: string, s: RunningServer = server): Promise<void> {
+  await page.goto(base(s));
+  await page.locator('#name-input').fill(name);
+  await page.locator('#name-input').press('Enter');
+  await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 15_000 }).toBe(`Connected as ${name}`);
+  // attached, not visible: on a phone the room list lives in a closed drawer.
+  await page.locator('#rooms .conv-open', { hasText: '#general' }).waitFor({ state: 'attached' });
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.locator('#input').fill(text);
+  await page.locator('#input').press('Enter');
+}
+
+function msg(page: Page, text: string) {
+  return page.locator('#log .msg', { hasText: text });
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  // The page is built from the current sources; the server is whatever `npm run build` produced.
+  if (!existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run npm run build first`);
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, ['scripts/copy-static.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  tb = await launchBrowser();
+  server = await startServer();
+}, TIMEOUT);
+
+afterAll(async () => {
+  for (const c of consoles) c.proc.kill();
+  for (const t of tcps) t.close();
+  for (const c of contexts) await c.close().catch(() => undefined);
+  await tb?.close();
+  await server?.stop();
+});
+
+describe.skipIf(skip)('web client in Chromium', () => {
+  it('serves the page and its modules under the CSP without errors', async () => {
+    const page = await newPage();
+    const failures: string[] = [];
+    page.on('requestfailed', (r) => failures.push(r.url()));
+    page.on('response', (r) => {
+      if (r.status() >= 400) failures.push(`${r.status()} ${r.url()}`);
+    });
+    const res = await page.goto(base());
+    expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
+    await page.locator('#name-input').waitFor();
+    await expect.poll(() => page.evaluate<boolean>("'parley' in window")).toBe(true);
+    expect(failures).toEqual([]);
+  }, TIMEOUT);
+
+  it('two pages and a console client chat in one room', async () => {
+    const alice = await newPage();
+    const bob = await newPage();
+    await signIn(alice, 'alice');
+    await signIn(bob, 'bob');
+    const carol = runConsole(['--port', String(server.tcpPort), '--name', 'carol', '--host', '127.0.0.1']);
+    consoles.push(carol);
+    await alice.locator('#members .member-open', { hasText: 'carol' }).waitFor({ timeout: 15_000 });
+
+    await say(alice, 'hello from alice');
+    await msg(bob, 'hello from alice').waitFor();
+    await carol.waitFor(/hello from alice/);
+    carol.type('hi from the terminal');
+    await msg(alice, 'hi from the terminal').waitFor();
+    await msg(bob, 'hi from the terminal').waitFor();
+    await say(bob, 'bob here');
+    await msg(alice, 'bob here').waitFor();
+    await carol.waitFor(/bob here/);
+
+    // Own messages are marked; every message has a time and a sender.
+    await expect.poll(() => alice.locator('#log .msg.own', { hasText: 'hello from alice' }).count()).toBe(1);
+    expect(await bob.locator('#log .msg.own', { hasText: 'hello from alice' }).count()).toBe(0);
+    const row = msg(alice, 'bob here');
+    expect(await row.locator('.from').textContent()).toBe('bob');
+    expect(await row.locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/);
+    // Join notices, members with online dots.
+    await alice.locator('#log .notice', { hasText: 'carol joined' }).waitFor();
+    await alice.locator('#members .member-open .dot.on').nth(2).waitFor();
+    expect(await alice.locator('#members .member-open').allTextContents()).toEqual(['alice (you)', 'bob', 'carol']);
+    await alice.screenshot({ path: artifactPath('chat-alice.png') });
+  }, TIMEOUT);
+
+  it('a direct message between a page and a console client, both ways', async () => {
+    const dana = await newPage();
+    await signIn(dana, 'dana');
+    const erin = runConsole(['--port', String(server.tcpPort), '--name', 'erin', '--host', '127.0.0.1']);
+    consoles.push(erin);
+    await dana.locator('#members .member-open', { hasText: 'erin' }).click({ timeout: 15_000 });
+    await expect.poll(() => dana.locator('#conv-title').textContent()).toBe('@erin');
+    await say(dana, 'psst erin');
+    await erin.waitFor(/psst erin/);
+    // Back to the room, so the reply arrives as an unread DM.
+    await dana.locator('#rooms .conv-open', { hasText: '#general' }).click();
+    erin.type('/msg dana psst back');
+    const dmRow = dana.locator('#dms .conv-open', { hasText: '@erin' });
+    await dmRow.locator('.badge', { hasText: '1' }).waitFor();
+    await dmRow.click();
+    await msg(dana, 'psst back').waitFor();
+    expect(await dmRow.locator('.badge').count()).toBe(0);
+    expect(await dana.locator('#log .msg').count()).toBe(2);
+    // And with the /msg command, which opens the conversation.
+    await dana.locator('#rooms .conv-open', { hasText: '#general' }).click();
+    await say(dana, '/msg erin via the command');
+    await erin.waitFor(/via the command/);
+    await expect.poll(() => dana.locator('#conv-title').textContent()).toBe('@erin');
+    await dana.screenshot({ path: artifactPath('dm.png') });
+  }, TIMEOUT);
+
+  it('hostile text renders literally and runs nothing', async () => {
+    const page = await newPage();
+    await signIn(page, 'frank');
+    const mallory = await helloTcp(server.tcpPort, 'mallory');
+    tcps.push(mallory);
+    mallory.send({ type: 'join', room: 'general', id: 1 });
+    await mallory.next((e) => e.type === 'members');
+    const payloads = [
+      '<img src=x onerror="window.__pwned=1">',
+      '<script>window.__pwned=2</script>',
+      '<a href="javascript:window.__pwned=3">click</a><b style="x">bold</b>',
+      'bell\u0007 and \u001b[31mred\u001b[0m and \u202Eevil',
+    ];
+    for (const [i, text] of payloads.entries()) mallory.send({ type: 'say', room: 'general', text, id: 10 + i });
+    await msg(page, 'bell').waitFor();
+    const bodies = await page.locator('#log .msg .body').allTextContents();
+    expect(bodies).toContain(payloads[0]);
+    expect(bodies).toContain(payloads[1]);
+    expect(bodies).toContain(payloads[2]);
+    // Control characters and bidi overrides are neutralised, not passed to the screen.
+    expect(bodies).toContain('bell\uFFFD and \uFFFD[31mred\uFFFD[0m and \uFFFDevil');
+    expect(await page.locator('#log img, #log script, #log a, #log b').count()).toBe(0);
+    await page.waitForTimeout(300); // an onerror from a broken image would have fired by now
+    expect(await page.evaluate<unknown>('window.__pwned')).toBeUndefined();
+    await page.screenshot({ path: artifactPath('hostile.png') });
+  }, TIMEOUT);
+
+  it('explains bad and taken names inline, then remembers the name', async () => {
+    const holder = await helloTcp(server.tcpPort, 'gina');
+    tcps.push(holder);
+    const page = await newPage();
+    await page.goto(base());
+    await page.locator('#name-input').fill('no spaces please');
+    await page.locator('#name-input').press('Enter');
+    await expect.poll(() => page.locator('#name-error').textContent()).toContain('1–32 letters');
+    expect(await page.locator('#name-input').getAttribute('aria-invalid')).toBe('true');
+    await page.locator('#name-input').fill('GINA');
+    await page.locator('#name-input').press('Enter');
+    await expect.poll(() => page.locator('#name-error').textContent(), { timeout: 15_000 }).toContain('already using that name');
+    await page.locator('#name-input').fill('gina2');
+    await page.locator('#name-input').press('Enter');
+    await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 15_000 }).toBe('Connected as gina2');
+    expect(await page.locator('#name-screen').isHidden()).toBe(true);
+    // A reload signs in again without asking.
+    await page.reload();
+    await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 15_000 }).toBe('Connected as gina2');
+    expect(await page.locator('#name-screen').isHidden()).toBe(true);
+  }, TIMEOUT);
+
+  it('shows history on join, loads older pages on scroll up, and pauses autoscroll', async () => {
+    const feeder = await helloTcp(server.tcpPort, 'feeder');
+    tcps.push(feeder);
+    feeder.send({ type: 'join', room: 'busy', id: 'j' });
+    await feeder.next((e) => e.type === 'members');
+    for (let i = 1; i <= 130; i++) feeder.send({ type: 'say', room: 'busy', text: `line ${i}`, id: i });
+    await feeder.next((e) => e.type === 'ack' && e.re === 130);
+
+    const page = await newPage({ height: 700 });
+    await signIn(page, 'hank');
+    await page.locator('#join-input').fill('busy');
+    await page.locator('#join-input').press('Enter');
+    await expect.poll(() => page.locator('#conv-title').textContent()).toBe('#busy');
+    await msg(page, 'line 130').waitFor();
+    expect(await page.locator('#log .msg').count()).toBeGreaterThanOrEqual(50);
+    expect(await page.locator('#log .msg').count()).toBeLessThan(130);
+
+    // Scroll to the top until the beginning of the room is reached.
+    for (let i = 0; i < 20 && (await page.locator('#log .msg').count()) < 130; i++) {
+      await page.locator('#scroller').evaluate((s) => (s.scrollTop = 0));
+      await page.waitForTimeout(150);
+    }
+    expect(await page.locator('#log .msg').count()).toBe(130);
+    const seqs = await page.locator('#log .msg').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+    expect(seqs).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
+    await expect.poll(() => page.locator('#older').textContent()).toContain('beginning of #busy');
+
+    // Reading older messages: a new one does not yank the view down, a button offers the jump.
+    await page.locator('#scroller').evaluate((s) => (s.scrollTop = 0));
+    await page.waitForTimeout(100);
+    feeder.send({ type: 'say', room: 'busy', text: 'while you were reading', id: 'r' });
+    await msg(page, 'while you were reading').waitFor();
+    await page.locator('#jump').waitFor();
+    expect(await page.locator('#scroller').evaluate((s) => s.scrollTop)).toBeLessThan(100);
+    await page.locator('#jump').click();
+    await expect.poll(() => page.locator('#scroller').evaluate((s) => s.scrollHeight - s.scrollTop - s.clientHeight)).toBeLessThan(5);
+    expect(await page.locator('#jump').isHidden()).toBe(true);
+    // At the bottom, new messages scroll into view by themselves.
+    feeder.send({ type: 'say', room: 'busy', text: 'follow along', id: 'f' });
+    await msg(page, 'follow along').waitFor();
+    await expect.poll(() => page.locator('#scroller').evaluate((s) => s.scrollHeight - s.scrollTop - s.clientHeight)).toBeLessThan(5);
+    expect(await page.locator('#jump').isHidden()).toBe(true);
+  }, TIMEOUT);
+
+  it('slash commands, unread counts, /me and leaving', async () => {
+    const page = await newPage();
+    await signIn(page, 'ivy');
+    const jo = await helloTcp(server.tcpPort, 'jo');
+    tcps.push(jo);
+    jo.send({ type: 'join', room: 'general', id: 'j' });
+    await jo.next((e) => e.type === 'members');
+
+    await say(page, '/join side');
+    await expect.poll(() => page.locator('#conv-title').textContent()).toBe('#side');
+    await say(page, '/me waves');
+    await page.locator('#log .msg.action .body', { hasText: '* ivy waves' }).waitFor();
+    await say(page, '/rooms');
+    await page.locator('#log .notice', { hasText: '#side (1)' }).waitFor();
+    await say(page, '/users');
+    await page.locator('#log .notice', { hasText: /Online: .*jo/ }).waitFor();
+    await say(page, '/time');
+    await page.locator('#log .notice', { hasText: 'Server time' }).waitFor();
+    await say(page, '/help');
+    await page.locator('#log .notice', { hasText: '/msg NAME TEXT' }).waitFor();
+    await say(page, '/nonsense');
+    await page.locator('#log .notice.error', { hasText: 'Unknown command' }).waitFor();
+
+    // A message in a room not on screen counts as unread there.
+    jo.send({ type: 'say', room: 'general', text: 'over here', id: 's' });
+    await page.locator('#rooms .conv-open', { hasText: '#general' }).locator('.badge', { hasText: '1' }).waitFor();
+    expect(await page.title()).toBe('(1) Parley');
+
+    await say(page, '/leave');
+    await expect.poll(() => page.locator('#rooms .conv-open', { hasText: '#side' }).count()).toBe(0);
+    await expect.poll(() => page.locator('#conv-title').textContent()).toBe('#general');
+    await msg(page, 'over here').waitFor();
+    expect(await page.title()).toBe('Parley');
+  }, TIMEOUT);
+
+  it('keyboard only: Tab to the message box, Enter sends, Shift+Enter adds a line', async () => {
+    const page = await newPage();
+    await page.goto(base());
+    // The name field has focus on arrival.
+    await expect.poll(() => page.evaluate<string | undefined>(ACTIVE_ID)).toBe('name-input');
+    await page.keyboard.type('kim');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 15_000 }).toBe('Connected as kim');
+    await page.locator('#rooms .conv-open', { hasText: '#general' }).waitFor();
+    // Start from the top of the page and Tab until the message box has focus.
+    await page.evaluate('document.activeElement && document.activeElement.blur()');
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = (await page.evaluate<string | undefined>(ACTIVE_ID)) === 'input';
+    }
+    expect(reached).toBe(true);
+    await page.keyboard.type('first line');
+    await page.keyboard.press('Shift+Enter');
+    await page.keyboard.type('second line');
+    await page.keyboard.press('Enter');
+    const body = msg(page, 'first line').locator('.body');
+    await body.waitFor();
+    expect(await body.textContent()).toBe('first line\nsecond line');
+    expect(await page.locator('#input').inputValue()).toBe('');
+    // The new-message announcements live in a polite live region.
+    expect(await page.locator('#live').getAttribute('aria-live')).toBe('polite');
+  }, TIMEOUT);
+
+  it('permessage-deflate is negotiated by Chromium while chatting with a TCP client', async () => {
+    const page = await newPage();
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Network.enable');
+    const extensions: string[] = [];
+    cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+      const headers = e.response.headers;
+      for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === 'sec-websocket-extensions') extensions.push(v);
+    });
+    await signIn(page, 'lee');
+    expect(extensions.length).toBeGreaterThan(0);
+    expect(extensions[0]).toMatch(/permessage-deflate/);
+    const tcp = await helloTcp(server.tcpPort, 'mo');
+    tcps.push(tcp);
+    tcp.send({ type: 'join', room: 'general', id: 'j' });
+    await tcp.next((e) => e.type === 'members');
+    // Big, repetitive text is where compression shows; both directions must arrive intact.
+    const big = 'compress me please '.repeat(200).trim();
+    tcp.send({ type: 'say', room: 'general', text: big, id: 'b' });
+    await expect.poll(() => page.locator('#log .msg .body').allTextContents()).toContain(big);
+    await say(page, `back at you ${big}`);
+    await tcp.next((e) => e.type === 'message' && e.text === `back at you ${big}`);
+  }, TIMEOUT);
+
+  it('fits a phone screen: the sidebar becomes a drawer', async () => {
+    const page = await newPage({ width: 390, height: 844 });
+    await signIn(page, 'ned');
+    expect(await page.locator('#sidebar').isVisible()).toBe(false);
+    await page.locator('#menu-toggle').click();
+    expect(await page.locator('#sidebar').isVisible()).toBe(true);
+    expect(await page.locator('#menu-toggle').getAttribute('aria-expanded')).toBe('true');
+    await page.screenshot({ path: artifactPath('phone-drawer.png') });
+    await page.locator('#rooms .conv-open', { hasText: '#general' }).click();
+    expect(await page.locator('#sidebar').isVisible()).toBe(false);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: artifactPath('phone.png') });
+  }, TIMEOUT);
+});
+
+describe.skipIf(skip)('web client across a server restart', () => {
+  it('reconnects with backoff, rejoins with since, and shows missed messages exactly once', async () => {
+    const dir = tempDir('parley-web-restart-');
+    let s = await startServer(['--data-dir', dir]);
+    const httpPort = s.httpPort;
+    try {
+      const page = await newPage();
+      await signIn(page, 'olga', s);
+      await say(page, '/join ops');
+      await expect.poll(() => page.locator('#conv-title').textContent()).toBe('#ops');
+      let pat = await helloTcp(s.tcpPort, 'pat');
+      pat.send({ type: 'join', room: 'ops', id: 'j' });
+      await pat.next((e) => e.type === 'members');
+      pat.send({ type: 'say', room: 'ops', text: 'before the restart', id: 1 });
+      await msg(page, 'before the restart').waitFor();
+      pat.close();
+
+      await s.stop();
+      await expect.poll(() => page.locator('#status').getAttribute('class'), { timeout: 15_000 }).toContain('waiting');
+      expect(await page.locator('#status-text').textContent()).toContain('Connection lost');
+      // Let the backoff grow so the page is certainly away while the missed messages are sent.
+      await expect
+        .poll(async () => Number(/(\d+)/.exec((await page.locator('#status-countdown').textContent()) ?? '')?.[1] ?? 0), { timeout: 20_000 })
+        .toBeGreaterThanOrEqual(3);
+      await page.screenshot({ path: artifactPath('reconnecting.png') });
+
+      s = await startServer(['--data-dir', dir, '--http-port', String(httpPort)]);
+      pat = await helloTcp(s.tcpPort, 'pat');
+      tcps.push(pat);
+      pat.send({ type: 'join', room: 'ops', id: 'j2' });
+      await pat.next((e) => e.type === 'members');
+      for (let i = 1; i <= 3; i++) pat.send({ type: 'say', room: 'ops', text: `missed ${i}`, id: 100 + i });
+      await pat.next((e) => e.type === 'ack' && e.re === 103);
+      // In #general meanwhile: counted as unread there after the resume.
+      pat.send({ type: 'join', room: 'general', id: 'j3' });
+      await pat.next((e) => e.type === 'members' && e.room === 'general');
+      pat.send({ type: 'say', room: 'general', text: 'general while away', id: 200 });
+      await pat.next((e) => e.type === 'ack' && e.re === 200);
+
+      await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 30_000 }).toBe('Connected as olga');
+      await msg(page, 'missed 3').waitFor();
+      for (const t of ['before the restart', 'missed 1', 'missed 2', 'missed 3']) expect(await msg(page, t).count()).toBe(1);
+      const seqs = await page.locator('#log .msg').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(new Set(seqs).size).toBe(seqs.length);
+      await page.locator('#rooms .conv-open', { hasText: '#general' }).locator('.badge', { hasText: '1' }).waitFor();
+      // And the connection works for sending again.
+      await say(page, 'back online');
+      await pat.next((e) => e.type === 'message' && e.text === 'back online');
+      await page.screenshot({ path: artifactPath('reconnected.png') });
+    } finally {
+      await s.stop();
+    }
+  }, 90_000);
+});
+
+describe.skipIf(skip)('docs screenshot', () => {
+  it('two people chatting in a couple of rooms, light theme, 1280x800', async () => {
+    const s = await startServer();
+    try {
+      const sam = await newPage({ width: 1280, height: 800, colorScheme: 'light' });
+      const tess = await newPage({ width: 1280, height: 800, colorScheme: 'light' });
+      await signIn(sam, 'sam', s);
+      await signIn(tess, 'tess', s);
+      for (const p of [sam, tess]) {
+        await say(p, '/join design');
+        await expect.poll(() => p.locator('#conv-title').textContent()).toBe('#design');
+      }
+      await say(sam, '/join releases');
+      await expect.poll(() => sam.locator('#conv-title').textContent()).toBe('#releases');
+      for (const p of [sam, tess]) await p.locator('#rooms .conv-open', { hasText: '#general' }).click();
+      const lines: [Page, string][] = [
+        [tess, 'Morning! Did the new build go out?'],
+        [sam, 'Yes, 0.1.0 is live. Web and terminal clients share the same rooms now.'],
+        [tess, 'Nice. Carol says the terminal client reconnects without missing a line.'],
+        [sam, '/me pours coffee'],
+        [tess, 'Multi-line works too:\n- Shift+Enter for a new line\n- /help for commands'],
+        [sam, 'Perfect. Lunch at 12?'],
+      ];
+      for (const [p, text] of lines) {
+        await say(p, text);
+        await msg(sam, text.startsWith('/me ') ? text.slice(4) : text.split('\n')[0]!).waitFor();
+      }
+      await tess.locator('#rooms .conv-open', { hasText: '#design' }).click();
+      await say(tess, 'New colour tokens are in the design room.');
+      await sam.locator('#rooms .badge').first().waitFor();
+      await say(tess, '/msg sam Also: can you review my PR after lunch?');
+      await sam.locator('#dms .badge').first().waitFor();
+      await sam.locator('#input').fill('Sounds good, see you there');
+      const out = artifactPath('screenshot.png');
+      await sam.screenshot({ path: out });
+      if (process.env.PARLEY_WRITE_DOCS_SCREENSHOT === '1') copyFileSync(out, join(ROOT, 'docs', 'screenshot.png'));
+    } finally {
+      await s.stop();
+    }
+  }, TIMEOUT);
+});
