@@ -22,10 +22,11 @@ import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
 import type { FsyncMode } from '../config.js';
 import { nameKey } from '../../protocol/validate.js';
-import { ConversationIndex, inboxKey, type InboxEntry } from './conversations.js';
+import { inboxKey, type InboxEntry } from './conversations.js';
+import { IndexedStore } from './indexed-store.js';
 import { encodeRecord, scanRecords } from './log-format.js';
 import { LogWriter, nodeIo, parseSegmentName, segmentName, type LogIo } from './log-writer.js';
-import type { ConvKey, Done, HistoryPage, HistoryQuery, KnownUser, Store } from './store.js';
+import type { ConvKey, Done, KnownUser } from './store.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -88,8 +89,7 @@ function asRecord(v: unknown): Rec | undefined {
   }
 }
 
-export class FileStore implements Store {
-  private readonly index: ConversationIndex;
+export class FileStore extends IndexedStore {
   private readonly segments = new Map<number, SegmentInfo>();
   /** Segment holding each user's newest `u` record. */
   private readonly userSeg = new Map<string, number>();
@@ -99,7 +99,7 @@ export class FileStore implements Store {
   private closed = false;
 
   constructor(private readonly opts: FileStoreOptions) {
-    this.index = new ConversationIndex(opts.historyPerRoom);
+    super(opts.historyPerRoom);
   }
 
   async open(): Promise<void> {
@@ -175,10 +175,6 @@ export class FileStore implements Store {
     await this.writer?.close();
   }
 
-  lastSeq(conv: ConvKey): number {
-    return this.index.lastSeq(conv);
-  }
-
   appendMessage(conv: ConvKey, msg: ChatMessage, offlineRecipient: string | undefined, done: Done): void {
     this.index.add(conv, msg);
     const rec: Rec = offlineRecipient === undefined ? { t: 'm', c: conv, m: msg } : { t: 'm', c: conv, m: msg, o: offlineRecipient };
@@ -197,29 +193,9 @@ export class FileStore implements Store {
     }
   }
 
-  history(conv: ConvKey, query: HistoryQuery): HistoryPage {
-    return this.index.history(conv, query);
-  }
-
-  rooms(): Iterable<string> {
-    return this.index.rooms();
-  }
-
   rememberUser(name: string, lastSeen: string): void {
     const user = this.index.rememberUser(name, lastSeen);
     this.appendUser(user, (err) => err && this.opts.log(`store: could not record user ${name}: ${err.message}`));
-  }
-
-  knownUser(userKey: string): KnownUser | undefined {
-    return this.index.knownUser(userKey);
-  }
-
-  knownUsers(): Iterable<KnownUser> {
-    return this.index.knownUsers();
-  }
-
-  inbox(userKey: string): ChatMessage[] {
-    return this.index.inbox(userKey);
   }
 
   markDelivered(userKey: string, count: number, done: Done): void {

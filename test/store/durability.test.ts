@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer, tempDir, type RunningServer } from '../helpers/server.js';
 import { connectTcp, helloTcp, type Event, type TcpClient } from '../helpers/tcp-client.js';
+import { prng } from '../helpers/prng.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -23,17 +24,6 @@ function start(dir: string, extra: string[] = []): Promise<RunningServer> {
   return startServer(['--data-dir', dir, ...QUIET, ...extra]);
 }
 
-/** Deterministic PRNG so a failing crash schedule can be replayed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Msg {
   seq: number;
@@ -87,7 +77,8 @@ describe('durability through the real server', () => {
   it('kill -9 at 20 seeded random moments never loses or duplicates an acknowledged message', async () => {
     const t0 = Date.now();
     const dir = newDir();
-    const rand = mulberry32(20261125);
+    // Seeded, so a failing crash schedule can be replayed.
+    const rand = prng(20261125);
     const room = 'crash';
     const acked = new Map<string, number>(); // text -> seq
     let tornTails = 0; // restarts that found (and cut) a half-written record

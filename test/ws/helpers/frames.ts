@@ -1,6 +1,7 @@
 // Client-side frame builder and chunking helpers for the frame-layer tests.
 import type { WsError } from '../../../server/ws/errors.js';
 import { Receiver, type ReceiverOptions } from '../../../server/ws/receiver.js';
+import { prng } from '../../helpers/prng.js';
 
 export interface FrameSpec {
   fin?: boolean;
@@ -41,17 +42,7 @@ export function frame(s: FrameSpec): Buffer {
   return Buffer.concat([Buffer.from(head), ext, key, body]);
 }
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** Splits into chunks; copies, because the receiver unmasks in place. */
 export function chunkings(data: Buffer, seed: number): Buffer[][] {
