@@ -47,6 +47,10 @@ export class Metrics {
     );
     const mem = process.memoryUsage();
     family('parley_process_resident_memory_bytes', 'gauge', 'Resident set size.', [['', mem.rss]]);
+    family('parley_process_heap_bytes', 'gauge', 'V8 heap: reserved (total) and live after the last GC (used).', [
+      ['{kind="total"}', mem.heapTotal],
+      ['{kind="used"}', mem.heapUsed],
+    ]);
     return out.join('\n') + '\n';
   }
 }

@@ -89,6 +89,7 @@ describe('HTTP front', () => {
     expect(text).toMatch(/^parley_messages_out_total [1-9]/m);
     expect(text).toMatch(/^parley_bytes_in_total\{transport="tcp"\} [1-9]/m);
     expect(text).toMatch(/^parley_errors_total\{code="unknown_type"\} 1$/m);
+    expect(text).toMatch(/^parley_process_heap_bytes\{kind="used"\} [1-9]\d*$/m);
     // Every sample line belongs to a declared metric.
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
       const name = /^[a-z_]+/.exec(line)![0];
