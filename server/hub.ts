@@ -82,6 +82,12 @@ class Client implements Session {
     this.gone = true;
     this.hub.disconnected(this);
   }
+
+  /** Forgets the timer as well: a cleared Timeout still held here would cost every client for its whole session. */
+  stopHelloTimer(): void {
+    clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
+  }
 }
 
 type Handler<T extends Request> = (hub: Hub, client: Client, req: T) => void;
@@ -170,7 +176,7 @@ export class Hub {
   }
 
   disconnected(client: Client): void {
-    clearTimeout(client.helloTimer);
+    client.stopHelloTimer();
     this.clients.delete(client);
     if (client.key !== undefined && client.name !== undefined) {
       const ts = new Date().toISOString();
@@ -210,7 +216,7 @@ export class Hub {
     }
     const key = nameKey(req.name);
     if (this.users.has(key)) return this.error(client, 'name_taken', `${req.name} is already online`, req.id);
-    clearTimeout(client.helloTimer);
+    client.stopHelloTimer();
     client.name = req.name;
     client.key = key;
     this.users.set(key, client);

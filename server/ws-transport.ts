@@ -10,7 +10,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Encoder, Outgoing } from './outgoing.js';
 import type { Peer, Session } from './peer.js';
-import { WsConnection } from './ws/connection.js';
+import { WsConnection, type WsConnectionHandlers } from './ws/connection.js';
 import { DEFLATE_THRESHOLD, deflateMessage } from './ws/deflate.js';
 import { CloseCode } from './ws/errors.js';
 import { validateUpgrade, writeRejection } from './ws/handshake.js';
@@ -74,12 +74,30 @@ export function closeCodeFor(code: ErrorCode | 'shutdown' | 'bye' | undefined): 
   }
 }
 
-class WsPeer implements Peer {
+/** What every connection of one transport shares; one object, so a peer holds one reference to it. */
+interface Shared {
+  readonly open: Set<WsConnection>;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly maxBufferedBytes: number;
+}
+
+/**
+ * One WebSocket client, seen from both sides: the hub's Peer, and the handlers of its WsConnection.
+ * One object with methods rather than an object of closures: idle connections are most of a server's
+ * connections, and each closure would cost every one of them.
+ */
+class WsPeer implements Peer, WsConnectionHandlers {
   readonly transport = 'ws' as const;
   readonly remote: string;
   conn: WsConnection | undefined;
+  /** Set right after construction: the hub makes the session from the peer. */
+  session!: Session;
 
-  constructor(socket: Socket) {
+  constructor(
+    socket: Socket,
+    private readonly shared: Shared,
+  ) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
   }
 
@@ -93,11 +111,42 @@ class WsPeer implements Peer {
   close(code?: ErrorCode | 'shutdown' | 'bye'): void {
     this.conn?.close(closeCodeFor(code), code ?? '');
   }
+
+  // ---- WsConnectionHandlers ----
+
+  message(data: Buffer, binary: boolean): number | undefined {
+    // The chat protocol is JSON text; binary has no meaning here (RFC 6455 7.4.1: 1003).
+    if (binary) return CloseCode.UNSUPPORTED_DATA;
+    this.session.receive(data.toString('utf8'));
+    return undefined;
+  }
+
+  closed(code: number): void {
+    const { open, metrics, log } = this.shared;
+    if (this.conn) open.delete(this.conn);
+    metrics.connections.ws--;
+    log.debug(`ws closed ${this.remote} code ${code}`);
+    this.session.disconnected();
+  }
+
+  slowConsumer(): void {
+    this.shared.metrics.error('slow_consumer');
+    this.shared.log.warn(`slow consumer ws ${this.remote}: send buffer over ${this.shared.maxBufferedBytes} bytes, closing`);
+  }
+
+  bytesIn(n: number): void {
+    this.shared.metrics.bytesIn.ws += n;
+  }
+
+  bytesOut(n: number): void {
+    this.shared.metrics.bytesOut.ws += n;
+  }
 }
 
 export function createWsTransport(hub: Hub, opts: WsTransportOptions): WsTransport {
   const open = new Set<WsConnection>();
   const { log, metrics } = opts;
+  const shared: Shared = { open, log, metrics, maxBufferedBytes: opts.maxBufferedBytes };
 
   return {
     upgrade(req, duplex, head) {
@@ -117,8 +166,8 @@ export function createWsTransport(hub: Hub, opts: WsTransportOptions): WsTranspo
       metrics.connections.ws++;
       metrics.connectionsTotal.ws++;
       socket.setKeepAlive(true, 30_000);
-      const peer = new WsPeer(socket);
-      const session: Session = hub.connect(peer);
+      const peer = new WsPeer(socket, shared);
+      peer.session = hub.connect(peer);
       const conn = new WsConnection(
         socket,
         {
@@ -128,30 +177,7 @@ export function createWsTransport(hub: Hub, opts: WsTransportOptions): WsTranspo
           pingIntervalMs: opts.pingIntervalMs,
           idleTimeoutMs: opts.idleTimeoutMs,
         },
-        {
-          message(data, binary) {
-            // The chat protocol is JSON text; binary has no meaning here (RFC 6455 7.4.1: 1003).
-            if (binary) return CloseCode.UNSUPPORTED_DATA;
-            session.receive(data.toString('utf8'));
-            return undefined;
-          },
-          closed(code) {
-            open.delete(conn);
-            metrics.connections.ws--;
-            log.debug(`ws closed ${peer.remote} code ${code}`);
-            session.disconnected();
-          },
-          slowConsumer() {
-            metrics.error('slow_consumer');
-            log.warn(`slow consumer ws ${peer.remote}: send buffer over ${opts.maxBufferedBytes} bytes, closing`);
-          },
-          bytesIn(n) {
-            metrics.bytesIn.ws += n;
-          },
-          bytesOut(n) {
-            metrics.bytesOut.ws += n;
-          },
-        },
+        peer,
       );
       peer.conn = conn;
       open.add(conn);

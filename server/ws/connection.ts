@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { corkUntilNextTurn } from '../corker.js';
 import { DEFLATE_THRESHOLD, deflateMessage, type DeflateParams } from './deflate.js';
 import { CloseCode, type WsError } from './errors.js';
-import { Receiver } from './receiver.js';
+import { Receiver, type ReceiverHandlers } from './receiver.js';
 import { encodeClose, encodeFrame, Opcode } from './sender.js';
 
 /** How long either side of the closing handshake waits for the other before destroying the socket. */
@@ -49,33 +49,75 @@ export interface WsConnectionHandlers {
 
 type State = 'open' | 'closing' | 'closed';
 
-export class WsConnection {
+/**
+ * Where a socket's listeners find their connection. The listeners are shared by every connection (the
+ * way the ws library does it) rather than closures made per connection: `this` in a listener is the
+ * socket, and the socket points back at its connection here.
+ */
+const kConnection = Symbol('WsConnection');
+interface ConnectionSocket extends Socket {
+  [kConnection]: WsConnection;
+}
+
+/**
+ * The open connections that share one (pingIntervalMs, idleTimeoutMs) setting, and the one timer that
+ * checks them all. A timer per connection (a Timeout, its callback and its context) would cost an idle
+ * connection more than the rest of its WebSocket state.
+ */
+interface LivenessSweep {
+  readonly pingIntervalMs: number;
+  readonly idleTimeoutMs: number;
+  readonly conns: Set<WsConnection>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** By setting. Entries are kept when their timer stops: a server has one setting, tests a few. */
+const sweeps = new Map<string, LivenessSweep>();
+
+function sweepFor(pingIntervalMs: number, idleTimeoutMs: number): LivenessSweep {
+  const key = `${pingIntervalMs}:${idleTimeoutMs}`;
+  let sweep = sweeps.get(key);
+  if (!sweep) {
+    sweep = { pingIntervalMs, idleTimeoutMs, conns: new Set(), timer: undefined };
+    sweeps.set(key, sweep);
+  }
+  return sweep;
+}
+
+/**
+ * How often a sweep runs: a few times per interval, so a ping or an idle close comes at most a quarter
+ * of the shorter interval late (never early). The floor keeps tiny test settings from spinning.
+ */
+function sweepPeriodMs(pingIntervalMs: number, idleTimeoutMs: number): number {
+  return Math.max(10, Math.min(pingIntervalMs, idleTimeoutMs) / 4);
+}
+
+export class WsConnection implements ReceiverHandlers {
   private state: State = 'open';
   private readonly receiver: Receiver;
   private lastHeard = Date.now();
   /** Whether a ping went out since we last heard from the peer: one ping per quiet spell. */
   private pinged = false;
-  private liveness: NodeJS.Timeout | undefined;
   private closeTimer: NodeJS.Timeout | undefined;
   private peerCode: number = CloseCode.ABNORMAL;
   private peerReason = '';
+  // Copied out of the options rather than keeping the object, which owners build per connection.
+  private readonly deflate: DeflateParams | undefined;
+  private readonly maxBufferedBytes: number;
+  private readonly closeTimeoutMs: number;
+  /** The sweep that checks this connection while it is open. */
+  private readonly sweep: LivenessSweep;
 
   constructor(
     private readonly socket: Socket,
-    private readonly opts: WsConnectionOptions,
+    opts: WsConnectionOptions,
     private readonly handlers: WsConnectionHandlers,
   ) {
-    this.receiver = new Receiver(
-      { maxMessageBytes: opts.maxMessageBytes, deflate: opts.deflate !== undefined },
-      {
-        message: (data, binary) => this.onMessage(data, binary),
-        ping: (data) => this.writeFrame(encodeFrame(Opcode.PONG, data)),
-        // Unsolicited pongs are allowed as heartbeats (RFC 6455 5.5.3); arriving at all is the point.
-        pong: () => {},
-        close: (code, reason) => this.onPeerClose(code, reason),
-        error: (err) => this.onProtocolError(err),
-      },
-    );
+    this.deflate = opts.deflate;
+    this.maxBufferedBytes = opts.maxBufferedBytes;
+    this.closeTimeoutMs = opts.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
+    this.sweep = sweepFor(opts.pingIntervalMs, opts.idleTimeoutMs);
+    this.receiver = new Receiver({ maxMessageBytes: opts.maxMessageBytes, deflate: opts.deflate !== undefined }, this);
   }
 
   /**
@@ -83,16 +125,14 @@ export class WsConnection {
    * the connection before the first message, which may already sit in `head`, is handled).
    */
   start(head: Buffer): void {
-    const socket = this.socket;
+    const socket = this.socket as ConnectionSocket;
+    socket[kConnection] = this;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    // The peer half-closed without a close frame: it has nothing more to say, so neither do we.
-    socket.on('end', () => {
-      if (!socket.destroyed) socket.end();
-    });
-    socket.on('error', () => {});
-    socket.on('close', () => this.onSocketClose());
-    this.scheduleLiveness();
+    socket.on('data', WsConnection.onSocketData);
+    socket.on('end', WsConnection.onSocketEnd);
+    socket.on('error', WsConnection.onSocketError);
+    socket.on('close', WsConnection.onSocketClose);
+    this.startLiveness();
     if (head.length > 0) this.onData(head);
   }
 
@@ -102,13 +142,13 @@ export class WsConnection {
 
   /** Window bits our compressed frames must use, when deflate was negotiated. */
   get deflateWindowBits(): number | undefined {
-    return this.opts.deflate?.serverMaxWindowBits;
+    return this.deflate?.serverMaxWindowBits;
   }
 
   /** Sends one message, compressed when negotiated and worth it. */
   send(data: Buffer, binary: boolean): boolean {
     const op = binary ? Opcode.BINARY : Opcode.TEXT;
-    const d = this.opts.deflate;
+    const d = this.deflate;
     if (d && data.length >= DEFLATE_THRESHOLD) return this.sendFrame(encodeFrame(op, deflateMessage(data, d.serverMaxWindowBits), true));
     return this.sendFrame(encodeFrame(op, data));
   }
@@ -136,6 +176,24 @@ export class WsConnection {
     this.socket.destroy();
   }
 
+  // ---- socket listeners, shared by all connections: `this` is the socket ----
+
+  private static onSocketData(this: ConnectionSocket, chunk: Buffer): void {
+    this[kConnection].onData(chunk);
+  }
+
+  /** The peer half-closed without a close frame: it has nothing more to say, so neither do we. */
+  private static onSocketEnd(this: Socket): void {
+    if (!this.destroyed) this.end();
+  }
+
+  /** Errors end in 'close', which is where the connection learns it is gone. */
+  private static onSocketError(): void {}
+
+  private static onSocketClose(this: ConnectionSocket): void {
+    this[kConnection].onClosed();
+  }
+
   private onData(chunk: Buffer): void {
     this.lastHeard = Date.now();
     this.pinged = false;
@@ -143,14 +201,23 @@ export class WsConnection {
     this.receiver.push(chunk);
   }
 
-  private onMessage(data: Buffer, binary: boolean): void {
+  // ---- ReceiverHandlers: public only because the receiver calls them ----
+
+  onMessage(data: Buffer, binary: boolean): void {
     // Messages that arrive after our close frame are read (to reach the peer's close) but not acted on.
     if (this.state !== 'open') return;
     const refusal = this.handlers.message(data, binary);
     if (typeof refusal === 'number') this.close(refusal, binary ? 'binary messages are not supported' : '');
   }
 
-  private onPeerClose(code: number, reason: string): void {
+  onPing(data: Buffer): void {
+    this.writeFrame(encodeFrame(Opcode.PONG, data));
+  }
+
+  /** Unsolicited pongs are allowed as heartbeats (RFC 6455 5.5.3); arriving at all is the point. */
+  onPong(): void {}
+
+  onCloseFrame(code: number, reason: string): void {
     this.peerCode = code;
     this.peerReason = reason;
     if (this.state === 'open') {
@@ -164,7 +231,7 @@ export class WsConnection {
     this.armCloseTimer();
   }
 
-  private onProtocolError(err: WsError): void {
+  onProtocolError(err: WsError): void {
     // "Fail the WebSocket connection" (RFC 6455 7.1.7): say why, then close TCP without waiting.
     if (this.state === 'open') {
       this.state = 'closing';
@@ -175,7 +242,7 @@ export class WsConnection {
     this.armCloseTimer();
   }
 
-  private onSocketClose(): void {
+  private onClosed(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.stopLiveness();
@@ -187,7 +254,7 @@ export class WsConnection {
   private writeFrame(frame: Buffer): boolean {
     const socket = this.socket;
     if (socket.destroyed || this.state === 'closed') return false;
-    if (corkUntilNextTurn(socket) > this.opts.maxBufferedBytes) {
+    if (corkUntilNextTurn(socket) > this.maxBufferedBytes) {
       // The peer is not reading. Nothing more is queued (memory stays bounded); the close frame goes
       // behind what is queued, so a peer that wakes up in time learns why, otherwise the timer cuts it.
       this.handlers.slowConsumer?.();
@@ -214,42 +281,46 @@ export class WsConnection {
 
   private armCloseTimer(): void {
     if (this.closeTimer) return;
-    this.closeTimer = setTimeout(() => this.socket.destroy(), this.opts.closeTimeoutMs ?? CLOSE_TIMEOUT_MS);
+    this.closeTimer = setTimeout(() => this.socket.destroy(), this.closeTimeoutMs);
     this.closeTimer.unref();
   }
 
   /**
-   * One timer per connection, re-armed lazily: receiving data only updates a timestamp, and the timer
-   * works out on firing whether to ping, close or sleep again. That keeps the per-chunk cost at a
-   * Date.now() instead of a clearTimeout/setTimeout pair.
+   * Receiving data only updates a timestamp (a Date.now() per chunk, no timer calls); the sweep works
+   * out on each run whom to ping and whom to give up on.
    */
-  private scheduleLiveness(): void {
-    const quiet = Date.now() - this.lastHeard;
-    const untilIdle = this.opts.idleTimeoutMs - quiet;
-    const untilPing = this.pinged ? Infinity : this.opts.pingIntervalMs - quiet;
-    const wait = Math.max(1, Math.min(untilIdle, untilPing));
-    this.liveness = setTimeout(() => this.checkLiveness(), wait);
-    this.liveness.unref();
+  private startLiveness(): void {
+    if (this.state !== 'open') return;
+    const sweep = this.sweep;
+    sweep.conns.add(this);
+    if (!sweep.timer) {
+      sweep.timer = setInterval(WsConnection.runSweep, sweepPeriodMs(sweep.pingIntervalMs, sweep.idleTimeoutMs), sweep);
+      sweep.timer.unref();
+    }
   }
 
-  private checkLiveness(): void {
-    this.liveness = undefined;
-    if (this.state !== 'open') return;
-    const quiet = Date.now() - this.lastHeard;
-    if (quiet >= this.opts.idleTimeoutMs) {
+  private static runSweep(sweep: LivenessSweep): void {
+    const now = Date.now();
+    // A connection closed here leaves the set mid-iteration, which Set iteration allows.
+    for (const conn of sweep.conns) conn.checkLiveness(now);
+  }
+
+  private checkLiveness(now: number): void {
+    const sweep = this.sweep;
+    const quiet = now - this.lastHeard;
+    if (quiet >= sweep.idleTimeoutMs) {
       this.close(IDLE_CLOSE_CODE, 'idle timeout');
-      return;
-    }
-    if (!this.pinged && quiet >= this.opts.pingIntervalMs) {
+    } else if (!this.pinged && quiet >= sweep.pingIntervalMs) {
       this.pinged = true;
       this.writeFrame(encodeFrame(Opcode.PING, Buffer.alloc(0)));
-      if (this.state !== 'open') return;
     }
-    this.scheduleLiveness();
   }
 
   private stopLiveness(): void {
-    if (this.liveness) clearTimeout(this.liveness);
-    this.liveness = undefined;
+    const sweep = this.sweep;
+    if (sweep.conns.delete(this) && sweep.conns.size === 0) {
+      clearInterval(sweep.timer);
+      sweep.timer = undefined;
+    }
   }
 }

@@ -13,13 +13,18 @@ export interface ReceiverOptions {
   deflate: boolean;
 }
 
+/**
+ * Where parsed frames go. Methods rather than callbacks so the owner can be the handler itself (one
+ * object per connection instead of a closure per event); the `on` names keep them apart from the
+ * owner's own API (a connection's close() is not the peer's close frame).
+ */
 export interface ReceiverHandlers {
-  message(data: Buffer, binary: boolean): void;
-  ping(data: Buffer): void;
-  pong(data: Buffer): void;
+  onMessage(data: Buffer, binary: boolean): void;
+  onPing(data: Buffer): void;
+  onPong(data: Buffer): void;
   /** code is 1005 when the close frame was empty. */
-  close(code: number, reason: string): void;
-  error(err: WsError): void;
+  onCloseFrame(code: number, reason: string): void;
+  onProtocolError(err: WsError): void;
 }
 
 const enum State {
@@ -40,33 +45,55 @@ const OP_PONG = 10;
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The empty value of every list below. Lists are empty most of the time (an idle connection has
+ * nothing buffered, no message open, no control frame pending), and an empty array of its own costs
+ * each connection an object plus, once used, a backing store that outlives its contents. Only
+ * `append` adds to a list, and it never writes to this one.
+ */
+const NONE: Buffer[] = [];
+
+function append(list: Buffer[], b: Buffer): Buffer[] {
+  if (list === NONE) return [b];
+  list.push(b);
+  return list;
+}
+
 export class Receiver {
-  private readonly opts: ReceiverOptions;
+  // Copied out of the options so no options object stays alive per connection.
+  private readonly maxMessageBytes: number;
+  private readonly deflate: boolean;
   private readonly h: ReceiverHandlers;
 
-  private chunks: Buffer[] = [];
+  private chunks = NONE;
   private buffered = 0;
   private state = State.HEADER;
 
   // Current frame.
   private fin = false;
   private opcode = 0;
-  private payloadLen = 0;
+  /** Payload bytes of the current frame not yet consumed (all of them until MASK is read). */
   private remaining = 0;
-  private readonly mask = Buffer.alloc(4);
-  private maskPos = 0;
-  private control: Buffer[] = [];
+  /**
+   * The masking key as an int32, which 64-bit Node stores inline (a Smi) where a 4-byte Buffer would
+   * cost a Buffer, an ArrayBuffer and a native backing store. It is rotated as payload is consumed so
+   * its top byte always applies to the next payload byte: no key offset to keep.
+   */
+  private mask = 0;
+  private control = NONE;
 
   // Current data message (possibly fragmented).
   private msgOpen = false;
   private msgBinary = false;
   private msgCompressed = false;
   private msgBytes = 0;
-  private fragments: Buffer[] = [];
-  private readonly utf8 = new Utf8Validator();
+  private fragments = NONE;
+  /** Only while an uncompressed text message is arriving: idle connections outnumber busy ones. */
+  private utf8: Utf8Validator | undefined;
 
   constructor(opts: ReceiverOptions, handlers: ReceiverHandlers) {
-    this.opts = opts;
+    this.maxMessageBytes = opts.maxMessageBytes;
+    this.deflate = opts.deflate;
     this.h = handlers;
   }
 
@@ -76,9 +103,11 @@ export class Receiver {
    */
   push(chunk: Buffer): void {
     if (this.state === State.DONE || chunk.length === 0) return;
-    this.chunks.push(chunk);
+    this.chunks = append(this.chunks, chunk);
     this.buffered += chunk.length;
     this.run();
+    // Nothing left over (the usual case): drop the list rather than keep an emptied one per connection.
+    if (this.buffered === 0) this.chunks = NONE;
   }
 
   private run(): void {
@@ -103,9 +132,8 @@ export class Receiver {
         }
         case State.MASK:
           if (this.buffered < 4) return;
-          this.take(4).copy(this.mask, 0, 0, 4);
-          this.maskPos = 0;
-          if (this.payloadLen === 0) this.frameDone();
+          this.mask = this.take(4).readInt32BE(0);
+          if (this.remaining === 0) this.frameDone();
           else this.state = State.DATA;
           break;
         case State.DATA:
@@ -145,11 +173,12 @@ export class Receiver {
 
   private fail(code: string, closeCode: number, message: string): void {
     this.state = State.DONE;
-    this.chunks = [];
+    this.chunks = NONE;
     this.buffered = 0;
-    this.fragments = [];
-    this.control = [];
-    this.h.error(wsError(code, closeCode, message));
+    this.fragments = NONE;
+    this.control = NONE;
+    this.utf8 = undefined;
+    this.h.onProtocolError(wsError(code, closeCode, message));
   }
 
   private readHeader(): void {
@@ -168,7 +197,7 @@ export class Receiver {
     }
     if (rsv1) {
       // RFC 7692 6: only the first frame of a compressed data message carries RSV1.
-      if (!this.opts.deflate || isControl || opcode === OP_CONT) {
+      if (!this.deflate || isControl || opcode === OP_CONT) {
         return this.fail('WS_ERR_UNEXPECTED_RSV_1', CloseCode.PROTOCOL_ERROR, 'RSV1 must be clear');
       }
     }
@@ -195,12 +224,11 @@ export class Receiver {
   private setLength(len: number): void {
     if (this.opcode < 8) {
       const total = this.msgBytes + len;
-      if (total > this.opts.maxMessageBytes) {
-        return this.fail('WS_ERR_MESSAGE_TOO_BIG', CloseCode.TOO_BIG, `message exceeds ${this.opts.maxMessageBytes} bytes`);
+      if (total > this.maxMessageBytes) {
+        return this.fail('WS_ERR_MESSAGE_TOO_BIG', CloseCode.TOO_BIG, `message exceeds ${this.maxMessageBytes} bytes`);
       }
       this.msgBytes = total;
     }
-    this.payloadLen = len;
     this.remaining = len;
     this.state = State.MASK;
   }
@@ -210,19 +238,16 @@ export class Receiver {
     const first = this.chunks[0]!;
     const n = Math.min(first.length, this.remaining);
     const piece = this.take(n);
-    const m = this.mask;
-    let pos = this.maskPos;
-    for (let i = 0; i < n; i++) piece[i] = piece[i]! ^ m[(pos + i) & 3]!;
-    this.maskPos = (pos + n) & 3;
+    this.mask = unmask(piece, this.mask);
     this.remaining -= n;
 
     if (this.opcode >= 8) {
-      this.control.push(piece);
+      this.control = append(this.control, piece);
     } else {
-      if (!this.msgBinary && !this.msgCompressed && !this.utf8.push(piece)) {
+      if (!this.msgBinary && !this.msgCompressed && !(this.utf8 ??= new Utf8Validator()).push(piece)) {
         return this.fail('WS_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'invalid UTF-8 in text message');
       }
-      this.fragments.push(piece);
+      this.fragments = append(this.fragments, piece);
     }
     if (this.remaining === 0) this.frameDone();
   }
@@ -231,33 +256,36 @@ export class Receiver {
     this.state = State.HEADER;
     if (this.opcode >= 8) {
       const data = this.control.length === 1 ? this.control[0]! : this.control.length === 0 ? EMPTY : Buffer.concat(this.control);
-      this.control = [];
+      this.control = NONE;
       this.controlFrame(data);
       return;
     }
     if (!this.fin) return;
     const parts = this.fragments;
-    this.fragments = [];
+    this.fragments = NONE;
     this.msgOpen = false;
     let data = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts, this.msgBytes);
     const binary = this.msgBinary;
     if (this.msgCompressed) {
       try {
-        data = inflateMessage(data, this.opts.maxMessageBytes);
+        data = inflateMessage(data, this.maxMessageBytes);
       } catch (e) {
         const err = e as WsError;
         return this.fail(err.code, err.closeCode, err.message);
       }
       if (!binary && !isValidUtf8(data)) return this.fail('WS_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'invalid UTF-8 in text message');
-    } else if (!binary && !this.utf8.end()) {
-      return this.fail('WS_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'text message ends mid-character');
+    } else if (!binary) {
+      const utf8 = this.utf8;
+      this.utf8 = undefined;
+      // No validator: the message had no payload bytes, and empty text is valid.
+      if (utf8 && !utf8.end()) return this.fail('WS_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'text message ends mid-character');
     }
-    this.h.message(data, binary);
+    this.h.onMessage(data, binary);
   }
 
   private controlFrame(data: Buffer): void {
-    if (this.opcode === OP_PING) return this.h.ping(data);
-    if (this.opcode === OP_PONG) return this.h.pong(data);
+    if (this.opcode === OP_PING) return this.h.onPing(data);
+    if (this.opcode === OP_PONG) return this.h.onPong(data);
     // Close: nothing after it is read (RFC 6455 5.5.1).
     if (data.length === 1) return this.fail('WS_ERR_INVALID_CLOSE_PAYLOAD', CloseCode.PROTOCOL_ERROR, 'close payload of 1 byte');
     let code: number = CloseCode.NO_STATUS;
@@ -270,8 +298,34 @@ export class Receiver {
       reason = r.toString('utf8');
     }
     this.state = State.DONE;
-    this.chunks = [];
+    this.chunks = NONE;
     this.buffered = 0;
-    this.h.close(code, reason);
+    this.h.onCloseFrame(code, reason);
   }
+}
+
+/**
+ * XORs `piece` in place with the key `mask` (first key byte in the top 8 bits) and returns the key
+ * rotated by the bytes consumed, ready for the piece that follows.
+ */
+function unmask(piece: Buffer, mask: number): number {
+  const n = piece.length;
+  const m0 = mask >>> 24;
+  const m1 = (mask >>> 16) & 0xff;
+  const m2 = (mask >>> 8) & 0xff;
+  const m3 = mask & 0xff;
+  let i = 0;
+  for (const whole = n & ~3; i < whole; i += 4) {
+    piece[i] = piece[i]! ^ m0;
+    piece[i + 1] = piece[i + 1]! ^ m1;
+    piece[i + 2] = piece[i + 2]! ^ m2;
+    piece[i + 3] = piece[i + 3]! ^ m3;
+  }
+  const rest = n - i;
+  if (rest === 0) return mask;
+  piece[i] = piece[i]! ^ m0;
+  if (rest > 1) piece[i + 1] = piece[i + 1]! ^ m1;
+  if (rest > 2) piece[i + 2] = piece[i + 2]! ^ m2;
+  const shift = rest << 3;
+  return (mask << shift) | (mask >>> (32 - shift));
 }

@@ -77,11 +77,11 @@ export function collect(opts: Partial<ReceiverOptions> = {}): { r: Receiver; eve
   const r = new Receiver(
     { maxMessageBytes: opts.maxMessageBytes ?? 1 << 20, deflate: opts.deflate ?? false },
     {
-      message: (data, binary) => events.push({ t: 'message', data: Buffer.from(data), binary }),
-      ping: (data) => events.push({ t: 'ping', data: Buffer.from(data) }),
-      pong: (data) => events.push({ t: 'pong', data: Buffer.from(data) }),
-      close: (code, reason) => events.push({ t: 'close', code, reason }),
-      error: (err) => events.push({ t: 'error', err }),
+      onMessage: (data, binary) => events.push({ t: 'message', data: Buffer.from(data), binary }),
+      onPing: (data) => events.push({ t: 'ping', data: Buffer.from(data) }),
+      onPong: (data) => events.push({ t: 'pong', data: Buffer.from(data) }),
+      onCloseFrame: (code, reason) => events.push({ t: 'close', code, reason }),
+      onProtocolError: (err) => events.push({ t: 'error', err }),
     },
   );
   return { r, events };
