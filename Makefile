@@ -43,8 +43,17 @@ typecheck: $(NPM_STAMP)
 test: build typecheck
 	npx vitest run
 
+# The reference server (ws-based) is copied to a scratch dir and installed there: `ws` never enters
+# our package.json. Without the shared folder, the suite runs Parley alone and says so.
+BENCH_REF_SRC ?= ../shared/bench-reference
+BENCH_REF_DIR ?= /tmp/bench-ref
+
 bench: build
-	node dist/bench/main.js scenarios $(ARGS)
+	@if [ ! -d "$(BENCH_REF_DIR)/node_modules/ws" ] && [ -d "$(BENCH_REF_SRC)" ]; then \
+	  mkdir -p "$(BENCH_REF_DIR)" && cp -r "$(BENCH_REF_SRC)/." "$(BENCH_REF_DIR)/" && \
+	  (cd "$(BENCH_REF_DIR)" && npm install --no-audit --no-fund); fi
+	BENCH_REF_DIR="$(BENCH_REF_DIR)" node dist/bench/main.js --suite $(ARGS)
+	node dist/bench/store.js
 
 clean:
 	rm -rf dist
