@@ -16,6 +16,18 @@ function metric(text: string, name: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/** Connections a suite opened, destroyed when it ends whatever its tests did. */
+function tracker(): { open: { destroy(): void }[]; track: <T extends { destroy(): void }>(c: T) => T } {
+  const open: { destroy(): void }[] = [];
+  return {
+    open,
+    track: (c) => {
+      open.push(c);
+      return c;
+    },
+  };
+}
+
 describe('closeCodeFor', () => {
   it('maps hub reasons to close codes', () => {
     expect(closeCodeFor(undefined)).toBe(1000);
@@ -31,7 +43,7 @@ describe('closeCodeFor', () => {
 
 describe('ws transport', () => {
   let server: RunningServer;
-  const open: { destroy(): void }[] = [];
+  const { open, track } = tracker();
   beforeAll(async () => {
     server = await startServer(['--log-level', 'warn', '--hello-timeout-ms', '2000']);
   });
@@ -39,10 +51,6 @@ describe('ws transport', () => {
     for (const c of open) c.destroy();
     await server?.stop();
   });
-  const track = <T extends { destroy(): void }>(c: T): T => {
-    open.push(c);
-    return c;
-  };
 
   it('a WebSocket client and a TCP client chat in one room, both ways', async () => {
     const ws = track(await helloWs(server.httpPort, 'wsamy'));
@@ -146,18 +154,14 @@ describe('ws transport liveness and shutdown', () => {
 
 describe('ws transport slow consumer', () => {
   let server: RunningServer | undefined;
-  const open: { destroy(): void }[] = [];
+  const { open, track } = tracker();
   afterAll(async () => {
     for (const c of open) c.destroy();
     await server?.stop();
   });
-  const track = <T extends { destroy(): void }>(c: T): T => {
-    open.push(c);
-    return c;
-  };
 
   it('slow consumer: a client that never reads is cut with 1008 while another keeps receiving; RSS bounded', async () => {
-    // Writes are corked for a turn, so one burst must fit the bound: 100 messages of ~4 KB do in 1 MiB.
+    // The bound applies to what is still unsent from earlier turns; 100 messages of ~4 KB per batch.
     server = await startServer(['--log-level', 'warn', '--max-buffered-bytes', String(1024 * 1024)]);
     const slow = track(await helloWs(server.httpPort, 'sloth'));
     const fast = track(await helloWs(server.httpPort, 'hare'));
