@@ -1,0 +1,103 @@
+// The corker is what turns a fan-out into one writev per socket per turn; these tests pin that down on
+// real loopback sockets, and the backlog figure the slow-consumer rule is judged on.
+import { once } from 'node:events';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { corkUntilNextTurn } from '../../server/corker.js';
+
+let server: Server;
+let client: Socket;
+let accepted: Socket;
+
+beforeEach(async () => {
+  server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const acceptedP = once(server, 'connection');
+  client = connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  [accepted] = (await acceptedP) as [Socket];
+});
+
+afterEach(async () => {
+  client.destroy();
+  accepted.destroy();
+  await new Promise((r) => server.close(r));
+});
+
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('corkUntilNextTurn', () => {
+  it('sends what one turn wrote to a socket as one writev, on the next turn', async () => {
+    const writev = vi.spyOn(accepted as unknown as { _writev: (...a: unknown[]) => void }, '_writev');
+    const write = vi.spyOn(accepted as unknown as { _write: (...a: unknown[]) => void }, '_write');
+    for (const part of ['a', 'b', 'c']) {
+      corkUntilNextTurn(accepted);
+      accepted.write(part);
+    }
+    expect(writev).not.toHaveBeenCalled();
+    expect(write).not.toHaveBeenCalled();
+    expect(accepted.writableLength).toBe(3);
+    await nextTurn();
+    expect(writev).toHaveBeenCalledTimes(1);
+    expect((writev.mock.calls[0]![0] as unknown[]).length).toBe(3);
+    expect(write).not.toHaveBeenCalled();
+    let got = '';
+    client.on('data', (d: Buffer) => (got += d.toString()));
+    await vi.waitFor(() => expect(got).toBe('abc'));
+  });
+
+  it('corks again on every later turn, and many sockets flush in the same turn', async () => {
+    const other = connect((server.address() as { port: number }).port, '127.0.0.1');
+    const [otherAccepted] = (await once(server, 'connection')) as [Socket];
+    try {
+      for (let t = 0; t < 3; t++) {
+        for (const s of [accepted, otherAccepted]) {
+          corkUntilNextTurn(s);
+          s.write(`${t}`);
+          corkUntilNextTurn(s);
+          s.write(`${t}`);
+        }
+        expect(accepted.writableCorked).toBe(1);
+        expect(otherAccepted.writableCorked).toBe(1);
+        await nextTurn();
+        expect(accepted.writableCorked).toBe(0);
+        expect(otherAccepted.writableCorked).toBe(0);
+      }
+      let got = '';
+      other.on('data', (d: Buffer) => (got += d.toString()));
+      await vi.waitFor(() => expect(got).toBe('001122'));
+    } finally {
+      other.destroy();
+      otherAccepted.destroy();
+    }
+  });
+
+  it('reports the backlog from before this turn, not what this turn queued', async () => {
+    // Nothing reads `client`, and the kernel buffers are shrunk by filling them: the backlog is real.
+    client.pause();
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < 64 && accepted.writableLength === 0; i++) {
+      accepted.write(chunk);
+      await nextTurn();
+    }
+    const queued = accepted.writableLength;
+    expect(queued).toBeGreaterThan(0);
+    expect(corkUntilNextTurn(accepted)).toBe(queued);
+    accepted.write(Buffer.alloc(1000));
+    // Same turn: this turn's own 1,000 bytes do not count against the peer.
+    expect(corkUntilNextTurn(accepted)).toBe(queued);
+    await nextTurn();
+    // Next turn: they have become backlog the peer has not read.
+    expect(corkUntilNextTurn(accepted)).toBe(queued + 1000);
+  });
+
+  it('tolerates a socket destroyed while corked', async () => {
+    corkUntilNextTurn(accepted);
+    accepted.write('x');
+    accepted.destroy();
+    await nextTurn();
+    expect(accepted.destroyed).toBe(true);
+  });
+});
