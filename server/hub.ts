@@ -57,10 +57,17 @@ interface Room {
   pending: number;
 }
 
+const NO_ROOMS: readonly Room[] = [];
+
 class Client implements Session {
   name: string | undefined;
   key: string | undefined;
-  readonly rooms = new Map<string, Room>();
+  /**
+   * The rooms this client is in, replaced (never grown) on join and leave so it is always exactly sized.
+   * Not a Map: most clients sit in one or two rooms, and a Map's table cost every idle connection
+   * ~260 bytes. Membership is asked of the room (`members`), so nothing searches this list.
+   */
+  rooms: readonly Room[] = NO_ROOMS;
   helloTimer: NodeJS.Timeout | undefined;
   gone = false;
 
@@ -180,12 +187,12 @@ export class Hub {
     this.clients.delete(client);
     if (client.key !== undefined && client.name !== undefined) {
       const ts = new Date().toISOString();
-      for (const room of client.rooms.values()) {
+      for (const room of client.rooms) {
         room.members.delete(client);
         this.broadcast(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
         this.maybeDrop(room);
       }
-      client.rooms.clear();
+      client.rooms = NO_ROOMS;
       if (this.users.get(client.key) === client) this.users.delete(client.key);
       this.store.rememberUser(client.name, ts);
     }
@@ -232,15 +239,16 @@ export class Hub {
 
   join(client: Client, req: JoinRequest): void {
     const key = nameKey(req.room);
-    let room = client.rooms.get(key);
+    let room = this.memberRoom(client, key);
     const rejoin = room !== undefined;
     if (!room) {
-      if (client.rooms.size >= LIMITS.maxRoomsPerConnection) {
+      if (client.rooms.length >= LIMITS.maxRoomsPerConnection) {
         return this.error(client, 'too_many_rooms', `at most ${LIMITS.maxRoomsPerConnection} rooms per connection`, req.id);
       }
       room = this.roomFor(key, req.room);
       room.members.add(client);
-      client.rooms.set(key, room);
+      // concat sizes the copy exactly; a spread would reserve 17 slots.
+      client.rooms = client.rooms.concat(room);
     }
     const users: string[] = [];
     for (const m of room.members) users.push(m.name!);
@@ -250,17 +258,18 @@ export class Hub {
   }
 
   leave(client: Client, req: LeaveRequest): void {
-    const room = client.rooms.get(nameKey(req.room));
+    const room = this.memberRoom(client, nameKey(req.room));
     if (!room) return this.error(client, 'not_member', `not in ${req.room}`, req.id);
     this.broadcast(room, { type: 'left', room: room.name, name: client.name!, ts: new Date().toISOString() });
     room.members.delete(client);
-    client.rooms.delete(room.key);
+    const at = client.rooms.indexOf(room);
+    client.rooms = client.rooms.slice(0, at).concat(client.rooms.slice(at + 1));
     this.maybeDrop(room);
     if (req.id !== undefined) this.reply(client, { type: 'ack', re: req.id }, undefined);
   }
 
   say(client: Client, req: SayRequest): void {
-    const room = client.rooms.get(nameKey(req.room));
+    const room = this.memberRoom(client, nameKey(req.room));
     if (!room) return this.error(client, 'not_member', `join ${req.room} first`, req.id);
     const msg: ChatMessage = {
       type: 'message',
@@ -353,7 +362,7 @@ export class Hub {
   }
 
   history(client: Client, req: HistoryRequest): void {
-    const room = client.rooms.get(nameKey(req.room));
+    const room = this.memberRoom(client, nameKey(req.room));
     if (!room) return this.error(client, 'not_member', `join ${req.room} first`, req.id);
     const before = Math.min(req.before ?? Number.MAX_SAFE_INTEGER, room.durableSeq + 1);
     const page = this.store.history(room.conv, { before, limit: req.limit ?? LIMITS.defaultHistory });
@@ -366,6 +375,12 @@ export class Hub {
   }
 
   // ---- internals ----
+
+  /** The room `key` if the client is in it. */
+  private memberRoom(client: Client, key: string): Room | undefined {
+    const room = this.roomsByKey.get(key);
+    return room !== undefined && room.members.has(client) ? room : undefined;
+  }
 
   private roomFor(key: string, spelling: string): Room {
     let room = this.roomsByKey.get(key);

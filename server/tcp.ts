@@ -26,14 +26,16 @@ const encodeLine: Encoder<Buffer> = (json) => Buffer.from(json + '\n', 'utf8');
 
 class TcpPeer implements Peer {
   readonly transport = 'tcp' as const;
-  readonly remote: string;
   private closing = false;
 
   constructor(
     private readonly socket: Socket,
     private readonly opts: TcpOptions,
-  ) {
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  ) {}
+
+  /** Built when logged rather than kept: a string per idle connection adds up (Node caches the address). */
+  get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
   send(event: Outgoing): void {

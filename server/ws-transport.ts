@@ -89,16 +89,18 @@ interface Shared {
  */
 class WsPeer implements Peer, WsConnectionHandlers {
   readonly transport = 'ws' as const;
-  readonly remote: string;
   conn: WsConnection | undefined;
   /** Set right after construction: the hub makes the session from the peer. */
   session!: Session;
 
   constructor(
-    socket: Socket,
+    private readonly socket: Socket,
     private readonly shared: Shared,
-  ) {
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  ) {}
+
+  /** Built when logged rather than kept: a string per idle connection adds up (Node caches the address). */
+  get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
   send(event: Outgoing): void {

@@ -172,3 +172,32 @@ describe('hub ordering with a slow store', () => {
     expect(store.waiting).toBe(0);
   });
 });
+
+describe('hub room membership', () => {
+  it('leaving one of several rooms keeps the others, in any order, and a disconnect leaves them all', () => {
+    const { store, user } = setup();
+    const a = user('alice');
+    const b = user('bob');
+    for (const r of ['r1', 'r2', 'r3', 'r4']) {
+      a.send({ type: 'join', room: r });
+      b.send({ type: 'join', room: r });
+    }
+    a.send({ type: 'leave', room: 'R2' });
+    a.send({ type: 'leave', room: 'r4' });
+    a.send({ type: 'leave', room: 'r2', id: 'again' });
+    const errors = a.peer.events.filter((e) => e.type === 'error');
+    expect(errors).toEqual([expect.objectContaining({ code: 'not_member', re: 'again' })]);
+    for (const r of ['r1', 'r2', 'r3', 'r4']) a.send({ type: 'say', room: r, text: `to ${r}`, id: r });
+    store.release();
+    expect(a.peer.events.filter((e) => e.type === 'ack').map((e) => (e as { re: string }).re)).toEqual(['r1', 'r3']);
+    expect(a.peer.events.filter((e) => e.type === 'error').map((e) => (e as { re: string }).re)).toEqual(['again', 'r2', 'r4']);
+    // Rejoining a room one is in is not a second membership: one `joined` for bob, not two.
+    const before = b.peer.events.filter((e) => e.type === 'joined').length;
+    a.send({ type: 'join', room: 'r1' });
+    a.send({ type: 'join', room: 'r2' });
+    expect(b.peer.events.filter((e) => e.type === 'joined').length).toBe(before + 1);
+    a.session.disconnected();
+    const left = b.peer.events.filter((e) => e.type === 'left' && (e as { reason?: string }).reason === 'disconnect');
+    expect(left.map((e) => (e as { room: string }).room).sort()).toEqual(['r1', 'r2', 'r3']);
+  });
+});
