@@ -13,8 +13,11 @@ import { constants as zc, inflateRawSync } from 'node:zlib';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** ours: Parley; ref: the `ws` reference; floor: bench/floor-server.ts, the least a chat server can do. */
+type ServerKind = 'ours' | 'ref' | 'floor';
+
 export interface Options {
-  server: 'ours' | 'ref';
+  server: ServerKind;
   transport: 'tcp' | 'ws' | 'both';
   clients: number;
   rooms: number;
@@ -312,6 +315,8 @@ async function startServer(o: Options): Promise<ServerProc> {
     args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0'];
     if (o.dataDir) { args.push('--data-dir', o.dataDir); if (o.fsync) args.push('--fsync', o.fsync); } else args.push('--memory');
     if (!o.deflate) args.push('--no-deflate');
+  } else if (o.server === 'floor') {
+    args = [join(ROOT, 'dist', 'bench', 'floor-server.js')];
   } else {
     // The reference prints its configured ports, so it needs real ones (small race, loopback only).
     const [h, t] = [await freePort(), await freePort()];
@@ -491,12 +496,12 @@ export async function runOnce(o: Options): Promise<Result> {
 }
 
 // ---------- scenarios ----------
-interface Scenario { name: string; title: string; metric: 'deliveredPerS' | 'p99' | 'rssPerConn' | 'ackedPerS'; opts: Partial<Options>; servers: Array<'ours' | 'ref'>; target: string; }
+interface Scenario { name: string; title: string; metric: 'deliveredPerS' | 'p99' | 'rssPerConn' | 'ackedPerS'; opts: Partial<Options>; servers: ServerKind[]; target: string; }
 
 const SCENARIOS: Scenario[] = [
   { name: 'fanout-ws', title: 'WS fan-out: 1 room, 1,000 subscribers, 1 sender flat out, 100 B', metric: 'deliveredPerS', opts: { transport: 'ws', clients: 1000, rooms: 1, senders: 1, rate: 0, size: 100 }, servers: ['ours', 'ref'], target: '>= 3x reference' },
   { name: 'fanout-tcp', title: 'TCP fan-out: 1 room, 1,000 subscribers, 1 sender flat out, 100 B', metric: 'deliveredPerS', opts: { transport: 'tcp', clients: 1000, rooms: 1, senders: 1, rate: 0, size: 100 }, servers: ['ours', 'ref'], target: '>= 2x reference' },
-  { name: 'chatty', title: 'Chatty: 2,000 conns (half WS) in 100 rooms, 2,000 msg/s total', metric: 'p99', opts: { transport: 'both', clients: 2000, rooms: 100, senders: 2000, rate: 2000, size: 100 }, servers: ['ours', 'ref'], target: 'p99 <= 1/2 reference' },
+  { name: 'chatty', title: 'Chatty: 2,000 conns (half WS) in 100 rooms, 2,000 msg/s total', metric: 'p99', opts: { transport: 'both', clients: 2000, rooms: 100, senders: 2000, rate: 2000, size: 100 }, servers: ['ours', 'ref', 'floor'], target: 'p99 <= 1/2 reference' },
   { name: 'idle-ws', title: 'Idle: 19,000 WS connections after hello+join', metric: 'rssPerConn', opts: { transport: 'ws', clients: 19000, rooms: 1000, senders: 0, idle: true }, servers: ['ours', 'ref'], target: 'RSS/conn <= 3/4 reference' },
   { name: 'idle-tcp', title: 'Idle: 19,000 TCP connections after hello+join', metric: 'rssPerConn', opts: { transport: 'tcp', clients: 19000, rooms: 1000, senders: 0, idle: true }, servers: ['ours', 'ref'], target: '(informational)' },
   { name: 'deflate', title: 'Deflate fan-out: 1 room, 1,000 WS with permessage-deflate', metric: 'deliveredPerS', opts: { transport: 'ws', clients: 1000, rooms: 1, senders: 1, rate: 0, size: 100, deflate: true }, servers: ['ours', 'ref'], target: '>= 5x reference at <= 1/10 RSS per conn' },
@@ -525,9 +530,9 @@ function svgChart(s: Scenario, runs: Result[]): string {
   runs.forEach((r, i) => {
     const v = vals[i]!;
     const h = (v / max) * ph, x = left + 20 + i * (bw + gap);
-    body += `<rect x="${x}" y="${top + ph - h}" width="${bw}" height="${h}" fill="${r.server === 'ours' ? '#2f6fd6' : '#999'}"/>\n`;
+    body += `<rect x="${x}" y="${top + ph - h}" width="${bw}" height="${h}" fill="${r.server === 'ours' ? '#2f6fd6' : r.server === 'ref' ? '#999' : '#d9a441'}"/>\n`;
     body += `<text x="${x + bw / 2}" y="${top + ph - h - 5}" text-anchor="middle" font-size="11">${r.error ? 'n/a' : +v.toFixed(2)}</text>\n`;
-    body += `<text x="${x + bw / 2}" y="${top + ph + 16}" text-anchor="middle" font-size="11">${r.server === 'ours' ? 'parley' : 'ws ref'}</text>\n`;
+    body += `<text x="${x + bw / 2}" y="${top + ph + 16}" text-anchor="middle" font-size="11">${r.server === 'ours' ? 'parley' : r.server === 'ref' ? 'ws ref' : 'floor'}</text>\n`;
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body}</svg>\n`;
 }
@@ -555,7 +560,10 @@ async function runScenario(s: Scenario, base: Options, reps: number): Promise<Re
   const ratio = ours.length && ref.length ? med(ours) / med(ref) : NaN;
   process.stderr.write(`\n| ${s.name} | server | ${UNIT[s.metric]} | p50 ms | p99 ms | RSS/conn KB | srv CPU s | tool CPU s | lost | dups | error |\n|---|---|---|---|---|---|---|---|---|---|---|\n`);
   for (const r of runs) process.stderr.write(`| | ${r.server} | ${r.error ? 'n/a' : +metricOf(s, r).toFixed(2)} | ${(r.latencyUs.p50 / 1000).toFixed(2)} | ${(r.latencyUs.p99 / 1000).toFixed(2)} | ${r.serverRssPerConnKB.toFixed(2)} | ${r.serverCpuS} | ${r.toolCpuS} | ${r.lost} | ${r.dups} | ${r.error ?? ''} |\n`);
-  process.stderr.write(`ratio ours/ref (median): ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2)}  target ${s.target}\n\n`);
+  process.stderr.write(`ratio ours/ref (median): ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2)}  target ${s.target}\n`);
+  const floor = runs.filter((r) => r.server === 'floor' && !r.error).map((r) => metricOf(s, r));
+  if (floor.length) process.stderr.write(`floor (median): ${med(floor).toFixed(2)}; floor/ref ${ref.length ? (med(floor) / med(ref)).toFixed(2) : 'n/a'}\n`);
+  process.stderr.write('\n');
   const svg = svgChart(s, runs);
   for (const dir of [join(ROOT, 'bench', 'results'), join(ROOT, 'docs')]) mkdirSync(dir, { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results', `bench-${s.name}.svg`), svg);
@@ -565,7 +573,7 @@ async function runScenario(s: Scenario, base: Options, reps: number): Promise<Re
 }
 
 const HELP = `usage: npm run bench -- [--suite | --scenario NAME[,NAME]] [--reps N]
-       npm run bench -- [--server ours|ref] [--transport tcp|ws|both] [--clients N] [--rooms R] [--senders S]
+       npm run bench -- [--server ours|ref|floor] [--transport tcp|ws|both] [--clients N] [--rooms R] [--senders S]
                         [--rate MSGS_PER_S (0 = flat out)] [--size BYTES] [--duration S] [--warmup S] [--deflate] [--idle]
                         [--data-dir DIR --fsync batch|always] [--ref-dir DIR]
 scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}`;
@@ -581,7 +589,7 @@ async function main(argv: string[]): Promise<number> {
       case '--suite': scen = SCENARIOS.map((s) => s.name); break;
       case '--scenario': scen = v().split(','); break;
       case '--reps': reps = Number(v()); break;
-      case '--server': { const s = v(); if (s !== 'ours' && s !== 'ref') throw new Error('--server ours|ref'); o.server = s; break; }
+      case '--server': { const s = v(); if (s !== 'ours' && s !== 'ref' && s !== 'floor') throw new Error('--server ours|ref|floor'); o.server = s; break; }
       case '--transport': { const t = v(); if (t !== 'tcp' && t !== 'ws' && t !== 'both') throw new Error('--transport tcp|ws|both'); o.transport = t; break; }
       case '--clients': o.clients = Number(v()); break;
       case '--rooms': o.rooms = Number(v()); break;

@@ -28,4 +28,15 @@ describe('bench tool', () => {
     expect(r.errors).toBe(0);
     expect(r.latencyUs.p99).toBeGreaterThanOrEqual(r.latencyUs.p50);
   }, 40_000);
+
+  it.skipIf(!existsSync(BENCH_JS))('the floor server carries the same load over TCP and WebSocket: it is a fair peer', () => {
+    const r = run(['--server', 'floor', '--transport', 'both', '--clients', '6', '--rooms', '2', '--senders', '4', '--rate', '200', '--duration', '1', '--warmup', '0.2']);
+    expect(r.error).toBeUndefined();
+    expect(r.connected).toBe(6);
+    expect(r.delivered).toBeGreaterThan(0);
+    expect(r.lost).toBe(0);
+    expect(r.dups).toBe(0);
+    expect(r.reorders).toBe(0);
+    expect(r.errors).toBe(0);
+  }, 40_000);
 });
