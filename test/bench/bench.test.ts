@@ -16,27 +16,26 @@ function run(args: string[]): BenchResult {
   return JSON.parse(line) as BenchResult;
 }
 
+/** Every client connected, something was delivered, and nothing was lost, doubled or reordered. */
+function expectCleanRun(r: BenchResult, clients: number): void {
+  expect(r.error).toBeUndefined();
+  expect(r.connected).toBe(clients);
+  expect(r.delivered).toBeGreaterThan(0);
+  expect(r.lost).toBe(0);
+  expect(r.dups).toBe(0);
+  expect(r.reorders).toBe(0);
+  expect(r.errors).toBe(0);
+}
+
 describe('bench tool', () => {
   it.skipIf(!existsSync(BENCH_JS))('5 TCP clients for 1 s against our server: deliveries, no loss, no dups', () => {
     const r = run(['--server', 'ours', '--transport', 'tcp', '--clients', '5', '--senders', '2', '--duration', '1', '--warmup', '0.2']);
-    expect(r.error).toBeUndefined();
-    expect(r.connected).toBe(5);
-    expect(r.delivered).toBeGreaterThan(0);
-    expect(r.lost).toBe(0);
-    expect(r.dups).toBe(0);
-    expect(r.reorders).toBe(0);
-    expect(r.errors).toBe(0);
+    expectCleanRun(r, 5);
     expect(r.latencyUs.p99).toBeGreaterThanOrEqual(r.latencyUs.p50);
   }, 40_000);
 
   it.skipIf(!existsSync(BENCH_JS))('the floor server carries the same load over TCP and WebSocket: it is a fair peer', () => {
     const r = run(['--server', 'floor', '--transport', 'both', '--clients', '6', '--rooms', '2', '--senders', '4', '--rate', '200', '--duration', '1', '--warmup', '0.2']);
-    expect(r.error).toBeUndefined();
-    expect(r.connected).toBe(6);
-    expect(r.delivered).toBeGreaterThan(0);
-    expect(r.lost).toBe(0);
-    expect(r.dups).toBe(0);
-    expect(r.reorders).toBe(0);
-    expect(r.errors).toBe(0);
+    expectCleanRun(r, 6);
   }, 40_000);
 });
