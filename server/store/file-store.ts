@@ -23,6 +23,7 @@ import type { ChatMessage } from '../../protocol/messages.js';
 import type { FsyncMode } from '../config.js';
 import { nameKey } from '../../protocol/validate.js';
 import { inboxKey, type InboxEntry } from './conversations.js';
+import { lockDir, type DirLock } from './dir-lock.js';
 import { IndexedStore } from './indexed-store.js';
 import { encodeRecord, scanRecords } from './log-format.js';
 import { LogWriter, nodeIo, parseSegmentName, segmentName, type LogIo } from './log-writer.js';
@@ -97,6 +98,7 @@ export class FileStore extends IndexedStore {
   private lastAppendSeg = 0;
   private compacting = false;
   private closed = false;
+  private lock: DirLock | undefined;
 
   constructor(private readonly opts: FileStoreOptions) {
     super(opts.historyPerRoom);
@@ -104,6 +106,18 @@ export class FileStore extends IndexedStore {
 
   async open(): Promise<void> {
     mkdirSync(this.opts.dir, { recursive: true });
+    const lock = lockDir(this.opts.dir);
+    try {
+      this.load();
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+    this.lock = lock;
+  }
+
+  /** Rebuilds the index from the segments and opens the writer after the newest good record. */
+  private load(): void {
     const ids = readdirSync(this.opts.dir)
       .map(parseSegmentName)
       .filter((id): id is number => id !== undefined)
@@ -172,7 +186,11 @@ export class FileStore extends IndexedStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.writer?.close();
+    try {
+      await this.writer?.close();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   appendMessage(conv: ConvKey, msg: ChatMessage, offlineRecipient: string | undefined, done: Done): void {
