@@ -29,7 +29,12 @@ export class Connection {
     private readonly port: number,
     private readonly handlers: ConnectionHandlers,
     private readonly reconnect = true,
+    /** Give up once no connection has been made for this long after a loss (undefined: never). */
+    private readonly giveUpAfterMs?: number,
   ) {}
+
+  /** When the connection was first found missing since it was last open; undefined while open. */
+  private downSince: number | undefined;
 
   start(): void {
     this.stopped = false;
@@ -60,6 +65,7 @@ export class Connection {
     socket.setEncoding('utf8');
     socket.on('connect', () => {
       this.attempt = 0;
+      this.downSince = undefined;
       this.handlers.open();
     });
     socket.on('data', (chunk: string) => {
@@ -82,7 +88,10 @@ export class Connection {
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.socket = undefined;
-      if (this.stopped || !this.reconnect) {
+      this.downSince ??= Date.now();
+      const gaveUp = this.giveUpAfterMs !== undefined && Date.now() - this.downSince >= this.giveUpAfterMs;
+      if (this.stopped || !this.reconnect || gaveUp) {
+        this.stopped = true;
         this.handlers.lost(why || 'connection closed', undefined);
         return;
       }

@@ -12,12 +12,16 @@ import { formatError, formatMessage, formatNotice, neutralise, pickStyle } from 
 
 const USAGE = `parley: the Parley console client
 
-usage: parley [--name NAME] [--host HOST] [--port PORT] [--room ROOM]
+usage: parley [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--retry-for SECONDS]
 
   --name NAME   your name (asked for when missing on a terminal); env PARLEY_NAME
   --host HOST   server address (default localhost); env PARLEY_HOST
   --port PORT   server TCP port (default 9000); env PARLEY_PORT
   --room ROOM   room to join first (default general); env PARLEY_ROOM
+  --retry-for SECONDS
+                with stdin from a pipe: how long to keep reconnecting after the server goes
+                away before giving up with exit 1 (default 60); a terminal session retries
+                until /quit; env PARLEY_RETRY_FOR
   --help        this text
 
 Commands once connected:
@@ -29,10 +33,11 @@ interface Options {
   host: string;
   port: number;
   room: string;
+  retryForS: number;
 }
 
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | string {
-  const o: Options = { name: env.PARLEY_NAME, host: env.PARLEY_HOST ?? 'localhost', port: Number(env.PARLEY_PORT ?? 9000), room: env.PARLEY_ROOM ?? 'general' };
+  const o: Options = { name: env.PARLEY_NAME, host: env.PARLEY_HOST ?? 'localhost', port: Number(env.PARLEY_PORT ?? 9000), room: env.PARLEY_ROOM ?? 'general', retryForS: Number(env.PARLEY_RETRY_FOR ?? 60) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return 'help';
@@ -44,9 +49,11 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | string {
     else if (flag === '--host') o.host = value;
     else if (flag === '--port') o.port = Number(value);
     else if (flag === '--room') o.room = value.replace(/^#/, '');
+    else if (flag === '--retry-for') o.retryForS = Number(value);
     else return `unknown flag ${flag}; --help lists them`;
   }
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) return 'the port must be 1-65535';
+  if (!Number.isFinite(o.retryForS) || o.retryForS < 0) return '--retry-for must be a number of seconds, 0 or more';
   if (o.name !== undefined && !isValidName(o.name)) return 'a name is 1-32 letters, digits, _ - or .';
   if (!isValidName(o.room)) return 'a room name is 1-32 letters, digits, _ - or .';
   return o;
@@ -91,6 +98,7 @@ function main(): void {
   const setPrompt = (): void => rl?.setPrompt(current ? `[#${current}] > ` : '> ');
 
   const core = new ClientCore({ send: (req) => conn.send(req) });
+  // A terminal user is there to see the reconnect notices and can /quit; a script must not hang forever.
   const conn = new Connection(opts.host, opts.port, {
     open() {
       everConnected = true;
@@ -104,9 +112,14 @@ function main(): void {
         process.stderr.write(`parley: cannot connect to ${opts.host}:${opts.port}: ${reason}\n`);
         process.exit(1);
       }
-      print(formatNotice(`connection to ${opts.host}:${opts.port} lost (${reason}); reconnecting in ${((retryInMs ?? 0) / 1000).toFixed(1)} s`, st));
+      if (retryInMs === undefined) {
+        // Only a piped client gives up (see --retry-for); what it had not got confirmed was listed above.
+        process.stderr.write(`parley: gave up on ${opts.host}:${opts.port} after ${opts.retryForS} s without a connection: ${reason}\n`);
+        process.exit(1);
+      }
+      print(formatNotice(`connection to ${opts.host}:${opts.port} lost (${reason}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`, st));
     },
-  });
+  }, true, interactive ? undefined : opts.retryForS * 1000);
 
   function unconfirmed(p: Pending): void {
     if (p.req.type === 'say' || p.req.type === 'dm') {

@@ -123,6 +123,20 @@ describe('console client', () => {
 });
 
 describe('console client across a server restart', () => {
+  it('piped: gives up with exit 1 after --retry-for when the server does not come back', async () => {
+    const srv = await startServer();
+    const gus = runConsole(['--host', '127.0.0.1', '--port', String(srv.tcpPort), '--name', 'gus', '--room', 'lobby', '--retry-for', '1']);
+    running.push(gus);
+    await gus.waitFor(/#lobby: gus/);
+    await srv.stop();
+    const t0 = Date.now();
+    // stdin stays open: the exit must come from giving up, not from the end of input.
+    expect(await gus.exited).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(8_000);
+    expect(gus.err()).toMatch(/gave up on 127\.0\.0\.1:\d+ after 1 s without a connection/);
+    expect(await runConsole(['--retry-for', '-1']).exited).toBe(2);
+  });
+
   it('says the server went away, reconnects, rejoins and keeps chatting', async () => {
     let srv = await startServer();
     const port = String(srv.tcpPort);
