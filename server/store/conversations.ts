@@ -90,7 +90,12 @@ export class ConversationIndex {
     if (newest && newest.seq > fresh.last) fresh.last = newest.seq;
   }
 
-  /** Forgets one message (its write failed): it must never be served. Rare, so O(retained). */
+  /**
+   * Forgets one message (its write failed): it must never be served. Rare, so O(retained). When it
+   * was the newest, its number is handed back, so the next message takes it and nobody ever sees a
+   * gap: nobody saw this one. (A failed batch is removed oldest first; by the time its newest goes,
+   * the others are gone from the index, so the number falls back past all of them.)
+   */
   remove(conv: ConvKey, seq: number): void {
     const c = this.convs.get(conv);
     if (!c) return;
@@ -102,6 +107,7 @@ export class ConversationIndex {
     c.head = 0;
     for (let i = 0; i < rest.length; i += CHUNK) c.chunks.push(rest.slice(i, i + CHUNK));
     c.count = rest.length;
+    if (seq === c.last) c.last = rest.length > 0 ? rest[rest.length - 1]!.seq : seq - 1;
   }
 
   history(conv: ConvKey, q: HistoryQuery): HistoryPage {

@@ -89,6 +89,22 @@ describe('ConversationIndex', () => {
     ix.remove('r:lobby', 8);
     expect(seqs(ix.history('r:lobby', { limit: 100 }).messages)).toEqual([6, 7, 9, 10]);
     expect(seqs(ix.history('r:lobby', { before: 10, limit: 2 }).messages)).toEqual([7, 9]);
+    expect(ix.lastSeq('r:lobby')).toBe(10);
+  });
+
+  it('removing the newest messages (a failed batch, oldest first) hands their numbers back', () => {
+    const ix = new ConversationIndex(100);
+    for (const s of [1, 2, 3, 4]) ix.add('r:lobby', msg(s));
+    ix.remove('r:lobby', 3);
+    expect(ix.lastSeq('r:lobby')).toBe(4);
+    ix.remove('r:lobby', 4);
+    expect(ix.lastSeq('r:lobby')).toBe(2);
+    ix.add('r:lobby', msg(3));
+    expect(seqs(ix.history('r:lobby', { limit: 100 }).messages)).toEqual([1, 2, 3]);
+    const solo = new ConversationIndex(100);
+    solo.add('d:a|b', msg(1));
+    solo.remove('d:a|b', 1);
+    expect(solo.lastSeq('d:a|b')).toBe(0);
   });
 
   it('rooms lists display spellings of rooms with messages only', () => {
