@@ -185,6 +185,11 @@ function main(): void {
         break;
       }
       case 'history': {
+        if (ev.room === undefined) {
+          // A direct conversation's history: this client does not ask for one, but shows it if sent.
+          for (const m of ev.messages) show(m);
+          break;
+        }
         const paging = settled?.req.type === 'history';
         const msgs = paging ? ev.messages : core.freshHistory(ev.messages);
         if (paging) print(formatNotice(msgs.length ? `older messages in #${ev.room}:` : `no older messages in #${ev.room}`, st));

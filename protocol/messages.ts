@@ -71,9 +71,11 @@ export interface WhoRequest extends Base {
 export interface RoomsRequest extends Base {
   type: 'rooms';
 }
+/** Exactly one of `room` (a room the user is in) or `with` (the other side of a direct conversation). */
 export interface HistoryRequest extends Base {
   type: 'history';
-  room: string;
+  room?: string;
+  with?: string;
   /** Page back: messages with seq strictly less than this (default: newest). */
   before?: number;
   limit?: number;
@@ -132,9 +134,11 @@ export interface MembersEvent {
   users: string[];
   re?: RequestId;
 }
+/** A room's history (`room`), or a direct conversation's (`with`, the other user), never both. */
 export interface HistoryEvent {
   type: 'history';
-  room: string;
+  room?: string;
+  with?: string;
   messages: ChatMessage[];
   /** True when older messages exist before the first one listed. */
   more?: boolean;

@@ -55,10 +55,15 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   dm: { to: req(userName), text: req(text), action: opt(bool) },
   who: { room: opt(roomName) },
   rooms: {},
-  history: { room: req(roomName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
+  history: { room: opt(roomName), with: opt(userName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
   time: {},
   ping: {},
   bye: {},
+};
+
+/** Requests that name what they are about in one of two fields: exactly one must be present. */
+const EXACTLY_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
+  history: ['room', 'with'],
 };
 
 export const REQUEST_TYPES = Object.keys(REQUESTS) as RequestType[];
@@ -94,6 +99,10 @@ export function validateRequest(value: unknown): Parsed {
     }
     const problem = spec.rule(v, field);
     if (problem) return fail(problem.code, problem.message);
+  }
+  const pair = EXACTLY_ONE[type as RequestType];
+  if (pair && pair.filter((f) => obj[f] !== undefined && obj[f] !== null).length !== 1) {
+    return fail('bad_request', `${type} needs exactly one of "${pair[0]}" or "${pair[1]}"`);
   }
   return { ok: true, request: obj as unknown as Request };
 }

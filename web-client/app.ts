@@ -2,7 +2,7 @@
 // with `since` and duplicate dropping, shared with the console client), ChatState keeps what is
 // shown, and render.ts draws it. Only this file touches the page's fixed elements.
 import { ClientCore, type Outbound, type Pending } from '../protocol/client-core.js';
-import type { ChatMessage, ErrorEvent, HistoryEvent, RequestId, ServerEvent, UsersEvent } from '../protocol/messages.js';
+import type { ChatMessage, ErrorEvent, HistoryEvent, HistoryRequest, RequestId, ServerEvent, UsersEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { HELP, parseInput } from './commands.js';
 import { Connection, type Status } from './connection.js';
@@ -11,6 +11,8 @@ import { ChatState, dmKey, roomKey, type Conversation, type Notice } from './sta
 
 const NAME_KEY = 'parley.name';
 const ROOMS_KEY = 'parley.rooms';
+/** People this browser has direct conversations with: their history is fetched again after a reload. */
+const DMS_KEY = 'parley.dms';
 const DEFAULT_ROOM = 'general';
 const PAGE = 50;
 /** Pixels from the bottom that still count as "reading the newest messages". */
@@ -89,19 +91,38 @@ const printReplies = new Set<RequestId>();
 /** A room the user asked to join: shown as soon as the server confirms. */
 let openOnJoin: string | undefined;
 
-function savedRooms(): string[] {
-  const raw = load(ROOMS_KEY);
-  if (raw === null) return [DEFAULT_ROOM];
+/** A saved list of names, or `fallback` when there is none or it is not one (storage is user-editable). */
+function savedNames(key: string, fallback: string[]): string[] {
+  const raw = load(key);
+  if (raw === null) return fallback;
   try {
     const list: unknown = JSON.parse(raw);
     if (Array.isArray(list)) return list.filter((r): r is string => typeof r === 'string' && isValidName(r)).slice(0, 100);
   } catch {
     /* fall through to the default */
   }
-  return [DEFAULT_ROOM];
+  return fallback;
+}
+function savedRooms(): string[] {
+  return savedNames(ROOMS_KEY, [DEFAULT_ROOM]);
 }
 function rememberRooms(): void {
   save(ROOMS_KEY, JSON.stringify([...core.rooms.values()]));
+}
+function rememberDms(): void {
+  save(DMS_KEY, JSON.stringify([...state.conversations.values()].filter((c) => c.kind === 'dm').map((c) => c.name)));
+}
+
+/** The conversation a history request is about. */
+function historyConversation(req: HistoryRequest): Conversation {
+  return req.with !== undefined ? state.conversation('dm', req.with) : state.conversation('room', req.room!);
+}
+
+/** A direct conversation shows its stored history, fetched once per page load (and after a lost reply). */
+function loadDm(c: Conversation): void {
+  if (c.kind !== 'dm' || c.loaded || c.loadingOlder) return;
+  c.loadingOlder = true;
+  core.request({ type: 'history', with: c.name, limit: PAGE });
 }
 
 // ---- connection lifecycle ----
@@ -130,7 +151,7 @@ function reportLost(p: Pending): void {
     const snippet = req.text.length > 80 ? `${req.text.slice(0, 80)}…` : req.text;
     notice(c, `The connection dropped before the server confirmed “${snippet}”. It may not have been delivered.`, 'error');
   }
-  if (req.type === 'history') state.conversation('room', req.room).loadingOlder = false;
+  if (req.type === 'history') historyConversation(req).loadingOlder = false;
 }
 
 let countdownTimer: ReturnType<typeof setInterval> | undefined;
@@ -253,12 +274,16 @@ function onWelcome(name: string): void {
     welcomedOnce = true;
     // ClientCore rejoins its rooms on later welcomes; the first one starts from what was saved.
     for (const room of savedRooms()) core.request({ type: 'join', room, history: PAGE });
+    for (const name of savedNames(DMS_KEY, [])) state.conversation('dm', name);
     if (savedRooms().length === 0) renderAll();
     ui.input.focus();
   } else {
     const c = state.active ? state.conversations.get(state.active) : undefined;
     if (c) notice(c, 'Reconnected.', 'info');
   }
+  // Direct conversations whose history has not arrived yet (restored, or its reply lost in a drop).
+  for (const c of state.conversations.values()) loadDm(c);
+  renderSidebar();
   // Online dots for the DM list come from the full user list.
   core.request({ type: 'who' });
 }
@@ -280,10 +305,15 @@ function onMembers(room: string, users: string[]): void {
 }
 
 function onHistory(ev: HistoryEvent, pending: Pending | undefined): void {
-  const c = state.conversation('room', ev.room);
+  const c = ev.with !== undefined ? state.conversation('dm', ev.with) : state.conversation('room', ev.room!);
   if (pending?.req.type === 'history') {
-    // An older page asked for by scrolling up: below the resume mark, so it bypasses the core's filter.
+    // An older page asked for by scrolling up (or a direct conversation's first page): below the
+    // resume mark, so it bypasses the core's filter; seqs already shown are skipped.
     c.loadingOlder = false;
+    if (c.kind === 'dm') {
+      c.name = ev.with ?? c.name;
+      c.loaded = true;
+    }
     c.more = ev.more ?? false;
     const added = state.prepend(c, ev.messages);
     if (state.active === c.key) {
@@ -319,6 +349,10 @@ function onMessage(msg: ChatMessage): void {
     return;
   }
   if (c.kind === 'dm' && msg.to !== undefined && c.name !== msg.to && nameKey(c.name) === nameKey(msg.to)) c.name = msg.to;
+  if (c.kind === 'dm') {
+    loadDm(c);
+    rememberDms();
+  }
   const added = state.append(c, [msg]);
   if (added.length === 0) return;
   if (state.active === c.key && !document.hidden) {
@@ -406,7 +440,17 @@ function onError(ev: ErrorEvent, pending: Pending | undefined): void {
   const req: Outbound | undefined = pending?.req;
   if (req?.type === 'say') where = state.conversation('room', req.room);
   if (req?.type === 'dm') where = state.conversation('dm', req.to);
-  if (req?.type === 'history') state.conversation('room', req.room).loadingOlder = false;
+  if (req?.type === 'history') {
+    const h = historyConversation(req);
+    h.loadingOlder = false;
+    // A saved conversation with someone this server does not know (its data was reset): nothing to show.
+    if (req.with !== undefined && ev.code === 'no_such_user') {
+      h.loaded = true;
+      h.more = false;
+      if (state.active === h.key) renderOlder(h);
+      return;
+    }
+  }
   if (ev.code === 'no_such_user' && req?.type === 'dm') {
     notice(where, `Nobody named ${req.to} has ever connected here, so the message was not sent.`, 'error');
     return;
@@ -491,14 +535,13 @@ function renderAll(): void {
 }
 
 function renderOlder(c: Conversation): void {
-  ui.older.textContent =
-    c.kind === 'dm'
-      ? `Direct messages with ${c.name}. Only messages from this visit are shown.`
-      : c.loadingOlder
-        ? 'Loading older messages…'
-        : c.more
-          ? 'Scroll up for older messages'
-          : `This is the beginning of #${c.name}.`;
+  ui.older.textContent = c.loadingOlder
+    ? 'Loading older messages…'
+    : c.more
+      ? 'Scroll up for older messages'
+      : c.kind === 'dm'
+        ? `This is the beginning of your conversation with ${c.name}.`
+        : `This is the beginning of #${c.name}.`;
 }
 
 function renderSidebar(): void {
@@ -532,6 +575,8 @@ function renderSidebar(): void {
 
 function openDm(name: string): void {
   const c = state.conversation('dm', name);
+  loadDm(c);
+  rememberDms();
   activate(c.key);
   ui.input.focus();
 }
@@ -542,6 +587,7 @@ function closeConversation(c: Conversation): void {
     return;
   }
   state.conversations.delete(c.key);
+  rememberDms();
   if (state.active === c.key) {
     state.active = undefined;
     const next = [...state.conversations.values()][0];
@@ -552,14 +598,15 @@ function closeConversation(c: Conversation): void {
 
 function maybeLoadOlder(): void {
   const c = state.active ? state.conversations.get(state.active) : undefined;
-  if (!c || c.kind !== 'room' || !c.more || c.loadingOlder || !core.isReady) return;
+  if (!c || !c.more || c.loadingOlder || !core.isReady) return;
   // Also fetch when the first page does not fill the screen: otherwise there is nothing to scroll.
   const nearTop = ui.scroller.scrollTop < OLDER_PX || ui.scroller.scrollHeight <= ui.scroller.clientHeight;
   if (!nearTop) return;
   const before = state.oldestSeq(c);
   c.loadingOlder = true;
   renderOlder(c);
-  core.request(before === undefined ? { type: 'history', room: c.name, limit: PAGE } : { type: 'history', room: c.name, before, limit: PAGE });
+  const about = c.kind === 'room' ? { room: c.name } : { with: c.name };
+  core.request(before === undefined ? { type: 'history', ...about, limit: PAGE } : { type: 'history', ...about, before, limit: PAGE });
 }
 
 // ---- input ----
@@ -584,6 +631,8 @@ function submitComposer(): void {
       break;
     case 'msg': {
       const dm = state.conversation('dm', cmd.to);
+      loadDm(dm);
+      rememberDms();
       core.request({ type: 'dm', to: cmd.to, text: cmd.text });
       activate(dm.key);
       break;

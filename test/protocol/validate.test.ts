@@ -46,6 +46,11 @@ describe('parseRequest: one row per rule', () => {
     ['who bad room', '{"type":"who","room":"!"}', 'bad_room'],
     ['history limit 0', '{"type":"history","room":"r","limit":0}', 'bad_request'],
     ['history before', '{"type":"history","room":"r","before":10,"limit":5}', null],
+    ['history with a user', '{"type":"history","with":"bob","before":3}', null],
+    ['history with a bad name', '{"type":"history","with":"b b"}', 'bad_name'],
+    ['history with neither room nor with', '{"type":"history","limit":5,"id":4}', 'bad_request', 4],
+    ['history with both room and with', '{"type":"history","room":"r","with":"bob"}', 'bad_request'],
+    ['history with null with counts as absent', '{"type":"history","room":"r","with":null}', null],
     ['unknown fields ignored', '{"type":"ping","colour":"blue"}', null],
   ];
   it.each(rows)('%s', (_label, json, code, re) => {

@@ -148,6 +148,22 @@ describe('hub ordering with a slow store', () => {
     expect(bobAgain.peer.messages()).toEqual([]);
   });
 
+  it('history with a user lists only stored DMs; one still in flight arrives live after it', () => {
+    const { store, user } = setup();
+    const ann = user('ann');
+    const bob = user('bob');
+    for (const text of ['d1', 'd2', 'd3']) ann.send({ type: 'dm', to: 'bob', text });
+    store.release(2);
+    bob.send({ type: 'history', with: 'ANN', id: 'h' });
+    const at = bob.peer.events.findIndex((e) => e.type === 'history');
+    const page = bob.peer.events[at];
+    expect(page).toMatchObject({ type: 'history', with: 'ann', re: 'h', more: false });
+    expect(page?.type === 'history' ? seqs(page.messages) : []).toEqual([1, 2]);
+    store.release();
+    const live = bob.peer.events.findIndex((e) => e.type === 'message' && e.seq === 3);
+    expect(live).toBeGreaterThan(at);
+  });
+
   it('queued DMs arrive right after welcome, before anything else', () => {
     const { store, user } = setup();
     user('carl').session.disconnected();

@@ -63,6 +63,38 @@ describe('chat over TCP', () => {
     expect(await carol.next((e) => e.type === 'error')).toMatchObject({ code: 'no_such_user', re: 8 });
   });
 
+  it('history with a user pages back through that direct conversation only', async () => {
+    const erin = await user('Erin');
+    const finn = await user('finn');
+    const gil = await user('gil');
+    for (let i = 1; i <= 5; i++) {
+      (i % 2 ? erin : finn).send({ type: 'dm', to: i % 2 ? 'finn' : 'erin', text: `dm ${i}`, id: `d${i}` });
+      await (i % 2 ? erin : finn).next((e) => e.type === 'ack' && e.re === `d${i}`);
+    }
+    gil.send({ type: 'dm', to: 'finn', text: 'not yours, erin', id: 'g' });
+    await gil.next((e) => e.type === 'ack');
+    // The server's spelling of the other side comes back in `with`; newest page first, oldest first within it.
+    finn.send({ type: 'history', with: 'erin', limit: 3, id: 'h1' });
+    const page = await finn.next((e) => e.type === 'history' && e.re === 'h1');
+    expect(page).toMatchObject({ with: 'Erin', more: true });
+    expect(page.room).toBeUndefined();
+    expect((page.messages as { text: string; seq: number }[]).map((m) => [m.seq, m.text])).toEqual([[3, 'dm 3'], [4, 'dm 4'], [5, 'dm 5']]);
+    finn.send({ type: 'history', with: 'ERIN', before: 3, id: 'h2' });
+    const older = await finn.next((e) => e.type === 'history' && e.re === 'h2');
+    expect((older.messages as { seq: number }[]).map((m) => m.seq)).toEqual([1, 2]);
+    expect(older.more).toBe(false);
+    // Erin sees the same conversation from her side, and nothing of gil's.
+    erin.send({ type: 'history', with: 'finn', id: 'h3' });
+    const hers = await erin.next((e) => e.type === 'history' && e.re === 'h3');
+    expect((hers.messages as { text: string }[]).map((m) => m.text)).toEqual(['dm 1', 'dm 2', 'dm 3', 'dm 4', 'dm 5']);
+    erin.send({ type: 'history', with: 'gil', id: 'h4' });
+    expect(await erin.next((e) => e.type === 'history' && e.re === 'h4')).toMatchObject({ with: 'gil', messages: [], more: false });
+    erin.send({ type: 'history', with: 'nobody-ever', id: 'h5' });
+    expect(await erin.next((e) => e.type === 'error' && e.re === 'h5')).toMatchObject({ code: 'no_such_user' });
+    erin.send({ type: 'history', room: 'general', with: 'finn', id: 'h6' });
+    expect(await erin.next((e) => e.type === 'error' && e.re === 'h6')).toMatchObject({ code: 'bad_request' });
+  });
+
   it('leave, who, rooms, time, ping, bye', async () => {
     const eve = await user('eve', 'hall');
     const fay = await user('fay', 'hall');

@@ -148,6 +148,17 @@ describe.skipIf(skip)('web client in Chromium', () => {
     await erin.waitFor(/via the command/);
     await expect.poll(() => dana.locator('#conv-title').textContent()).toBe('@erin');
     await dana.screenshot({ path: artifactPath('dm.png') });
+    // A reload keeps the conversation: the row comes back and its stored history is shown, once each.
+    await dana.reload();
+    await expect.poll(() => dana.locator('#status-text').textContent(), { timeout: 15_000 }).toBe('Connected as dana');
+    await dana.locator('#dms .conv-open', { hasText: '@erin' }).click({ timeout: 15_000 });
+    await msg(dana, 'via the command').waitFor();
+    const texts = await dana.locator('#log .msg').allTextContents();
+    expect(texts.filter((t) => t.includes('psst erin'))).toHaveLength(1);
+    expect(texts.filter((t) => t.includes('psst back'))).toHaveLength(1);
+    expect(texts.findIndex((t) => t.includes('psst erin'))).toBeLessThan(texts.findIndex((t) => t.includes('via the command')));
+    expect(texts).toHaveLength(3);
+    await expect.poll(() => dana.locator('#older').textContent()).toBe('This is the beginning of your conversation with erin.');
   }, TIMEOUT);
 
   it('hostile text renders literally and runs nothing', async () => {
