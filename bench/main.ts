@@ -327,7 +327,8 @@ async function startServer(o: Options): Promise<ServerProc> {
     if (o.deflate) args.push('--deflate');
   }
   // exec through sh so the server gets the full open-files hard limit, and its pid is node's own.
-  const cmd = `ulimit -n $(ulimit -Hn); exec "${process.execPath}" ${args.map((a) => `'${a}'`).join(' ')}`;
+  const pin = process.env['BENCH_SERVER_CPUS'] ? `taskset -c ${process.env['BENCH_SERVER_CPUS']} ` : '';
+  const cmd = `ulimit -n $(ulimit -Hn); exec ${pin}"${process.execPath}" ${args.map((a) => `'${a}'`).join(' ')}`;
   // BENCH_SERVER_NODE_OPTIONS reaches the server under test only (e.g. V8 heap sizing experiments).
   const env = { ...process.env, NODE_OPTIONS: process.env['BENCH_SERVER_NODE_OPTIONS'] ?? '' };
   const proc = spawn('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'], env });
