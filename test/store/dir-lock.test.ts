@@ -72,8 +72,12 @@ describe('data dir lock', () => {
     const parent = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
     procs.push(parent);
     const pid = await new Promise<number>((r) => parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
+    // Kill only once sh has become sleep: sh itself would reap the child, sleep never does.
+    const comm = (p: number): string => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+    await expect.poll(() => comm(parent.pid!), { timeout: 5000, interval: 10 }).toBe('sleep');
     process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100 && !/^\d+ \(.*\) Z/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 20));
+    const state = (): string => /^\d+ \(.*\) (\S)/s.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?';
+    await expect.poll(state, { timeout: 5000, interval: 10 }).toBe('Z');
     fs.writeFileSync(join(dir, LOCK_FILE), `${pid}\n`);
     const lock = lockDir(dir);
     lock.release();
