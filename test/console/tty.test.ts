@@ -59,7 +59,8 @@ describe.skipIf(skip)('console client on a terminal', () => {
     tmux('send-keys', '-t', session, '-l', 'half-typed words');
     await waitScreen(/> half-typed words$/m);
     holder.send({ type: 'say', room: 'general', text: 'interrupting \u001b[2J you' });
-    const s = await waitScreen(/<zed> interrupting/);
+    // The message and the redrawn prompt are two writes; the screen is read once both have landed.
+    const s = await waitScreen(/<zed> interrupting.*\n.*> half-typed words\s*$/);
     const lines = s.trimEnd().split('\n');
     // The message sits on its own line above the prompt, and the prompt still holds the typing.
     expect(lines.at(-1)).toBe('[#general] > half-typed words');
