@@ -28,7 +28,6 @@ export class Connection {
     private readonly host: string,
     private readonly port: number,
     private readonly handlers: ConnectionHandlers,
-    private readonly reconnect = true,
     /** Give up once no connection has been made for this long after a loss (undefined: never). */
     private readonly giveUpAfterMs?: number,
   ) {}
@@ -90,7 +89,7 @@ export class Connection {
       this.socket = undefined;
       this.downSince ??= Date.now();
       const gaveUp = this.giveUpAfterMs !== undefined && Date.now() - this.downSince >= this.giveUpAfterMs;
-      if (this.stopped || !this.reconnect || gaveUp) {
+      if (this.stopped || gaveUp) {
         this.stopped = true;
         this.handlers.lost(why || 'connection closed', undefined);
         return;

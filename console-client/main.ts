@@ -119,7 +119,7 @@ function main(): void {
       }
       print(formatNotice(`connection to ${opts.host}:${opts.port} lost (${reason}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`, st));
     },
-  }, true, interactive ? undefined : opts.retryForS * 1000);
+  }, interactive ? undefined : opts.retryForS * 1000);
 
   function unconfirmed(p: Pending): void {
     if (p.req.type === 'say' || p.req.type === 'dm') {

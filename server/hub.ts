@@ -30,7 +30,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { Outgoing } from './outgoing.js';
 import type { Peer, Session } from './peer.js';
-import { dmConv, roomConv, type Store } from './store/store.js';
+import { dmConv, roomConv, type ConvKey, type Store } from './store/store.js';
 
 export interface HubOptions {
   store: Store;
@@ -362,25 +362,25 @@ export class Hub {
   }
 
   history(client: Client, req: HistoryRequest): void {
-    if (req.with !== undefined) return this.dmHistory(client, req.with, req);
+    if (req.with !== undefined) {
+      // A direct conversation: the requester is one side of it by construction.
+      const otherKey = nameKey(req.with);
+      const known = this.users.get(otherKey)?.name ?? this.store.knownUser(otherKey)?.name;
+      if (known === undefined) return this.error(client, 'no_such_user', `nobody called ${req.with} has ever connected`, req.id);
+      const conv = dmConv(client.key!, otherKey);
+      // DMs not yet durable are the newest seqs and are delivered live once stored: page below them.
+      return this.historyPage(client, req, conv, this.store.lastSeq(conv) - (this.dmInFlight.get(conv) ?? 0), { with: known });
+    }
     const room = this.memberRoom(client, nameKey(req.room!));
     if (!room) return this.error(client, 'not_member', `join ${req.room} first`, req.id);
-    const before = Math.min(req.before ?? Number.MAX_SAFE_INTEGER, room.durableSeq + 1);
-    const page = this.store.history(room.conv, { before, limit: req.limit ?? LIMITS.defaultHistory });
-    this.reply(client, { type: 'history', room: room.name, messages: page.messages, more: page.more }, req.id);
+    this.historyPage(client, req, room.conv, room.durableSeq, { room: room.name });
   }
 
-  /** A direct conversation's history; the requester is one side of it by construction. */
-  private dmHistory(client: Client, other: string, req: HistoryRequest): void {
-    const otherKey = nameKey(other);
-    const known = this.users.get(otherKey)?.name ?? this.store.knownUser(otherKey)?.name;
-    if (known === undefined) return this.error(client, 'no_such_user', `nobody called ${other} has ever connected`, req.id);
-    const conv = dmConv(client.key!, otherKey);
-    // DMs not yet durable are the newest seqs and are delivered live once stored: page below them.
-    const durableLast = this.store.lastSeq(conv) - (this.dmInFlight.get(conv) ?? 0);
+  /** One page of a conversation's stored messages, never past `durableLast` (newer ones come live). */
+  private historyPage(client: Client, req: HistoryRequest, conv: ConvKey, durableLast: number, about: { room: string } | { with: string }): void {
     const before = Math.min(req.before ?? Number.MAX_SAFE_INTEGER, durableLast + 1);
     const page = this.store.history(conv, { before, limit: req.limit ?? LIMITS.defaultHistory });
-    this.reply(client, { type: 'history', with: known, messages: page.messages, more: page.more }, req.id);
+    this.reply(client, { type: 'history', ...about, messages: page.messages, more: page.more }, req.id);
   }
 
   bye(client: Client, re: RequestId | undefined): void {
