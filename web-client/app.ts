@@ -349,7 +349,8 @@ function onMessage(msg: ChatMessage): void {
     return;
   }
   if (c.kind === 'dm' && msg.to !== undefined && c.name !== msg.to && nameKey(c.name) === nameKey(msg.to)) c.name = msg.to;
-  if (c.kind === 'dm') {
+  if (c.kind === 'dm' && !c.loaded) {
+    // New to this page (or its history is still on the way): fetch what came before, keep it listed.
     loadDm(c);
     rememberDms();
   }
