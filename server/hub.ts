@@ -299,9 +299,8 @@ export class Hub {
 
   dm(client: Client, req: DmRequest): void {
     const toKey = nameKey(req.to);
-    const online = this.users.get(toKey);
-    const known = online?.name ?? this.store.knownUser(toKey)?.name;
-    if (known === undefined) return this.error(client, 'no_such_user', `nobody called ${req.to} has ever connected`, req.id);
+    const known = this.knownName(toKey);
+    if (known === undefined) return this.noSuchUser(client, req.to, req.id);
     const conv = dmConv(client.key!, toKey);
     const msg: ChatMessage = {
       type: 'message',
@@ -365,8 +364,8 @@ export class Hub {
     if (req.with !== undefined) {
       // A direct conversation: the requester is one side of it by construction.
       const otherKey = nameKey(req.with);
-      const known = this.users.get(otherKey)?.name ?? this.store.knownUser(otherKey)?.name;
-      if (known === undefined) return this.error(client, 'no_such_user', `nobody called ${req.with} has ever connected`, req.id);
+      const known = this.knownName(otherKey);
+      if (known === undefined) return this.noSuchUser(client, req.with, req.id);
       const conv = dmConv(client.key!, otherKey);
       // DMs not yet durable are the newest seqs and are delivered live once stored: page below them.
       return this.historyPage(client, req, conv, this.store.lastSeq(conv) - (this.dmInFlight.get(conv) ?? 0), { with: known });
@@ -389,6 +388,15 @@ export class Hub {
   }
 
   // ---- internals ----
+
+  /** The spelling of a user who is online now or has ever connected; undefined for a stranger. */
+  private knownName(key: string): string | undefined {
+    return this.users.get(key)?.name ?? this.store.knownUser(key)?.name;
+  }
+
+  private noSuchUser(client: Client, name: string, re: RequestId | undefined): void {
+    this.error(client, 'no_such_user', `nobody called ${name} has ever connected`, re);
+  }
 
   /** The room `key` if the client is in it. */
   private memberRoom(client: Client, key: string): Room | undefined {
