@@ -1,14 +1,24 @@
-// The seam for scale-out: the hub publishes every room event to a bus and delivers what the bus hands
-// back to its local members. LocalBus hands it straight back; a Redis pub/sub bus will fan the same
-// JSON out to other servers, which deliver it to their own members.
+// The seam for scale-out: every event that concerns more than the one connection that caused it goes
+// through the bus, typed and with its conversation and seq, and each server delivers what the bus
+// hands back to its own connections. LocalBus hands it straight back; a Redis bus will carry the same
+// events to other servers, which can keep their rooms, presence and DM delivery from the bus alone.
 import type { Outgoing } from './outgoing.js';
+import type { ConvKey } from './store/store.js';
 
-export type Deliver = (topic: string, event: Outgoing) => void;
+export type BusEvent =
+  /** For every member of a room (room key). `seq` for chat messages, so a receiver can spot a gap. */
+  | { kind: 'room'; room: string; conv: ConvKey; seq?: number; out: Outgoing }
+  /** For every connection of one user (user key): direct messages, and their echo to the sender. */
+  | { kind: 'user'; user: string; conv?: ConvKey; seq?: number; out: Outgoing }
+  /** A user came online or went offline (all of their connections). */
+  | { kind: 'presence'; user: string; name: string; online: boolean };
+
+export type Deliver = (event: BusEvent) => void;
 
 export interface Bus {
   /** Registers the hub's local delivery; called once. */
   attach(deliver: Deliver): void;
-  publish(topic: string, event: Outgoing): void;
+  publish(event: BusEvent): void;
   close(): Promise<void>;
 }
 
@@ -17,8 +27,8 @@ export class LocalBus implements Bus {
   attach(deliver: Deliver): void {
     this.deliver = deliver;
   }
-  publish(topic: string, event: Outgoing): void {
-    this.deliver(topic, event);
+  publish(event: BusEvent): void {
+    this.deliver(event);
   }
   async close(): Promise<void> {}
 }

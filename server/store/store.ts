@@ -1,6 +1,8 @@
-// The hub's only view of persistence. Two implementations: MemoryStore (--memory) and the file-backed
-// log store (default, --data-dir). Reads are synchronous because every retained message is indexed in
-// memory; that is what lets a join send history and then live messages with no gap and no duplicate.
+// The hub's only view of persistence: a contract a remote store (Redis) can implement as well as the
+// embedded ones. The store, not the hub, numbers messages: append() assigns each conversation's next
+// seq and its ts, so two servers sharing one store cannot pick the same number. Reads are asynchronous
+// and may fail, because history lives on disk (or across a network), not in the heap. Nothing here
+// relies on one global order across conversations.
 import type { ChatMessage } from '../../protocol/messages.js';
 
 /** A conversation key: `r:<room key>` for a room, `d:<a>|<b>` (sorted user keys) for a DM pair. */
@@ -14,6 +16,28 @@ export function dmConv(userKeyA: string, userKeyB: string): ConvKey {
   return userKeyA < userKeyB ? `d:${userKeyA}|${userKeyB}` : `d:${userKeyB}|${userKeyA}`;
 }
 
+/** A message as the hub hands it over: everything but the seq and ts, which the store assigns. */
+export interface Draft {
+  /** Display spelling of the room, for a room message. */
+  room?: string;
+  /** Display spelling of the recipient, for a direct message. */
+  to?: string;
+  from: string;
+  text: string;
+  action?: true;
+}
+
+/** A message's identity. Inbox delivery is marked by identity, never by count. */
+export interface MessageRef {
+  conv: ConvKey;
+  seq: number;
+}
+
+export interface InboxItem {
+  conv: ConvKey;
+  msg: ChatMessage;
+}
+
 export interface KnownUser {
   /** The name as the user first spelled it. */
   name: string;
@@ -21,50 +45,74 @@ export interface KnownUser {
   lastSeen: string;
 }
 
+export interface UserPage {
+  /** In name-key order (lower case), after the key asked for. */
+  users: KnownUser[];
+  /** True when more users follow the last one returned. */
+  more: boolean;
+}
+
 export interface HistoryQuery {
   /** Only messages with seq > after. */
   after?: number;
   /** Only messages with seq < before. */
   before?: number;
-  /** At most this many: the newest ones that match, returned oldest first. */
+  /** At most this many, returned oldest first. */
   limit: number;
+  /**
+   * Which end of the matching range a limited page comes from: the newest (default; paging back)
+   * or the oldest (resume: paging forward from `after`).
+   */
+  from?: 'newest' | 'oldest';
 }
 
 export interface HistoryPage {
   messages: ChatMessage[];
-  /** True when retained messages older than the first one returned also match `before`/`after`. */
+  /**
+   * True when matching messages were left out: older ones than the first returned (from newest), or
+   * newer ones than the last returned (from oldest).
+   */
   more: boolean;
 }
 
 export type Done = (err: Error | null) => void;
+/** `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set. */
+export type Appended = (err: Error | null, msg: ChatMessage | undefined) => void;
 
 export interface Store {
-  /** Loads everything durable. Called once before the server accepts connections. */
+  /** Loads what is needed to serve. Called once before the server accepts connections. */
   open(): Promise<void>;
-  /** Flushes and closes. Pending `done` callbacks are called before it resolves. */
+  /** Flushes and closes. Pending callbacks are called before it resolves. */
   close(): Promise<void>;
 
-  /** The highest seq ever assigned in a conversation, 0 when none. Survives restarts. */
-  lastSeq(conv: ConvKey): number;
   /**
-   * Appends a message whose seq must be lastSeq(conv) + 1 (lastSeq advances at once).
-   * `offlineRecipient` (a user key) queues the message in that user's inbox as well.
-   * `done` is called once the record is durable (per --fsync), always in append order; with an
-   * error when it could not be written, in which case the message must not be acknowledged or sent.
+   * Numbers and stores a message: seq = the conversation's last seq + 1, ts = now (never earlier than
+   * the conversation's previous ts). `done(null, msg)` once the record is durable (per --fsync),
+   * called in append order within a conversation. `done(err)` when it could not be stored: that
+   * message is then never served (not by history, not by an inbox, not after a restart) and its seq
+   * goes to the next message, so a conversation's seqs never have a gap. When a failure forces later
+   * appends of the same conversation to fail as well, they fail too, oldest first.
+   * `inboxFor` (a user key) also queues the message in that user's offline inbox.
    */
-  appendMessage(conv: ConvKey, msg: ChatMessage, offlineRecipient: string | undefined, done: Done): void;
-  /** Retained messages of a conversation; retention is --history-per-room. */
-  history(conv: ConvKey, query: HistoryQuery): HistoryPage;
-  /** Room names that have any retained message (display spelling), for `rooms` after a restart. */
-  rooms(): Iterable<string>;
+  append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void;
+  /** Durable messages only: an append whose done has not yet been called successfully is not served. */
+  history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage>;
+  /** The highest durable seq of a conversation, 0 when none. */
+  lastSeq(conv: ConvKey): Promise<number>;
+  /** Display names of the rooms with any retained message, for `rooms` after a restart. */
+  rooms(): Promise<string[]>;
 
   /** Records that a user is (or was) connected. Durable best-effort: not awaited. */
   rememberUser(name: string, lastSeen: string): void;
-  knownUser(userKey: string): KnownUser | undefined;
-  knownUsers(): Iterable<KnownUser>;
+  knownUser(userKey: string): Promise<KnownUser | undefined>;
+  /** Known users with a name key greater than `after`, at most `limit`, in name-key order. */
+  users(after: string | undefined, limit: number): Promise<UserPage>;
 
-  /** Messages queued for a user while offline, oldest first. */
-  inbox(userKey: string): ChatMessage[];
-  /** Drops the first `count` inbox messages: they were delivered. */
-  markDelivered(userKey: string, count: number, done: Done): void;
+  /**
+   * At most `limit` undelivered, durable messages queued for a user, oldest first. Retention applies:
+   * a message that aged out of its conversation's history (--history-per-room) leaves the inbox too.
+   */
+  inbox(userKey: string, limit: number): Promise<InboxItem[]>;
+  /** Those messages were delivered: they leave the user's inbox. Unknown refs are ignored. */
+  markDelivered(userKey: string, refs: readonly MessageRef[], done: Done): void;
 }
