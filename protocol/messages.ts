@@ -17,6 +17,9 @@ export const LIMITS = {
   defaultHistory: 50,
   /** The most history one join or history request returns. */
   maxHistory: 1000,
+  /** Users per `who` page without a room: default and most. */
+  defaultWhoPage: 100,
+  maxWhoPage: 500,
   /** Rooms one connection may be in at once. */
   maxRoomsPerConnection: 100,
   /** Default cap on one TCP line or WebSocket message, in bytes. */
@@ -64,9 +67,12 @@ export interface DmRequest extends Base {
   text: string;
   action?: boolean;
 }
+/** With `room`: its members. Without: known users, a page at a time, in name order after `after`. */
 export interface WhoRequest extends Base {
   type: 'who';
   room?: string;
+  after?: string;
+  limit?: number;
 }
 export interface RoomsRequest extends Base {
   type: 'rooms';
@@ -89,6 +95,10 @@ export interface PingRequest extends Base {
 export interface ByeRequest extends Base {
   type: 'bye';
 }
+/** The answer to a server `ping` event (TCP liveness); no reply. */
+export interface PongRequest extends Base {
+  type: 'pong';
+}
 
 export type Request =
   | HelloRequest
@@ -101,6 +111,7 @@ export type Request =
   | HistoryRequest
   | TimeRequest
   | PingRequest
+  | PongRequest
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -172,6 +183,8 @@ export interface UsersEvent {
   type: 'users';
   room?: string;
   users: UserInfo[];
+  /** Without `room`: true when more users follow the last one listed (ask again with `after`). */
+  more?: boolean;
   re?: RequestId;
 }
 export interface RoomInfo {
@@ -191,6 +204,10 @@ export interface TimeEvent {
 export interface PongEvent {
   type: 'pong';
   re?: RequestId;
+}
+/** The server asks a quiet TCP connection for a sign of life: answer with a `pong` request. */
+export interface PingEvent {
+  type: 'ping';
 }
 export interface ByeEvent {
   type: 'bye';
@@ -217,6 +234,7 @@ export type ServerEvent =
   | RoomsEvent
   | TimeEvent
   | PongEvent
+  | PingEvent
   | ByeEvent
   | ErrorEvent;
 

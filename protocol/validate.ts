@@ -53,11 +53,12 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   leave: { room: req(roomName) },
   say: { room: req(roomName), text: req(text), action: opt(bool) },
   dm: { to: req(userName), text: req(text), action: opt(bool) },
-  who: { room: opt(roomName) },
+  who: { room: opt(roomName), after: opt(userName), limit: opt(intIn(1, LIMITS.maxWhoPage)) },
   rooms: {},
   history: { room: opt(roomName), with: opt(userName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
   time: {},
   ping: {},
+  pong: {},
   bye: {},
 };
 
@@ -72,39 +73,50 @@ function isRequestId(v: unknown): v is RequestId {
   return (typeof v === 'string' && v.length <= LIMITS.idMaxLength) || Number.isSafeInteger(v);
 }
 
-/** Validates a decoded JSON value as a request. Errors carry `re` whenever the id itself was valid. */
+/**
+ * Validates a decoded JSON value as a request. Errors carry `re` whenever the id itself was valid.
+ * The request returned is built here from the checked fields only: a handler never sees the raw object,
+ * so a field that is null, inherited or not in the table cannot reach it (a `null` optional field is
+ * absent, exactly as if it had not been sent).
+ */
 export function validateRequest(value: unknown): Parsed {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { ok: false, code: 'bad_request', message: 'a request must be a JSON object' };
   }
   const obj = value as Record<string, unknown>;
+  const own = (field: string): unknown => (Object.hasOwn(obj, field) ? obj[field] : undefined);
   let re: RequestId | undefined;
-  if (obj.id !== undefined) {
-    if (!isRequestId(obj.id)) {
+  const id = own('id');
+  if (id !== undefined && id !== null) {
+    if (!isRequestId(id)) {
       return { ok: false, code: 'bad_request', message: `id must be a string of at most ${LIMITS.idMaxLength} characters or an integer` };
     }
-    re = obj.id;
+    re = id;
   }
   const fail = (code: ErrorCode, message: string): Invalid => (re === undefined ? { ok: false, code, message } : { ok: false, code, message, re });
-  const type = obj.type;
+  const type = own('type');
   if (typeof type !== 'string') return fail('bad_request', 'a request needs a string field "type"');
-  if (!Object.prototype.hasOwnProperty.call(REQUESTS, type)) return fail('unknown_type', `unknown request type "${type.slice(0, 40)}"`);
+  if (!Object.hasOwn(REQUESTS, type)) return fail('unknown_type', `unknown request type "${type.slice(0, 40)}"`);
   const fields = REQUESTS[type as RequestType];
+  const built: Record<string, unknown> = { type };
+  if (re !== undefined) built.id = re;
   for (const field in fields) {
     const spec = fields[field]!;
-    const v = obj[field];
+    const v = own(field);
     if (v === undefined || v === null) {
       if (spec.required) return fail(field === 'text' ? 'bad_text' : 'bad_request', `${type} needs the field "${field}"`);
       continue;
     }
     const problem = spec.rule(v, field);
     if (problem) return fail(problem.code, problem.message);
+    built[field] = v;
   }
   const pair = EXACTLY_ONE[type as RequestType];
-  if (pair && pair.filter((f) => obj[f] !== undefined && obj[f] !== null).length !== 1) {
+  if (pair && pair.filter((f) => built[f] !== undefined).length !== 1) {
     return fail('bad_request', `${type} needs exactly one of "${pair[0]}" or "${pair[1]}"`);
   }
-  return { ok: true, request: obj as unknown as Request };
+  // The table above and the Request union describe the same shapes; `built` holds only checked fields.
+  return { ok: true, request: built as unknown as Request };
 }
 
 /** Parses one JSON text (a TCP line or a WebSocket text message) into a request. */

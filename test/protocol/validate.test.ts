@@ -52,6 +52,10 @@ describe('parseRequest: one row per rule', () => {
     ['history with both room and with', '{"type":"history","room":"r","with":"bob"}', 'bad_request'],
     ['history with null with counts as absent', '{"type":"history","room":"r","with":null}', null],
     ['unknown fields ignored', '{"type":"ping","colour":"blue"}', null],
+    ['who paged', '{"type":"who","after":"bob","limit":500}', null],
+    ['who page too big', '{"type":"who","limit":501}', 'bad_request'],
+    ['who bad after', '{"type":"who","after":"b b"}', 'bad_name'],
+    ['pong', '{"type":"pong"}', null],
   ];
   it.each(rows)('%s', (_label, json, code, re) => {
     const r = parseRequest(json);
@@ -70,5 +74,33 @@ describe('parseRequest: one row per rule', () => {
   it('keeps the id as re on field errors', () => {
     const r = validateRequest({ type: 'say', room: 'r', text: '', id: 99 });
     expect(r).toMatchObject({ ok: false, code: 'bad_text', re: 99 });
+  });
+});
+
+// The request a handler receives is built from checked fields only. With the raw object handed on,
+// `{"type":"who","room":null}` reached nameKey(null) and a TypeError ended the whole server.
+describe('validated requests hold only checked fields', () => {
+  const nullRows: [string, string, Record<string, unknown>][] = [
+    ['who room null', '{"type":"who","room":null,"id":1}', { type: 'who', id: 1 }],
+    ['who after/limit null', '{"type":"who","after":null,"limit":null}', { type: 'who' }],
+    ['join since/history null', '{"type":"join","room":"r","since":null,"history":null}', { type: 'join', room: 'r' }],
+    ['history before/limit null', '{"type":"history","room":"r","before":null,"limit":null}', { type: 'history', room: 'r' }],
+    ['hello protocol/client null', '{"type":"hello","name":"a","protocol":null,"client":null}', { type: 'hello', name: 'a' }],
+    ['say action null', '{"type":"say","room":"r","text":"x","action":null}', { type: 'say', room: 'r', text: 'x' }],
+    ['dm action null', '{"type":"dm","to":"b","text":"x","action":null}', { type: 'dm', to: 'b', text: 'x' }],
+    ['id null', '{"type":"ping","id":null}', { type: 'ping' }],
+    ['unknown fields dropped', '{"type":"ping","colour":"blue","__proto__":{"x":1}}', { type: 'ping' }],
+  ];
+  it.each(nullRows)('%s', (_label, json, expected) => {
+    const r = parseRequest(json);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect({ ...r.request }).toStrictEqual(expected);
+  });
+
+  it('does not read inherited properties as fields', () => {
+    const proto = { room: 'sneaky' };
+    const obj = Object.assign(Object.create(proto) as object, { type: 'who' });
+    const r = validateRequest(obj);
+    expect(r.ok && r.request).toStrictEqual({ type: 'who' });
   });
 });
