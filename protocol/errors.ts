@@ -18,7 +18,8 @@ export const ERROR_CODES = [
   'protocol_unsupported', // hello asked for a protocol version this server does not speak (fatal)
   'idle_timeout', // no hello within the allowed time, or a silent connection (fatal)
   'slow_consumer', // the client did not read fast enough and its send buffer overflowed (fatal)
-  'unavailable', // the server could not persist the message; nothing was sent to anyone
+  'unavailable', // the server could not persist the message (nothing was sent to anyone), or could not read what was asked
+  'internal', // the server failed to handle this request (a bug, logged); the connection and server carry on
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

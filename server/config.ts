@@ -97,7 +97,7 @@ const OPTIONS: Option[] = [
     env: 'PARLEY_MAX_BUFFERED_BYTES',
     kind: { t: 'int', min: 65536, max: 1024 * 1024 * 1024 },
     def: 8 * 1024 * 1024,
-    help: 'unsent bytes a connection may carry over from earlier turns before it is closed as a slow consumer',
+    help: 'unsent bytes a connection may hold before it is closed as a slow consumer (its own requests are paced well below this)',
   },
   {
     key: 'pingIntervalMs',
@@ -105,7 +105,7 @@ const OPTIONS: Option[] = [
     env: 'PARLEY_PING_INTERVAL_MS',
     kind: { t: 'int', min: 10, max: 3_600_000 },
     def: 30_000,
-    help: 'WebSocket: ping a connection that has been quiet this long',
+    help: 'ping a connection (TCP or WebSocket) that has been quiet this long',
   },
   {
     key: 'idleTimeoutMs',
@@ -113,7 +113,7 @@ const OPTIONS: Option[] = [
     env: 'PARLEY_IDLE_TIMEOUT_MS',
     kind: { t: 'int', min: 20, max: 24 * 3_600_000 },
     def: 60_000,
-    help: 'WebSocket: close a connection silent this long (pings unanswered)',
+    help: 'close a connection (TCP or WebSocket) silent this long (pings unanswered)',
   },
   { key: 'webRoot', flag: 'web-root', env: 'PARLEY_WEB_ROOT', kind: { t: 'string' }, def: undefined, help: 'serve the web client from this folder (default: the built one)' },
 ];

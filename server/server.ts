@@ -6,8 +6,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config.js';
 import { createHttpFront } from './http.js';
-import { Hub } from './hub.js';
+import { Hub } from './hub/hub.js';
 import type { Logger } from './log.js';
+import type { Peer, Session } from './peer.js';
 import { Metrics } from './metrics.js';
 import { FileStore } from './store/file-store.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -50,10 +51,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   await store.open();
   const metrics = new Metrics();
   const hub = new Hub({ store, metrics, log, serverName: SERVER_NAME, helloTimeoutMs: config.helloTimeoutMs });
+  await hub.start();
+  const connect = (peer: Peer): Session => hub.connect(peer);
   const started = Date.now();
 
-  const tcp = createTcpTransport(hub, { maxMessageBytes: config.maxMessageBytes, maxBufferedBytes: config.maxBufferedBytes, log, metrics });
-  const ws = createWsTransport(hub, {
+  const tcp = createTcpTransport(connect, {
+    maxMessageBytes: config.maxMessageBytes,
+    maxBufferedBytes: config.maxBufferedBytes,
+    pingIntervalMs: config.pingIntervalMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    log,
+    metrics,
+  });
+  const ws = createWsTransport(connect, {
     maxMessageBytes: config.maxMessageBytes,
     maxBufferedBytes: config.maxBufferedBytes,
     allowedOrigins: config.allowedOrigins,

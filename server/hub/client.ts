@@ -1,0 +1,163 @@
+// One connection as the hub sees it: the Session a transport calls, and the pacing that keeps what the
+// connection costs bounded whatever its client does.
+//
+// Pacing: requests are served in order, one at a time. A request that waits for the store (a join, a
+// history page) pauses the peer until it is done, so a client that sends 600 requests in one write has
+// one of them in progress and the rest in its own kernel buffers. The peer is also paused while this
+// connection's unsent output or its unfinished stored writes are over their bounds, and resumed when
+// they drain; a timer re-checks while paused, so a lost drain cannot strand a connection. Long replies
+// (resume, who, the inbox) are produced a page at a time, each page only once the previous one left.
+import type { ErrorCode } from '../../protocol/errors.js';
+import type { Request, RequestId } from '../../protocol/messages.js';
+import type { Peer, Session } from '../peer.js';
+import type { InboxDelivery } from './messaging.js';
+import type { Room } from './rooms.js';
+
+/** Unsent bytes above which the connection stops being read (and a page producer waits). */
+export const HIGH_WATER_BYTES = 256 * 1024;
+/** Unsent bytes below which it is read again. */
+export const LOW_WATER_BYTES = 64 * 1024;
+/** Messages a connection may have on their way to disk before it stops being read. */
+export const MAX_PENDING_WRITES = 64;
+/** How often a paused connection is re-checked in case no drain is ever reported. */
+const RECHECK_MS = 100;
+
+const NO_ROOMS: readonly Room[] = [];
+
+/** What a Client needs of the hub: where requests go and who to tell when it leaves. */
+export interface ClientOwner {
+  dispatch(client: Client, req: Request): void;
+  rejected(client: Client, code: ErrorCode, message: string, re: RequestId | undefined, fatal: boolean): void;
+  disconnected(client: Client): void;
+}
+
+export class Client implements Session {
+  name: string | undefined;
+  key: string | undefined;
+  /**
+   * The rooms this client is in, replaced (never grown) on join and leave so it is always exactly sized.
+   * Not a Map: most clients sit in one or two rooms, and a Map's table cost every idle connection
+   * ~260 bytes. Membership is asked of the room, so nothing searches this list.
+   */
+  rooms: readonly Room[] = NO_ROOMS;
+  helloTimer: NodeJS.Timeout | undefined;
+  gone = false;
+  /** Set while the offline inbox is being delivered: live DMs to this user wait for it (messaging.ts). */
+  inbox: InboxDelivery | undefined;
+  private busy = false;
+  private pendingWrites = 0;
+  private paused = false;
+  private waiters: (() => void)[] | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly owner: ClientOwner,
+    readonly peer: Peer,
+  ) {}
+
+  // ---- Session: called by the transport ----
+
+  receive(req: Request): void {
+    if (!this.gone) this.owner.dispatch(this, req);
+  }
+
+  reject(code: ErrorCode, message: string, re?: RequestId, fatal = false): void {
+    if (!this.gone) this.owner.rejected(this, code, message, re, fatal);
+  }
+
+  drained(): void {
+    this.flow();
+  }
+
+  disconnected(): void {
+    if (this.gone) return;
+    this.gone = true;
+    clearTimeout(this.recheckTimer);
+    this.recheckTimer = undefined;
+    this.wakeWaiters();
+    this.owner.disconnected(this);
+  }
+
+  // ---- used by the hub's parts ----
+
+  get registered(): boolean {
+    return this.name !== undefined;
+  }
+
+  setRooms(rooms: readonly Room[]): void {
+    this.rooms = rooms.length === 0 ? NO_ROOMS : rooms;
+  }
+
+  /** Forgets the timer as well: a cleared Timeout still held here would cost every client for its whole session. */
+  stopHelloTimer(): void {
+    clearTimeout(this.helloTimer);
+    this.helloTimer = undefined;
+  }
+
+  /** An asynchronous request: nothing more is read from this connection until it settles. */
+  runExclusive(work: Promise<void>): void {
+    this.busy = true;
+    this.flow();
+    void work.finally(() => {
+      this.busy = false;
+      this.flow();
+    });
+  }
+
+  writeStarted(): void {
+    this.pendingWrites++;
+    if (this.pendingWrites > MAX_PENDING_WRITES) this.flow();
+  }
+
+  writeDone(): void {
+    this.pendingWrites--;
+    if (this.paused) this.flow();
+  }
+
+  /** Resolves once the connection has room for another page of output (or is gone: check `gone`). */
+  roomToWrite(): Promise<void> {
+    if (this.gone || this.peer.bufferedBytes <= LOW_WATER_BYTES) return Promise.resolve();
+    return new Promise((resolve) => {
+      (this.waiters ??= []).push(resolve);
+      this.armRecheck();
+    });
+  }
+
+  /** Called after anything that may change the pressure on this connection. */
+  flow(): void {
+    if (this.gone) return;
+    const buffered = this.peer.bufferedBytes;
+    if (this.waiters && buffered <= LOW_WATER_BYTES) this.wakeWaiters();
+    const overloaded = this.busy || this.pendingWrites > MAX_PENDING_WRITES || buffered > (this.paused ? LOW_WATER_BYTES : HIGH_WATER_BYTES);
+    if (overloaded && !this.paused) {
+      this.paused = true;
+      this.peer.pause();
+    } else if (!overloaded && this.paused) {
+      this.paused = false;
+      this.peer.resume();
+    }
+    if (this.paused || this.waiters) this.armRecheck();
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = undefined;
+    if (waiters) for (const w of waiters) w();
+  }
+
+  private armRecheck(): void {
+    if (this.recheckTimer || this.gone) return;
+    this.recheckTimer = setTimeout(() => {
+      this.recheckTimer = undefined;
+      this.flow();
+    }, RECHECK_MS);
+    this.recheckTimer.unref();
+  }
+}
+
+/** A client that has said hello: the hub's parts that need a name take this type, so none asserts one. */
+export type RegisteredClient = Client & { name: string; key: string };
+
+export function isRegistered(client: Client): client is RegisteredClient {
+  return client.name !== undefined && client.key !== undefined;
+}

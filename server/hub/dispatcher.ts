@@ -1,0 +1,106 @@
+// The command table: for every request type, whether it is allowed before hello, what it costs (the
+// class a rate limit will count it in), and who handles it. Validation happened at the edge (the codec
+// built the request from checked fields); here a request meets the rules of the session it arrived on.
+//
+// A handler either finishes at once or returns a promise; while a promise runs, the connection is
+// paused (client.ts), so requests are served in order and one at a time. A handler that fails with a
+// RequestError is answered with that error; any other exception is a bug, answered `internal` and
+// logged, and never allowed to end the process.
+import type { Request, RequestType } from '../../protocol/messages.js';
+import { nameKey } from '../../protocol/validate.js';
+import { isRegistered, type Client, type RegisteredClient } from './client.js';
+import { RequestError, type HubContext } from './context.js';
+import type { History } from './history.js';
+import type { Messaging } from './messaging.js';
+import type { Presence } from './presence.js';
+import type { Rooms } from './rooms.js';
+import { byName } from './rooms.js';
+
+/** What a request costs, for the rate limits to come: each class will have its own bucket. */
+export type Cost = 'free' | 'message' | 'join' | 'read' | 'login';
+
+export interface Parts {
+  ctx: HubContext;
+  presence: Presence;
+  rooms: Rooms;
+  messaging: Messaging;
+  history: History;
+  /** Delivers the offline inbox after a successful hello. */
+  welcomed(client: RegisteredClient): Promise<void>;
+}
+
+type Result = void | Promise<void>;
+type Command<R extends Request> =
+  | { beforeHello: true; cost: Cost; handle: (p: Parts, c: Client, r: R) => Result }
+  | { beforeHello: false; cost: Cost; handle: (p: Parts, c: RegisteredClient, r: R) => Result };
+type CommandTable = { [K in RequestType]: Command<Extract<Request, { type: K }>> };
+
+const COMMANDS: CommandTable = {
+  hello: {
+    beforeHello: true,
+    cost: 'login',
+    handle: (p, c, r) => {
+      const registered = p.presence.hello(c, r);
+      return registered ? p.welcomed(registered) : undefined;
+    },
+  },
+  ping: { beforeHello: true, cost: 'free', handle: (p, c, r) => p.ctx.reply(c, { type: 'pong' }, r.id) },
+  // The answer to our own ping (TCP liveness): receiving it was the point.
+  pong: { beforeHello: true, cost: 'free', handle: () => undefined },
+  time: { beforeHello: true, cost: 'free', handle: (p, c, r) => p.ctx.reply(c, { type: 'time', time: new Date().toISOString() }, r.id) },
+  bye: {
+    beforeHello: true,
+    cost: 'free',
+    handle: (p, c, r) => {
+      p.ctx.reply(c, { type: 'bye', reason: 'client' }, r.id);
+      c.peer.close('bye');
+    },
+  },
+  join: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.join(c, r) },
+  leave: { beforeHello: false, cost: 'free', handle: (p, c, r) => p.rooms.leave(c, r) },
+  say: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.messaging.say(c, r) },
+  dm: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.messaging.dm(c, r) },
+  who: {
+    beforeHello: false,
+    cost: 'read',
+    handle: async (p, c, r) => {
+      if (r.room !== undefined) {
+        const room = p.rooms.members(nameKey(r.room));
+        const users = (room?.users ?? []).map((name) => ({ name, online: true })).sort(byName);
+        return p.ctx.reply(c, { type: 'users', room: room?.name ?? r.room, users }, r.id);
+      }
+      const page = await p.presence.who(r);
+      if (!c.gone) p.ctx.reply(c, { type: 'users', users: page.users, more: page.more }, r.id);
+    },
+  },
+  rooms: {
+    beforeHello: false,
+    cost: 'read',
+    handle: async (p, c, r) => {
+      const rooms = await p.rooms.list();
+      if (!c.gone) p.ctx.reply(c, { type: 'rooms', rooms }, r.id);
+    },
+  },
+  history: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.history.page(c, r) },
+};
+
+export function dispatch(parts: Parts, client: Client, req: Request): void {
+  // One cast, where the table's per-type handler meets the union: COMMANDS[req.type] handles req.type.
+  const command = COMMANDS[req.type] as Command<Request>;
+  const fail = (err: unknown): void => {
+    if (client.gone) return;
+    if (err instanceof RequestError) return parts.ctx.error(client, err.code, err.message, req.id);
+    parts.ctx.log.error(`internal error in ${req.type}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    parts.ctx.error(client, 'internal', 'the server failed to handle this request; it has been logged', req.id);
+  };
+  let result: Result;
+  try {
+    if (command.beforeHello) result = command.handle(parts, client, req);
+    else if (isRegistered(client)) result = command.handle(parts, client, req);
+    else return parts.ctx.error(client, 'not_ready', 'say hello first', req.id);
+  } catch (err) {
+    return fail(err);
+  }
+  if (result) client.runExclusive(result.catch(fail));
+  else client.flow();
+}

@@ -1,0 +1,111 @@
+// The transport-agnostic middle of the server, assembled from its parts: the dispatcher (the command
+// table), presence (who is online), rooms (membership, join and resume), messaging (say, dm, the
+// inbox) and history. A transport sees only connect() and the Session it returns; the hub sees
+// connections only as Peers, persistence only as a Store, other servers only as a Bus. It imports no
+// transport, no codec and no JSON: events leave as typed values and are encoded at the edge.
+import type { ErrorCode } from '../../protocol/errors.js';
+import type { Request, RequestId } from '../../protocol/messages.js';
+import { LocalBus, type Bus, type BusEvent } from '../bus.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { Outgoing } from '../outgoing.js';
+import type { Peer, Session } from '../peer.js';
+import type { Store } from '../store/store.js';
+import { Client, isRegistered, type ClientOwner } from './client.js';
+import { HubContext, type HubSettings } from './context.js';
+import { dispatch, type Parts } from './dispatcher.js';
+import { History } from './history.js';
+import { Messaging } from './messaging.js';
+import { Presence } from './presence.js';
+import { Rooms } from './rooms.js';
+
+export interface HubOptions extends HubSettings {
+  store: Store;
+  metrics: Metrics;
+  log: Logger;
+  bus?: Bus;
+}
+
+export class Hub implements ClientOwner {
+  private readonly clients = new Set<Client>();
+  private readonly ctx: HubContext;
+  private readonly parts: Parts;
+
+  constructor(opts: HubOptions) {
+    const ctx = new HubContext(opts.store, opts.bus ?? new LocalBus(), opts.log, opts.metrics, {
+      serverName: opts.serverName,
+      helloTimeoutMs: opts.helloTimeoutMs,
+    });
+    const presence = new Presence(ctx);
+    const rooms = new Rooms(ctx);
+    const messaging = new Messaging(ctx, rooms, presence);
+    const history = new History(ctx, rooms, presence);
+    this.ctx = ctx;
+    this.parts = { ctx, presence, rooms, messaging, history, welcomed: (client) => messaging.deliverInbox(client) };
+    ctx.bus.attach((event) => this.deliver(event));
+    opts.metrics.gauges = () => ({ rooms: rooms.count, users: presence.count });
+  }
+
+  /** Reads what the hub needs before the first connection (the rooms the store remembers). */
+  async start(): Promise<void> {
+    await this.parts.rooms.load();
+  }
+
+  /** A transport accepted a connection. */
+  connect(peer: Peer): Session {
+    const client = new Client(this, peer);
+    this.clients.add(client);
+    const { helloTimeoutMs } = this.ctx.settings;
+    client.helloTimer = setTimeout(() => {
+      if (!client.name) this.ctx.error(client, 'idle_timeout', `no hello within ${helloTimeoutMs} ms`, undefined, true);
+    }, helloTimeoutMs);
+    client.helloTimer.unref();
+    this.ctx.log.info(`connect ${peer.transport} ${peer.remote}`);
+    return client;
+  }
+
+  /** Graceful shutdown: everyone hears why, then every connection closes. */
+  shutdown(): void {
+    const bye = new Outgoing({ type: 'bye', reason: 'shutdown' });
+    for (const client of this.clients) {
+      client.peer.send(bye);
+      client.peer.close('shutdown');
+    }
+  }
+
+  get connectionCount(): number {
+    return this.clients.size;
+  }
+
+  // ---- ClientOwner: called by Client ----
+
+  dispatch(client: Client, req: Request): void {
+    dispatch(this.parts, client, req);
+  }
+
+  rejected(client: Client, code: ErrorCode, message: string, re: RequestId | undefined, fatal: boolean): void {
+    this.ctx.error(client, code, message, re, fatal);
+  }
+
+  disconnected(client: Client): void {
+    client.stopHelloTimer();
+    this.clients.delete(client);
+    if (isRegistered(client)) {
+      this.parts.rooms.leaveAll(client);
+      this.parts.presence.left(client);
+    }
+    this.ctx.log.info(`disconnect ${client.peer.transport} ${client.peer.remote}${client.name ? ` ${client.name}` : ''}`);
+  }
+
+  private deliver(event: BusEvent): void {
+    switch (event.kind) {
+      case 'room':
+        return this.parts.rooms.deliver(event);
+      case 'user':
+        return this.parts.messaging.deliver(event);
+      case 'presence':
+        // Our own users' presence is already known here; a second server would track others' from this.
+        return;
+    }
+  }
+}

@@ -1,0 +1,264 @@
+// Room membership: who is in which room, joining (with its history and resume), leaving, and handing
+// room events from the bus to local members.
+//
+// The rule that makes "history, then live, no gap, no duplicate" hold with a store read that takes
+// time: a joiner becomes a member first (subscribe), then reads what it needs from the store (read),
+// and live messages published meanwhile are not sent to it but read from the store too, because a
+// message is published only once durable (drop duplicates by seq: nothing is sent twice because
+// nothing is sent from two places at once). Only when the reads have caught up with the room's last
+// published seq, within one synchronous step, does the joiner start receiving live messages.
+// Other room events that arrive during the catch-up (joined, left) are held and sent after it.
+import { LIMITS, type ChatMessage, type JoinRequest, type LeaveRequest, type RoomInfo } from '../../protocol/messages.js';
+import { nameKey } from '../../protocol/validate.js';
+import type { BusEvent } from '../bus.js';
+import { Outgoing } from '../outgoing.js';
+import { roomConv, type ConvKey } from '../store/store.js';
+import type { RegisteredClient } from './client.js';
+import { RequestError, type HubContext } from './context.js';
+
+/** Messages per `history` event when a resume sends a long backlog (docs/protocol.md). */
+export const RESUME_PAGE = 500;
+/** Room events held for one joiner while it catches up; beyond this the oldest are dropped. */
+const MAX_HELD_EVENTS = 256;
+
+export interface Room {
+  readonly key: string;
+  readonly name: string;
+  readonly conv: ConvKey;
+  readonly members: Set<RegisteredClient>;
+  /** Members still catching up, with the non-message events held for them. Usually absent. */
+  catchingUp: Map<RegisteredClient, Outgoing[]> | undefined;
+  /** Highest seq published for this room: every message up to it is durable. */
+  lastSeq: number;
+  /** Settles once lastSeq has been read from the store. */
+  ready: Promise<void>;
+  /** Messages appended but not yet durable: the room object must outlive its members until 0. */
+  pending: number;
+}
+
+type RoomEvent = Extract<BusEvent, { kind: 'room' }>;
+
+export class Rooms {
+  /** Rooms that have members or pending messages, by room key. */
+  private readonly byKey = new Map<string, Room>();
+  /** Display spelling of rooms the store remembers, so a restart keeps "Lobby" rather than "lobby". */
+  private readonly names = new Map<string, string>();
+
+  constructor(private readonly ctx: HubContext) {}
+
+  async load(): Promise<void> {
+    for (const name of await this.ctx.store.rooms()) this.names.set(nameKey(name), name);
+  }
+
+  get count(): number {
+    return this.byKey.size;
+  }
+
+  /** The room `key` if the client is in it. */
+  memberRoom(client: RegisteredClient, key: string): Room | undefined {
+    const room = this.byKey.get(key);
+    return room !== undefined && room.members.has(client) ? room : undefined;
+  }
+
+  /** Members of a room as `who {room}` lists them (empty when nobody is in it here). */
+  members(key: string): { name: string; users: string[] } | undefined {
+    const room = this.byKey.get(key);
+    if (!room) return undefined;
+    const users: string[] = [];
+    for (const m of room.members) users.push(m.name);
+    return { name: room.name, users };
+  }
+
+  async join(client: RegisteredClient, req: JoinRequest): Promise<void> {
+    const key = nameKey(req.room);
+    let room = this.memberRoom(client, key);
+    const rejoin = room !== undefined;
+    if (!room) {
+      if (client.rooms.length >= LIMITS.maxRoomsPerConnection) {
+        throw new RequestError('too_many_rooms', `at most ${LIMITS.maxRoomsPerConnection} rooms per connection`);
+      }
+      room = this.roomFor(key, req.room);
+      await this.ctx.read('the room', room.ready);
+      if (client.gone) return this.maybeDrop(room);
+      room.members.add(client);
+      // concat sizes the copy exactly; a spread would reserve 17 slots.
+      client.setRooms(client.rooms.concat(room));
+    }
+    const held: Outgoing[] = [];
+    (room.catchingUp ??= new Map()).set(client, held);
+    try {
+      const users: string[] = [];
+      for (const m of room.members) users.push(m.name);
+      this.ctx.reply(client, { type: 'members', room: room.name, users }, req.id);
+      if (!rejoin) this.publish(room, { type: 'joined', room: room.name, name: client.name, ts: new Date().toISOString() });
+      const top = room.lastSeq;
+      const sent = req.since === undefined ? await this.sendLatest(client, room, top, req.history ?? LIMITS.defaultHistory) : await this.sendSince(client, room, Math.min(req.since, top), top);
+      await this.catchUp(client, room, Math.max(sent, top));
+    } finally {
+      // Live from here on: no await between the last check of lastSeq and this.
+      room.catchingUp?.delete(client);
+      if (room.catchingUp?.size === 0) room.catchingUp = undefined;
+      if (!client.gone && room.members.has(client)) for (const out of held) client.peer.send(out);
+    }
+  }
+
+  leave(client: RegisteredClient, req: LeaveRequest): void {
+    const room = this.memberRoom(client, nameKey(req.room));
+    if (!room) throw new RequestError('not_member', `not in ${req.room}`);
+    this.publish(room, { type: 'left', room: room.name, name: client.name, ts: new Date().toISOString() });
+    this.remove(client, room);
+    if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  /** The connection is gone: every room it was in hears so. */
+  leaveAll(client: RegisteredClient): void {
+    const ts = new Date().toISOString();
+    for (const room of client.rooms) {
+      this.remove(client, room);
+      this.publish(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+    }
+  }
+
+  /** `rooms`: those with members here and those the store has history for. */
+  async list(): Promise<RoomInfo[]> {
+    const list = new Map<string, RoomInfo>();
+    for (const name of await this.ctx.read('the room list', this.ctx.store.rooms())) {
+      const key = nameKey(name);
+      if (!this.names.has(key)) this.names.set(key, name);
+      list.set(key, { name: this.names.get(key)!, members: 0 });
+    }
+    for (const room of this.byKey.values()) list.set(room.key, { name: room.name, members: room.members.size });
+    return [...list.values()].sort(byName);
+  }
+
+  /** A message of `room` is about to be stored / has been stored or refused. */
+  writeStarted(room: Room): void {
+    room.pending++;
+  }
+
+  writeSettled(room: Room): void {
+    room.pending--;
+    this.maybeDrop(room);
+  }
+
+  /** A chat message is durable: every member hears it. */
+  publishMessage(room: Room, msg: ChatMessage): void {
+    this.ctx.bus.publish({ kind: 'room', room: room.key, conv: room.conv, seq: msg.seq, out: new Outgoing(msg) });
+  }
+
+  /** The bus hands a room event to this server's members. */
+  deliver(event: RoomEvent): void {
+    const room = this.byKey.get(event.room);
+    if (!room) return;
+    if (event.seq !== undefined && event.seq > room.lastSeq) room.lastSeq = event.seq;
+    const catchingUp = room.catchingUp;
+    let delivered = 0;
+    for (const m of room.members) {
+      const held = catchingUp?.get(m);
+      if (held === undefined) {
+        m.peer.send(event.out);
+        delivered++;
+      } else if (event.seq === undefined) {
+        // A message is read from the store by the catch-up instead; anything else waits for it.
+        if (held.length >= MAX_HELD_EVENTS) held.shift();
+        held.push(event.out);
+      }
+    }
+    if (event.seq !== undefined) this.ctx.metrics.messagesOut += delivered;
+  }
+
+  // ---- internals ----
+
+  private publish(room: Room, event: Outgoing['event']): void {
+    this.ctx.bus.publish({ kind: 'room', room: room.key, conv: room.conv, out: new Outgoing(event) });
+  }
+
+  /** join without `since`: one event with the latest `limit` messages up to `top`. Returns the last seq covered. */
+  private async sendLatest(client: RegisteredClient, room: Room, top: number, limit: number): Promise<number> {
+    const page =
+      limit === 0 || top === 0
+        ? { messages: [], more: top > 0 }
+        : await this.ctx.read('history', this.ctx.store.history(room.conv, { before: top + 1, limit }));
+    this.ctx.reply(client, { type: 'history', room: room.name, messages: page.messages, more: page.more }, undefined);
+    return top;
+  }
+
+  /**
+   * join with `since`: every retained message after it, oldest first, a page per event, each page read
+   * only once the previous one has left (a resume from 0 over a long history costs one page of memory).
+   */
+  private async sendSince(client: RegisteredClient, room: Room, since: number, top: number): Promise<number> {
+    let after = since;
+    let sent = false;
+    while (after < top && !client.gone) {
+      const page = await this.ctx.read('history', this.ctx.store.history(room.conv, { after, before: top + 1, limit: RESUME_PAGE, from: 'oldest' }));
+      const last = page.messages[page.messages.length - 1];
+      if (!last) break;
+      this.ctx.reply(client, { type: 'history', room: room.name, messages: page.messages, more: false }, undefined);
+      sent = true;
+      after = last.seq;
+      if (!page.more) break;
+      await client.roomToWrite();
+    }
+    if (!sent) this.ctx.reply(client, { type: 'history', room: room.name, messages: [], more: false }, undefined);
+    return top;
+  }
+
+  /** Messages published while the joiner read its history: read them too, until none is left. */
+  private async catchUp(client: RegisteredClient, room: Room, after: number): Promise<void> {
+    while (room.lastSeq > after && !client.gone) {
+      await client.roomToWrite();
+      const page = await this.ctx.read('history', this.ctx.store.history(room.conv, { after, limit: RESUME_PAGE, from: 'oldest' }));
+      const last = page.messages[page.messages.length - 1];
+      if (!last) {
+        // Published means durable, so the store has them; if it says otherwise, do not spin.
+        this.ctx.log.warn(`room ${room.name}: store has nothing after ${after} though ${room.lastSeq} was published`);
+        return;
+      }
+      for (const msg of page.messages) client.peer.send(new Outgoing(msg));
+      this.ctx.metrics.messagesOut += page.messages.length;
+      after = last.seq;
+    }
+  }
+
+  private roomFor(key: string, spelling: string): Room {
+    let room = this.byKey.get(key);
+    if (!room) {
+      const name = this.names.get(key) ?? spelling;
+      const conv = roomConv(key);
+      const created: Room = { key, name, conv, members: new Set(), catchingUp: undefined, lastSeq: 0, ready: Promise.resolve(), pending: 0 };
+      created.ready = this.ctx.store.lastSeq(conv).then(
+        (seq) => {
+          if (seq > created.lastSeq) created.lastSeq = seq;
+        },
+        (err: unknown) => {
+          // Forget the room so that the next join asks the store again.
+          if (this.byKey.get(key) === created && created.members.size === 0) this.byKey.delete(key);
+          throw err;
+        },
+      );
+      room = created;
+      this.byKey.set(key, room);
+      this.names.set(key, name);
+    }
+    return room;
+  }
+
+  private remove(client: RegisteredClient, room: Room): void {
+    room.members.delete(client);
+    room.catchingUp?.delete(client);
+    const at = client.rooms.indexOf(room);
+    if (at >= 0) client.setRooms(client.rooms.slice(0, at).concat(client.rooms.slice(at + 1)));
+    this.maybeDrop(room);
+  }
+
+  private maybeDrop(room: Room): void {
+    if (room.members.size === 0 && room.pending === 0 && this.byKey.get(room.key) === room) this.byKey.delete(room.key);
+  }
+}
+
+export function byName(a: { name: string }, b: { name: string }): number {
+  const x = nameKey(a.name);
+  const y = nameKey(b.name);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
