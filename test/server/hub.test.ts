@@ -118,8 +118,9 @@ describe('hub ordering with a slow store', () => {
         await settle();
         store.release(2);
         await settle();
-        store.holdReads();
         const bob = user('bob');
+        await settle();
+        store.holdReads();
         bob.send(since === undefined ? { type: 'join', room: 'r' } : { type: 'join', room: 'r', since });
         await settle();
         // Messages become durable and are published while bob's history read is held.
