@@ -142,14 +142,7 @@ export function parseEvent(json: string): ServerEvent | null {
   return typeof (value as { type?: unknown }).type === 'string' ? (value as ServerEvent) : null;
 }
 
-export function isValidName(name: string): boolean {
-  return NAME_PATTERN.test(name);
-}
-
-/** Case-insensitive identity of a user or room name. */
-export function nameKey(name: string): string {
-  return name.toLowerCase();
-}
+export { isValidName, nameKey } from './names.js';
 
 function codePoints(s: string): number {
   let n = 0;

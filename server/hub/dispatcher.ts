@@ -7,7 +7,7 @@
 // RequestError is answered with that error; any other exception is a bug, answered `internal` and
 // logged, and never allowed to end the process.
 import type { Request, RequestType } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/validate.js';
+import { nameKey } from '../../protocol/names.js';
 import { isRegistered, type Client, type RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 import type { History } from './history.js';

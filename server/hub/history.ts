@@ -2,7 +2,7 @@
 // conversations. The store serves durable messages only, so a message still being written is never
 // listed here: it arrives live once stored.
 import { LIMITS, type HistoryEvent, type HistoryRequest } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/validate.js';
+import { nameKey } from '../../protocol/names.js';
 import { dmConv, type ConvKey } from '../store/store.js';
 import type { RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';

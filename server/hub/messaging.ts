@@ -4,7 +4,7 @@
 // Every DM goes through its recipient's inbox and leaves it when delivered. Deciding "offline" when the
 // record is written instead would lose a DM whose recipient disconnects before the record is durable.
 import type { DmRequest, SayRequest } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/validate.js';
+import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
 import { dmConv, type Draft, type MessageRef } from '../store/store.js';

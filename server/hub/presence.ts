@@ -2,7 +2,7 @@
 // for DMs. A second server would keep the same view of other servers' users from presence events on
 // the bus; this one publishes them.
 import { LIMITS, PROTOCOL_VERSION, type HelloRequest, type UserInfo, type WhoRequest } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/validate.js';
+import { nameKey } from '../../protocol/names.js';
 import { randomUUID } from 'node:crypto';
 import { isRegistered, type Client, type RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';

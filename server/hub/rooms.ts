@@ -9,7 +9,7 @@
 // published seq, within one synchronous step, does the joiner start receiving live messages.
 // Other room events that arrive during the catch-up (joined, left) are held and sent after it.
 import { LIMITS, type ChatMessage, type JoinRequest, type LeaveRequest, type RoomInfo } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/validate.js';
+import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
 import { roomConv, type ConvKey } from '../store/store.js';
