@@ -19,6 +19,13 @@ export const ERROR_CODES = [
   'idle_timeout', // no hello within the allowed time, or a silent connection (fatal)
   'slow_consumer', // the client did not read fast enough and its send buffer overflowed (fatal)
   'unavailable', // the server could not persist the message (nothing was sent to anyone), or could not read what was asked
+  'auth_required', // hello without credentials for a name that belongs to an account (not fatal: retry with password or token)
+  'bad_credentials', // wrong password, or an unknown, expired or revoked token; the same for a name with no account
+  'bad_password', // a new password outside the rules (the message says them)
+  'rate_limited', // too many attempts; the error carries retryAfterMs
+  'not_reachable', // a DM to someone who is neither online nor an account: it could not be delivered or kept
+  'not_registered', // password or logout from a guest session
+  'already_registered', // register from a session that is already an account
   'internal', // the server failed to handle this request (a bug, logged); the connection and server carry on
 ] as const;
 

@@ -22,6 +22,11 @@ export const LIMITS = {
   maxWhoPage: 500,
   /** Rooms one connection may be in at once. */
   maxRoomsPerConnection: 100,
+  /** Passwords: the default minimum (--min-password-length) and the maximum, in characters. */
+  minPasswordLength: 8,
+  maxPasswordLength: 1024,
+  /** Longest token or password field accepted at all; longer is bad_request, not a login attempt. */
+  secretMaxLength: 4096,
   /** Default cap on one TCP line or WebSocket message, in bytes. */
   defaultMaxMessageBytes: 65536,
 } as const;
@@ -36,11 +41,32 @@ export type RequestId = string | number;
 interface Base {
   id?: RequestId;
 }
+/** Without password or token: a guest session, unless the name belongs to an account (auth_required). */
 export interface HelloRequest extends Base {
   type: 'hello';
   name: string;
   protocol?: number;
   client?: string;
+  /** Logs into the account `name`. */
+  password?: string;
+  /** A token from an earlier welcome or register: logs in without the password. */
+  token?: string;
+}
+/** Makes the guest's current name an account; answered with ack {token}. */
+export interface RegisterRequest extends Base {
+  type: 'register';
+  password: string;
+}
+/** Changes the account's password; every other token of the account is revoked. */
+export interface PasswordRequest extends Base {
+  type: 'password';
+  old: string;
+  new: string;
+}
+/** Revokes this connection's token, or with `all` every token of the account. */
+export interface LogoutRequest extends Base {
+  type: 'logout';
+  all?: boolean;
 }
 export interface JoinRequest extends Base {
   type: 'join';
@@ -112,6 +138,9 @@ export type Request =
   | TimeRequest
   | PingRequest
   | PongRequest
+  | RegisterRequest
+  | PasswordRequest
+  | LogoutRequest
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -128,6 +157,8 @@ export interface ChatMessage {
   seq: number;
   ts: string;
   action?: true;
+  /** The sender was a guest (no account) when they said it. */
+  guest?: true;
 }
 
 export interface WelcomeEvent {
@@ -137,12 +168,18 @@ export interface WelcomeEvent {
   session: string;
   server: string;
   time: string;
+  /** True for an account session, false for a guest. */
+  account: boolean;
+  /** For an account: the token to log in with next time (keep it, not the password). */
+  token?: string;
   re?: RequestId;
 }
 export interface MembersEvent {
   type: 'members';
   room: string;
   users: string[];
+  /** Those of `users` who are guests (no account). */
+  guests?: string[];
   re?: RequestId;
 }
 /** A room's history (`room`), or a direct conversation's (`with`, the other user), never both. */
@@ -160,6 +197,7 @@ export interface JoinedEvent {
   room: string;
   name: string;
   ts: string;
+  guest?: true;
 }
 export interface LeftEvent {
   type: 'left';
@@ -172,12 +210,16 @@ export interface AckEvent {
   type: 'ack';
   re: RequestId;
   seq?: number;
+  /** After register: the new account's token. */
+  token?: string;
 }
 export interface UserInfo {
   name: string;
   online: boolean;
   /** ISO time the user was last connected, for offline users the server knows. */
   lastSeen?: string;
+  /** The user is a guest (no account). */
+  guest?: true;
 }
 export interface UsersEvent {
   type: 'users';
@@ -220,6 +262,8 @@ export interface ErrorEvent {
   message: string;
   re?: RequestId;
   fatal?: true;
+  /** With rate_limited: how long to wait before trying again. */
+  retryAfterMs?: number;
 }
 
 export type ServerEvent =

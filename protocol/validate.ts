@@ -48,7 +48,16 @@ const SEQ_MAX = Number.MAX_SAFE_INTEGER;
 
 /** The request table: every request type and its fields. Unknown fields are ignored. */
 const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
-  hello: { name: req(userName), protocol: opt(intIn(0, 1_000_000)), client: opt(shortString(LIMITS.clientMaxLength)) },
+  hello: {
+    name: req(userName),
+    protocol: opt(intIn(0, 1_000_000)),
+    client: opt(shortString(LIMITS.clientMaxLength)),
+    password: opt(shortString(LIMITS.secretMaxLength)),
+    token: opt(shortString(LIMITS.secretMaxLength)),
+  },
+  register: { password: req(shortString(LIMITS.secretMaxLength)) },
+  password: { old: req(shortString(LIMITS.secretMaxLength)), new: req(shortString(LIMITS.secretMaxLength)) },
+  logout: { all: opt(bool) },
   join: { room: req(roomName), history: opt(intIn(0, LIMITS.maxHistory)), since: opt(intIn(0, SEQ_MAX)) },
   leave: { room: req(roomName) },
   say: { room: req(roomName), text: req(text), action: opt(bool) },
@@ -65,6 +74,11 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
 /** Requests that name what they are about in one of two fields: exactly one must be present. */
 const EXACTLY_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
   history: ['room', 'with'],
+};
+
+/** Requests that may name at most one of two fields. */
+const AT_MOST_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
+  hello: ['password', 'token'],
 };
 
 export const REQUEST_TYPES = Object.keys(REQUESTS) as RequestType[];
@@ -114,6 +128,10 @@ export function validateRequest(value: unknown): Parsed {
   const pair = EXACTLY_ONE[type as RequestType];
   if (pair && pair.filter((f) => built[f] !== undefined).length !== 1) {
     return fail('bad_request', `${type} needs exactly one of "${pair[0]}" or "${pair[1]}"`);
+  }
+  const either = AT_MOST_ONE[type as RequestType];
+  if (either && built[either[0]] !== undefined && built[either[1]] !== undefined) {
+    return fail('bad_request', `${type} takes "${either[0]}" or "${either[1]}", not both`);
   }
   // The table above and the Request union describe the same shapes; `built` holds only checked fields.
   return { ok: true, request: built as unknown as Request };

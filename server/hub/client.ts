@@ -23,6 +23,7 @@ export const MAX_PENDING_WRITES = 64;
 const RECHECK_MS = 100;
 
 const NO_ROOMS: readonly Room[] = [];
+let nextClientId = 1;
 
 /** What a Client needs of the hub: where requests go and who to tell when it leaves. */
 export interface ClientOwner {
@@ -34,6 +35,14 @@ export interface ClientOwner {
 export class Client implements Session {
   name: string | undefined;
   key: string | undefined;
+  /** An account session (false: a guest). Meaningful once registered. */
+  account = false;
+  /** The id of the token this session logged in with or was given, for logout. */
+  tokenId: string | undefined;
+  /** Guests only: the seq of each live-only direct conversation, by the other side's identity. */
+  liveDmSeq: Map<string, number> | undefined;
+  /** Unique per connection: a guest's identity in its live-only DMs. */
+  readonly id = nextClientId++;
   /**
    * The rooms this client is in, replaced (never grown) on join and leave so it is always exactly sized.
    * Not a Map: most clients sit in one or two rooms, and a Map's table cost every idle connection

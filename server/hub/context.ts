@@ -7,6 +7,7 @@ import type { Bus } from '../bus.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Outgoing } from '../outgoing.js';
+import type { AccountStore } from '../accounts/account-store.js';
 import type { Store } from '../store/store.js';
 import type { Client } from './client.js';
 
@@ -15,6 +16,8 @@ export interface HubSettings {
   serverName: string;
   /** A connection that has not said hello by then is closed with idle_timeout. */
   helloTimeoutMs: number;
+  /** Shortest password accepted for a new account or a new password. */
+  minPasswordLength: number;
 }
 
 /**
@@ -26,6 +29,8 @@ export class RequestError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** With rate_limited: when to try again. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
   }
@@ -34,6 +39,7 @@ export class RequestError extends Error {
 export class HubContext {
   constructor(
     readonly store: Store,
+    readonly accounts: AccountStore,
     readonly bus: Bus,
     readonly log: Logger,
     readonly metrics: Metrics,
@@ -45,11 +51,12 @@ export class HubContext {
     client.peer.send(new Outgoing(event));
   }
 
-  error(client: Client, code: ErrorCode, message: string, re?: RequestId, fatal = false): void {
+  error(client: Client, code: ErrorCode, message: string, re?: RequestId, fatal = false, retryAfterMs?: number): void {
     this.metrics.error(code);
     const event: ServerEvent = { type: 'error', code, message };
     if (re !== undefined) event.re = re;
     if (fatal) event.fatal = true;
+    if (retryAfterMs !== undefined) event.retryAfterMs = retryAfterMs;
     client.peer.send(new Outgoing(event));
     this.log.info(`error ${code} ${client.peer.transport} ${client.peer.remote}${client.name ? ` ${client.name}` : ''}: ${message}`);
     if (fatal) client.peer.close(code);

@@ -6,10 +6,11 @@
 // paused (client.ts), so requests are served in order and one at a time. A handler that fails with a
 // RequestError is answered with that error; any other exception is a bug, answered `internal` and
 // logged, and never allowed to end the process.
-import type { Request, RequestType } from '../../protocol/messages.js';
+import type { Request, RequestType, UserInfo } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/names.js';
 import { isRegistered, type Client, type RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
+import type { Accounts } from './accounts.js';
 import type { History } from './history.js';
 import type { Messaging } from './messaging.js';
 import type { Presence } from './presence.js';
@@ -25,8 +26,7 @@ export interface Parts {
   rooms: Rooms;
   messaging: Messaging;
   history: History;
-  /** Delivers the offline inbox after a successful hello. */
-  welcomed(client: RegisteredClient): Promise<void>;
+  accounts: Accounts;
 }
 
 type Result = void | Promise<void>;
@@ -39,11 +39,14 @@ const COMMANDS: CommandTable = {
   hello: {
     beforeHello: true,
     cost: 'login',
-    handle: (p, c, r) => {
-      const registered = p.presence.hello(c, r);
-      return registered ? p.welcomed(registered) : undefined;
+    handle: async (p, c, r) => {
+      const registered = await p.accounts.hello(c, r);
+      if (registered) await p.messaging.deliverInbox(registered);
     },
   },
+  register: { beforeHello: false, cost: 'login', handle: (p, c, r) => p.accounts.register(c, r) },
+  password: { beforeHello: false, cost: 'login', handle: (p, c, r) => p.accounts.password(c, r) },
+  logout: { beforeHello: false, cost: 'free', handle: (p, c, r) => p.accounts.logout(c, r) },
   ping: { beforeHello: true, cost: 'free', handle: (p, c, r) => p.ctx.reply(c, { type: 'pong' }, r.id) },
   // The answer to our own ping (TCP liveness): receiving it was the point.
   pong: { beforeHello: true, cost: 'free', handle: () => undefined },
@@ -66,7 +69,7 @@ const COMMANDS: CommandTable = {
     handle: async (p, c, r) => {
       if (r.room !== undefined) {
         const room = p.rooms.members(nameKey(r.room));
-        const users = (room?.users ?? []).map((name) => ({ name, online: true })).sort(byName);
+        const users = (room?.users ?? []).map((u): UserInfo => (u.guest ? { name: u.name, online: true, guest: true } : { name: u.name, online: true })).sort(byName);
         return p.ctx.reply(c, { type: 'users', room: room?.name ?? r.room, users }, r.id);
       }
       const page = await p.presence.who(r);
@@ -89,7 +92,7 @@ export function dispatch(parts: Parts, client: Client, req: Request): void {
   const command = COMMANDS[req.type] as Command<Request>;
   const fail = (err: unknown): void => {
     if (client.gone) return;
-    if (err instanceof RequestError) return parts.ctx.error(client, err.code, err.message, req.id);
+    if (err instanceof RequestError) return parts.ctx.error(client, err.code, err.message, req.id, false, err.retryAfterMs);
     parts.ctx.log.error(`internal error in ${req.type}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     parts.ctx.error(client, 'internal', 'the server failed to handle this request; it has been logged', req.id);
   };

@@ -4,7 +4,10 @@
 // connections only as Peers, persistence only as a Store, other servers only as a Bus. It imports no
 // transport, no codec and no JSON: events leave as typed values and are encoded at the edge.
 import type { ErrorCode } from '../../protocol/errors.js';
-import type { Request, RequestId } from '../../protocol/messages.js';
+import { LIMITS, type Request, type RequestId } from '../../protocol/messages.js';
+import { MemoryAccounts, type AccountStore } from '../accounts/account-store.js';
+import { LoginGuard, type LoginGuardOptions } from '../accounts/login-guard.js';
+import type { ScryptParams } from '../accounts/passwords.js';
 import { LocalBus, type Bus, type BusEvent } from '../bus.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -14,16 +17,23 @@ import type { Store } from '../store/store.js';
 import { Client, isRegistered, type ClientOwner } from './client.js';
 import { HubContext, type HubSettings } from './context.js';
 import { dispatch, type Parts } from './dispatcher.js';
+import { Accounts } from './accounts.js';
 import { History } from './history.js';
 import { Messaging } from './messaging.js';
 import { Presence } from './presence.js';
 import { Rooms } from './rooms.js';
 
-export interface HubOptions extends HubSettings {
+export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   store: Store;
+  accounts?: AccountStore;
   metrics: Metrics;
   log: Logger;
   bus?: Bus;
+  /** Shortest password accepted (default 8). */
+  minPasswordLength?: number;
+  loginGuard?: LoginGuardOptions;
+  /** scrypt cost for new hashes; tests lower it. */
+  scrypt?: ScryptParams;
 }
 
 export class Hub implements ClientOwner {
@@ -32,16 +42,18 @@ export class Hub implements ClientOwner {
   private readonly parts: Parts;
 
   constructor(opts: HubOptions) {
-    const ctx = new HubContext(opts.store, opts.bus ?? new LocalBus(), opts.log, opts.metrics, {
+    const ctx = new HubContext(opts.store, opts.accounts ?? new MemoryAccounts(), opts.bus ?? new LocalBus(), opts.log, opts.metrics, {
       serverName: opts.serverName,
       helloTimeoutMs: opts.helloTimeoutMs,
+      minPasswordLength: opts.minPasswordLength ?? LIMITS.minPasswordLength,
     });
     const presence = new Presence(ctx);
-    const rooms = new Rooms(ctx);
+    const rooms = new Rooms(ctx, presence);
     const messaging = new Messaging(ctx, rooms, presence);
-    const history = new History(ctx, rooms, presence);
+    const history = new History(ctx, rooms, presence, messaging);
+    const accounts = new Accounts(ctx, presence, new LoginGuard(opts.loginGuard), opts.scrypt);
     this.ctx = ctx;
-    this.parts = { ctx, presence, rooms, messaging, history, welcomed: (client) => messaging.deliverInbox(client) };
+    this.parts = { ctx, presence, rooms, messaging, history, accounts };
     ctx.bus.attach((event) => this.deliver(event));
     opts.metrics.gauges = () => ({ rooms: rooms.count, users: presence.count });
   }

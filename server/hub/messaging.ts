@@ -1,13 +1,18 @@
 // Chat messages: `say` and `dm` are stored first and published once durable (acks mean stored), then
 // handed by the bus to whoever should see them here; and the offline inbox, delivered after hello.
 //
-// Every DM goes through its recipient's inbox and leaves it when delivered. Deciding "offline" when the
-// record is written instead would lose a DM whose recipient disconnects before the record is durable.
-import type { DmRequest, SayRequest } from '../../protocol/messages.js';
+// Direct messages between two accounts are stored: every one goes through its recipient's inbox and
+// leaves it when delivered (deciding "offline" when the record is written instead would lose a DM
+// whose recipient disconnects before the record is durable). A DM with a guest on either side is never
+// stored, so nothing meant for one guest can reach the next one to take the name: it is delivered to
+// whoever is online now, numbered per pair of sessions, and refused (not_reachable) when the other
+// side is not online. Conversations and inboxes from before accounts existed are keyed apart (legacy
+// `d:` conversations, inboxes under the bare name) and shown only to names an operator has claimed.
+import type { ChatMessage, DmRequest, SayRequest } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
-import { dmConv, type Draft, type MessageRef } from '../store/store.js';
+import { accountDmConv, dmConv, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
 import type { Client, RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 import type { Presence } from './presence.js';
@@ -42,6 +47,7 @@ export class Messaging {
     if (!room) throw new RequestError('not_member', `join ${req.room} first`);
     const draft: Draft = { room: room.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
+    if (!client.account) draft.guest = true;
     this.ctx.metrics.messagesIn++;
     this.rooms.writeStarted(room);
     client.writeStarted();
@@ -59,16 +65,17 @@ export class Messaging {
 
   async dm(client: RegisteredClient, req: DmRequest): Promise<void> {
     const toKey = nameKey(req.to);
-    const known = await this.presence.knownName(toKey);
-    if (known === undefined) throw this.presence.noSuchUser(req.to);
+    const recipient = this.presence.online(toKey);
+    const account = recipient?.account ? { name: recipient.name } : await this.ctx.read('accounts', this.ctx.accounts.get(toKey));
     if (client.gone) return;
-    const conv = dmConv(client.key, toKey);
-    const draft: Draft = { to: known, from: client.name, text: req.text };
+    if (!client.account || !account) return this.dmLive(client, req, toKey);
+    const conv = await this.conversation(client.key, toKey);
+    const draft: Draft = { to: account.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
     this.ctx.metrics.messagesIn++;
     client.writeStarted();
     const fromKey = client.key;
-    this.ctx.store.append(conv, draft, toKey, (err, msg) => {
+    this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg) => {
       client.writeDone();
       if (err || !msg) return this.refused(client, err, req.id);
       const out = new Outgoing(msg);
@@ -78,24 +85,55 @@ export class Messaging {
     });
   }
 
-  /** The bus hands a user's event (a DM, or its echo to the sender) to that user's connection here. */
+  /**
+   * A DM with a guest on either side: delivered to the sessions online now and never stored. Its seq
+   * counts the messages between these two sessions (a guest's identity is its connection).
+   */
+  private dmLive(client: RegisteredClient, req: DmRequest, toKey: string): void {
+    const recipient = this.presence.online(toKey);
+    if (!recipient) {
+      const why = client.account ? `${req.to} is not online and has no account` : `${req.to} is not online, and guests can only message people who are`;
+      throw new RequestError('not_reachable', `${why}: the message was not sent`);
+    }
+    const seq = bumpLiveSeq(client, recipient);
+    const msg: ChatMessage = { type: 'message', to: recipient.name, from: client.name, text: req.text, seq, ts: new Date().toISOString() };
+    if (req.action === true) msg.action = true;
+    if (!client.account) msg.guest = true;
+    this.ctx.metrics.messagesIn++;
+    const out = new Outgoing(msg);
+    this.ctx.bus.publish({ kind: 'user', user: toKey, out });
+    if (client.key !== toKey) this.ctx.bus.publish({ kind: 'user', user: client.key, out });
+    if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id, seq }, undefined);
+  }
+
+  /** The conversation of two accounts; the legacy one when an operator has claimed both names. */
+  async conversation(a: string, b: string): Promise<ConvKey> {
+    const [ca, cb] = await Promise.all([this.ctx.read('accounts', this.ctx.accounts.claimed(a)), this.ctx.read('accounts', this.ctx.accounts.claimed(b))]);
+    return ca && cb ? dmConv(a, b) : accountDmConv(a, b);
+  }
+
+  /** The bus hands a user's event (a DM, or its echo to the sender) to that user's sessions here. */
   deliver(event: UserEvent): void {
-    const client = this.presence.online(event.user);
-    if (!client) return;
     const msg = event.out.event;
     const toThisUser = msg.type === 'message' && msg.to !== undefined && nameKey(msg.to) === event.user;
-    const inbox = client.inbox;
-    if (inbox) {
-      if (toThisUser) inbox.skipped++;
-      else {
-        if (inbox.held.length >= MAX_HELD_ECHOES) inbox.held.shift();
-        inbox.held.push(event.out);
+    let delivered = false;
+    for (const client of this.presence.sessionsOf(event.user)) {
+      const inbox = client.inbox;
+      if (inbox) {
+        if (toThisUser && event.seq !== undefined && event.conv !== undefined) inbox.skipped++;
+        else {
+          if (inbox.held.length >= MAX_HELD_ECHOES) inbox.held.shift();
+          inbox.held.push(event.out);
+        }
+        continue;
       }
-      return;
+      client.peer.send(event.out);
+      this.ctx.metrics.messagesOut++;
+      delivered = true;
     }
-    client.peer.send(event.out);
-    this.ctx.metrics.messagesOut++;
-    if (toThisUser && event.conv !== undefined && event.seq !== undefined) this.markDelivered(client, [{ conv: event.conv, seq: event.seq }]);
+    if (delivered && toThisUser && event.conv !== undefined && event.seq !== undefined) {
+      this.markDelivered(event.user, [{ conv: event.conv, seq: event.seq }]);
+    }
   }
 
   /**
@@ -104,42 +142,63 @@ export class Messaging {
    * they keep their order; reading stops only when a read found nothing new and nothing arrived.
    */
   async deliverInbox(client: RegisteredClient): Promise<void> {
+    if (!client.account) return;
     const state: InboxDelivery = { skipped: 0, held: [], sent: new Set() };
     client.inbox = state;
     try {
-      for (;;) {
-        state.skipped = 0;
-        const items = await this.ctx.read('the inbox', this.ctx.store.inbox(client.key, INBOX_PAGE));
-        if (client.gone) return;
-        const refs: MessageRef[] = [];
-        for (const { conv, msg } of items) {
-          const id = `${conv}#${msg.seq}`;
-          if (state.sent.has(id)) continue;
-          state.sent.add(id);
-          client.peer.send(new Outgoing(msg));
-          refs.push({ conv, seq: msg.seq });
-        }
-        if (refs.length > 0) {
-          this.ctx.metrics.messagesOut += refs.length;
-          this.markDelivered(client, refs);
-          await client.roomToWrite();
-          if (client.gone) return;
-        } else if (state.skipped === 0) {
-          return;
-        }
-      }
+      // A claimed name also gets what was queued for it before accounts existed.
+      if (await this.ctx.read('accounts', this.ctx.accounts.claimed(client.key))) await this.drainInbox(client, state, client.key);
+      await this.drainInbox(client, state, inboxKey(client.key));
     } finally {
       client.inbox = undefined;
       if (!client.gone) for (const out of state.held) client.peer.send(out);
     }
   }
 
-  private markDelivered(client: RegisteredClient, refs: MessageRef[]): void {
-    this.ctx.store.markDelivered(client.key, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+  private async drainInbox(client: RegisteredClient, state: InboxDelivery, inbox: string): Promise<void> {
+    for (;;) {
+      if (client.gone) return;
+      state.skipped = 0;
+      const items = await this.ctx.read('the inbox', this.ctx.store.inbox(inbox, INBOX_PAGE));
+      if (client.gone) return;
+      const refs: MessageRef[] = [];
+      for (const { conv, msg } of items) {
+        const id = `${conv}#${msg.seq}`;
+        if (state.sent.has(id)) continue;
+        state.sent.add(id);
+        client.peer.send(new Outgoing(msg));
+        refs.push({ conv, seq: msg.seq });
+      }
+      if (refs.length > 0) {
+        this.ctx.metrics.messagesOut += refs.length;
+        this.ctx.store.markDelivered(inbox, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+        await client.roomToWrite();
+      } else if (state.skipped === 0) {
+        return;
+      }
+    }
+  }
+
+  private markDelivered(userKey: string, refs: MessageRef[]): void {
+    this.ctx.store.markDelivered(inboxKey(userKey), refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
   }
 
   private refused(client: Client, err: Error | null, re: SayRequest['id']): void {
     this.ctx.log.error(`store: ${err?.message ?? 'append failed'}`);
     if (!client.gone) this.ctx.error(client, 'unavailable', 'the message could not be stored; it was not sent', re);
   }
+}
+
+/** An account's offline inbox. Inboxes from before accounts are under the bare name and stay hidden. */
+export function inboxKey(userKey: string): string {
+  return `@${userKey}`;
+}
+
+/** The next seq of a live-only conversation, kept on the guest side(s) and forgotten with them. */
+function bumpLiveSeq(a: RegisteredClient, b: RegisteredClient): number {
+  const idOf = (c: RegisteredClient): string => (c.account ? `@${c.key}` : `~${c.id}`);
+  const seq = Math.max(a.liveDmSeq?.get(idOf(b)) ?? 0, b.liveDmSeq?.get(idOf(a)) ?? 0) + 1;
+  if (!a.account) (a.liveDmSeq ??= new Map()).set(idOf(b), seq);
+  if (!b.account) (b.liveDmSeq ??= new Map()).set(idOf(a), seq);
+  return seq;
 }

@@ -1,15 +1,27 @@
-// Who is online here, under which name: hello, the end of a session, `who`, and the lookup of a name
-// for DMs. A second server would keep the same view of other servers' users from presence events on
-// the bus; this one publishes them.
-import { LIMITS, PROTOCOL_VERSION, type HelloRequest, type UserInfo, type WhoRequest } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/names.js';
+// Who is online here, under which name, and how many sessions each has: an account may be connected
+// from several devices at once; a guest name is one connection. Presence is "online" while any session
+// is; `joined`/`left` are said once per user (rooms.ts asks sessionsOf). A second server would keep
+// the same view of other servers' users from the presence events this part publishes.
 import { randomUUID } from 'node:crypto';
-import { isRegistered, type Client, type RegisteredClient } from './client.js';
+import { LIMITS, PROTOCOL_VERSION, type UserInfo, type WhoRequest } from '../../protocol/messages.js';
+import { nameKey } from '../../protocol/names.js';
+import type { Client, RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 
+/** One session, or several: a Set only when a user has more than one, so an idle guest costs no Set. */
+type Sessions = RegisteredClient | Set<RegisteredClient>;
+
+const NONE: readonly RegisteredClient[] = [];
+
+export interface Admit {
+  name: string;
+  account: boolean;
+  /** For an account login: the token to hand back in welcome, and its id for logout. */
+  token?: { value: string; id: string };
+}
+
 export class Presence {
-  /** Online users by name key. */
-  private readonly users = new Map<string, RegisteredClient>();
+  private readonly users = new Map<string, Sessions>();
 
   constructor(private readonly ctx: HubContext) {}
 
@@ -17,39 +29,65 @@ export class Presence {
     return this.users.size;
   }
 
+  /** Any session of the user, or undefined when offline here. */
   online(key: string): RegisteredClient | undefined {
-    return this.users.get(key);
+    const s = this.users.get(key);
+    return s === undefined || !(s instanceof Set) ? s : s.values().next().value;
   }
 
-  /** Takes the name for this connection and says welcome. Returns the registered client. */
-  hello(client: Client, req: HelloRequest): RegisteredClient | undefined {
-    if (client.name) throw new RequestError('already_ready', `already connected as ${client.name}`);
-    if (req.protocol !== undefined && req.protocol !== PROTOCOL_VERSION) {
-      this.ctx.error(client, 'protocol_unsupported', `this server speaks protocol ${PROTOCOL_VERSION}`, req.id, true);
-      return undefined;
-    }
-    const key = nameKey(req.name);
-    if (this.users.has(key)) throw new RequestError('name_taken', `${req.name} is already online`);
+  sessionsOf(key: string): Iterable<RegisteredClient> {
+    const s = this.users.get(key);
+    return s === undefined ? NONE : s instanceof Set ? s : [s];
+  }
+
+  /** Throws name_taken when `key` cannot take another session of this kind. */
+  checkFree(key: string, name: string, account: boolean): void {
+    const s = this.users.get(key);
+    if (s === undefined) return;
+    const other = s instanceof Set ? s.values().next().value! : s;
+    // A guest name is one connection; an account may add sessions, but never beside a guest of its name.
+    if (!account || !other.account) throw new RequestError('name_taken', `${name} is already online`);
+  }
+
+  /** Admits a connection under a name (credentials already checked) and says welcome. */
+  admit(client: Client, admit: Admit, re: WhoRequest['id']): RegisteredClient {
+    const key = nameKey(admit.name);
+    this.checkFree(key, admit.name, admit.account);
     client.stopHelloTimer();
-    client.name = req.name;
+    client.name = admit.name;
     client.key = key;
-    if (!isRegistered(client)) return undefined;
-    this.users.set(key, client);
+    client.account = admit.account;
+    client.tokenId = admit.token?.id;
+    const registered = client as RegisteredClient;
+    const s = this.users.get(key);
+    if (s === undefined) this.users.set(key, registered);
+    else if (s instanceof Set) s.add(registered);
+    else this.users.set(key, new Set([s, registered]));
     const time = new Date().toISOString();
-    this.ctx.store.rememberUser(req.name, time);
-    this.ctx.bus.publish({ kind: 'presence', user: key, name: req.name, online: true });
-    this.ctx.reply(
-      client,
-      { type: 'welcome', protocol: PROTOCOL_VERSION, name: req.name, session: randomUUID(), server: this.ctx.settings.serverName, time },
-      req.id,
-    );
-    return client;
+    this.ctx.store.rememberUser(admit.name, time);
+    if (s === undefined) this.ctx.bus.publish({ kind: 'presence', user: key, name: admit.name, online: true });
+    const welcome = {
+      type: 'welcome' as const,
+      protocol: PROTOCOL_VERSION,
+      name: admit.name,
+      session: randomUUID(),
+      server: this.ctx.settings.serverName,
+      time,
+      account: admit.account,
+      ...(admit.token ? { token: admit.token.value } : {}),
+    };
+    this.ctx.reply(client, welcome, re);
+    return registered;
   }
 
-  /** The connection of a registered user is gone. */
+  /** A session of a registered user is gone. */
   left(client: RegisteredClient): void {
-    if (this.users.get(client.key) !== client) return;
-    this.users.delete(client.key);
+    const s = this.users.get(client.key);
+    if (s === client) this.users.delete(client.key);
+    else if (s instanceof Set && s.delete(client)) {
+      if (s.size === 1) this.users.set(client.key, s.values().next().value!);
+      return;
+    } else return;
     this.ctx.store.rememberUser(client.name, new Date().toISOString());
     this.ctx.bus.publish({ kind: 'presence', user: client.key, name: client.name, online: false });
   }
@@ -62,15 +100,16 @@ export class Presence {
     const limit = req.limit ?? LIMITS.defaultWhoPage;
     const page = await this.ctx.read('the user list', this.ctx.store.users(req.after === undefined ? undefined : nameKey(req.after), limit));
     const users = page.users.map((u): UserInfo => {
-      const here = this.users.get(nameKey(u.name));
-      return here ? { name: here.name, online: true } : { name: u.name, online: false, lastSeen: u.lastSeen };
+      const here = this.online(nameKey(u.name));
+      if (!here) return { name: u.name, online: false, lastSeen: u.lastSeen };
+      return here.account ? { name: here.name, online: true } : { name: here.name, online: true, guest: true };
     });
     return { users, more: page.more };
   }
 
   /** The spelling of a user who is online now or has ever connected; undefined for a stranger. */
   async knownName(key: string): Promise<string | undefined> {
-    const here = this.users.get(key)?.name;
+    const here = this.online(key)?.name;
     if (here !== undefined) return here;
     return (await this.ctx.read('the user', this.ctx.store.knownUser(key)))?.name;
   }

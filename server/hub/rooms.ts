@@ -15,6 +15,7 @@ import { Outgoing } from '../outgoing.js';
 import { roomConv, type ConvKey } from '../store/store.js';
 import type { RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
+import type { Presence } from './presence.js';
 
 /** Messages per `history` event when a resume sends a long backlog (docs/protocol.md). */
 export const RESUME_PAGE = 500;
@@ -44,7 +45,10 @@ export class Rooms {
   /** Display spelling of rooms the store remembers, so a restart keeps "Lobby" rather than "lobby". */
   private readonly names = new Map<string, string>();
 
-  constructor(private readonly ctx: HubContext) {}
+  constructor(
+    private readonly ctx: HubContext,
+    private readonly presence: Presence,
+  ) {}
 
   async load(): Promise<void> {
     for (const name of await this.ctx.store.rooms()) this.names.set(nameKey(name), name);
@@ -60,13 +64,11 @@ export class Rooms {
     return room !== undefined && room.members.has(client) ? room : undefined;
   }
 
-  /** Members of a room as `who {room}` lists them (empty when nobody is in it here). */
-  members(key: string): { name: string; users: string[] } | undefined {
+  /** Members of a room as `who {room}` lists them: each user once, guests marked. */
+  members(key: string): { name: string; users: { name: string; guest: boolean }[] } | undefined {
     const room = this.byKey.get(key);
     if (!room) return undefined;
-    const users: string[] = [];
-    for (const m of room.members) users.push(m.name);
-    return { name: room.name, users };
+    return { name: room.name, users: memberList(room) };
   }
 
   async join(client: RegisteredClient, req: JoinRequest): Promise<void> {
@@ -84,13 +86,18 @@ export class Rooms {
       // concat sizes the copy exactly; a spread would reserve 17 slots.
       client.setRooms(client.rooms.concat(room));
     }
+    // Said once per user: a second session of an account joining tells the room nothing new.
+    const announce = !rejoin && !this.otherSessionIn(room, client);
     const held: Outgoing[] = [];
     (room.catchingUp ??= new Map()).set(client, held);
     try {
-      const users: string[] = [];
-      for (const m of room.members) users.push(m.name);
-      this.ctx.reply(client, { type: 'members', room: room.name, users }, req.id);
-      if (!rejoin) this.publish(room, { type: 'joined', room: room.name, name: client.name, ts: new Date().toISOString() });
+      const list = memberList(room);
+      const guests = list.filter((m) => m.guest).map((m) => m.name);
+      this.ctx.reply(client, { type: 'members', room: room.name, users: list.map((m) => m.name), ...(guests.length > 0 ? { guests } : {}) }, req.id);
+      if (announce) {
+        const ts = new Date().toISOString();
+        this.publish(room, client.account ? { type: 'joined', room: room.name, name: client.name, ts } : { type: 'joined', room: room.name, name: client.name, ts, guest: true });
+      }
       const top = room.lastSeq;
       const sent = req.since === undefined ? await this.sendLatest(client, room, top, req.history ?? LIMITS.defaultHistory) : await this.sendSince(client, room, Math.min(req.since, top), top);
       await this.catchUp(client, room, Math.max(sent, top));
@@ -105,7 +112,12 @@ export class Rooms {
   leave(client: RegisteredClient, req: LeaveRequest): void {
     const room = this.memberRoom(client, nameKey(req.room));
     if (!room) throw new RequestError('not_member', `not in ${req.room}`);
-    this.publish(room, { type: 'left', room: room.name, name: client.name, ts: new Date().toISOString() });
+    if (this.otherSessionIn(room, client)) {
+      // The user is still in the room through another session: only this one hears it left.
+      this.ctx.reply(client, { type: 'left', room: room.name, name: client.name, ts: new Date().toISOString() }, undefined);
+    } else {
+      this.publish(room, { type: 'left', room: room.name, name: client.name, ts: new Date().toISOString() });
+    }
     this.remove(client, room);
     if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
   }
@@ -115,7 +127,7 @@ export class Rooms {
     const ts = new Date().toISOString();
     for (const room of client.rooms) {
       this.remove(client, room);
-      this.publish(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+      if (!this.otherSessionIn(room, client)) this.publish(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
     }
   }
 
@@ -221,6 +233,12 @@ export class Rooms {
     }
   }
 
+  /** Whether another session of the client's user is in the room. */
+  private otherSessionIn(room: Room, client: RegisteredClient): boolean {
+    for (const s of this.presence.sessionsOf(client.key)) if (s !== client && room.members.has(s)) return true;
+    return false;
+  }
+
   private roomFor(key: string, spelling: string): Room {
     let room = this.byKey.get(key);
     if (!room) {
@@ -255,6 +273,13 @@ export class Rooms {
   private maybeDrop(room: Room): void {
     if (room.members.size === 0 && room.pending === 0 && this.byKey.get(room.key) === room) this.byKey.delete(room.key);
   }
+}
+
+/** Each user once (an account may be in a room from several sessions), guests marked. */
+function memberList(room: Room): { name: string; guest: boolean }[] {
+  const seen = new Map<string, { name: string; guest: boolean }>();
+  for (const m of room.members) if (!seen.has(m.key)) seen.set(m.key, { name: m.name, guest: !m.account });
+  return [...seen.values()];
 }
 
 export function byName(a: { name: string }, b: { name: string }): number {

@@ -16,6 +16,14 @@ export function dmConv(userKeyA: string, userKeyB: string): ConvKey {
   return userKeyA < userKeyB ? `d:${userKeyA}|${userKeyB}` : `d:${userKeyB}|${userKeyA}`;
 }
 
+/**
+ * The conversation of two accounts. Kept apart from dmConv (`d:`), which names conversations stored
+ * before accounts existed: those belong to whoever used a name then, not to whoever registers it now.
+ */
+export function accountDmConv(userKeyA: string, userKeyB: string): ConvKey {
+  return userKeyA < userKeyB ? `p:${userKeyA}|${userKeyB}` : `p:${userKeyB}|${userKeyA}`;
+}
+
 /** A message as the hub hands it over: everything but the seq and ts, which the store assigns. */
 export interface Draft {
   /** Display spelling of the room, for a room message. */
@@ -25,6 +33,8 @@ export interface Draft {
   from: string;
   text: string;
   action?: true;
+  /** The sender is a guest. */
+  guest?: true;
 }
 
 /** A message's identity. Inbox delivery is marked by identity, never by count. */

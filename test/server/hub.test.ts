@@ -2,82 +2,15 @@
 // when the test says so: this is where "no gap, no duplicate" between history and live messages is
 // decided, so it is tested with every interleaving a slow disk can produce.
 import { describe, expect, it } from 'vitest';
-import type { ChatMessage, Request, ServerEvent } from '../../protocol/messages.js';
-import { validateRequest } from '../../protocol/validate.js';
-import { Hub } from '../../server/hub/hub.js';
-import { silentLogger } from '../../server/log.js';
-import { Metrics } from '../../server/metrics.js';
-import type { Outgoing } from '../../server/outgoing.js';
-import type { Peer, Session } from '../../server/peer.js';
-import { TestStore } from '../helpers/test-store.js';
-
-/** A transport stand-in: it queues requests while the hub has paused it, as the real ones do. */
-class FakePeer implements Peer {
-  readonly transport = 'tcp' as const;
-  readonly events: ServerEvent[] = [];
-  closed = false;
-  paused = false;
-  bufferedBytes = 0;
-  session!: Session;
-  private inbox: Request[] = [];
-  constructor(readonly remote: string) {}
-  send(event: Outgoing): void {
-    if (!this.closed) this.events.push(structuredClone(event.event));
-  }
-  close(): void {
-    this.closed = true;
-  }
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    this.paused = false;
-    queueMicrotask(() => this.pump());
-  }
-  request(raw: object): void {
-    const parsed = validateRequest(raw);
-    if (!parsed.ok) throw new Error(`test sent an invalid request: ${parsed.message}`);
-    this.inbox.push(parsed.request);
-    this.pump();
-  }
-  private pump(): void {
-    while (!this.paused && this.inbox.length > 0) this.session.receive(this.inbox.shift()!);
-  }
-  messages(): ChatMessage[] {
-    const out: ChatMessage[] = [];
-    for (const e of this.events) {
-      if (e.type === 'message') out.push(e);
-      if (e.type === 'history') out.push(...e.messages);
-    }
-    return out;
-  }
-}
-
-/** Lets every pending promise and microtask of the hub run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
-}
-
-function setup() {
-  const store = new TestStore();
-  const hub = new Hub({ store, metrics: new Metrics(), log: silentLogger, serverName: 'test', helloTimeoutMs: 60_000 });
-  const user = (name: string) => {
-    const peer = new FakePeer(name);
-    const session = hub.connect(peer);
-    peer.session = session;
-    const send = (req: object): void => peer.request(req);
-    send({ type: 'hello', name });
-    return { peer, session, send };
-  };
-  return { hub, store, user };
-}
+import type { ChatMessage } from '../../protocol/messages.js';
+import { settle, setup, waitFor } from '../helpers/hub-harness.js';
 
 const seqs = (msgs: ChatMessage[]): number[] => msgs.map((m) => m.seq);
 
 describe('hub ordering with a slow store', () => {
   it('sends nothing and acks nothing before the store says durable', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     ann.send({ type: 'join', room: 'r' });
     ann.send({ type: 'say', room: 'r', text: 'one', id: 1 });
     await settle();
@@ -89,13 +22,13 @@ describe('hub ordering with a slow store', () => {
 
   it('a join while messages are in flight gets history then live with no gap and no duplicate', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     ann.send({ type: 'join', room: 'r' });
     await settle();
     for (let i = 1; i <= 5; i++) ann.send({ type: 'say', room: 'r', text: `m${i}` });
     await settle();
     store.release(2); // m1, m2 durable; m3..m5 still in flight
-    const bob = user('bob');
+    const bob = await user('bob');
     bob.send({ type: 'join', room: 'r' });
     await settle();
     expect(seqs(bob.peer.messages())).toEqual([1, 2]);
@@ -111,14 +44,14 @@ describe('hub ordering with a slow store', () => {
     for (let releasedDuringRead = 0; releasedDuringRead <= 4; releasedDuringRead++) {
       for (const since of [undefined, 0, 1, 3]) {
         const { store, user } = setup();
-        const ann = user('ann');
+        const ann = await user('ann');
         ann.send({ type: 'join', room: 'r' });
         await settle();
         for (let i = 1; i <= 6; i++) ann.send({ type: 'say', room: 'r', text: `m${i}` });
         await settle();
         store.release(2);
         await settle();
-        const bob = user('bob');
+        const bob = await user('bob');
         await settle();
         store.holdReads();
         bob.send(since === undefined ? { type: 'join', room: 'r' } : { type: 'join', room: 'r', since });
@@ -144,13 +77,13 @@ describe('hub ordering with a slow store', () => {
     for (let durable = 0; durable <= 6; durable++) {
       for (let since = 0; since <= 6; since++) {
         const { store, user } = setup();
-        const ann = user('ann');
+        const ann = await user('ann');
         ann.send({ type: 'join', room: 'r' });
         await settle();
         for (let i = 1; i <= 6; i++) ann.send({ type: 'say', room: 'r', text: `m${i}` });
         await settle();
         store.release(durable);
-        const bob = user('bob');
+        const bob = await user('bob');
         bob.send({ type: 'join', room: 'r', since });
         await settle();
         store.release();
@@ -163,8 +96,8 @@ describe('hub ordering with a slow store', () => {
 
   it('a failed write is reported as unavailable and reaches nobody; the next message takes its seq', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
-    const bob = user('bob');
+    const ann = await user('ann');
+    const bob = await user('bob');
     for (const u of [ann, bob]) u.send({ type: 'join', room: 'r' });
     await settle();
     ann.send({ type: 'say', room: 'r', text: 'lost', id: 'x' });
@@ -183,7 +116,7 @@ describe('hub ordering with a slow store', () => {
 
   it('a failed read is answered unavailable and the connection goes on', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     ann.send({ type: 'join', room: 'r' });
     await settle();
     store.failReads = true;
@@ -198,31 +131,33 @@ describe('hub ordering with a slow store', () => {
 
   it('a DM whose recipient connects while it is in flight arrives exactly once', async () => {
     const { store, user } = setup();
-    const bob1 = user('bob');
+    const bob1 = await user('bob', { account: true });
     await settle();
     bob1.session.disconnected();
-    const ann = user('ann');
+    const ann = await user('ann', { account: true });
     ann.send({ type: 'dm', to: 'bob', text: 'first' });
     await settle();
     store.release();
     ann.send({ type: 'dm', to: 'bob', text: 'second' });
     await settle();
-    const bob = user('bob');
+    const bob = await user('bob', { account: true });
     await settle();
     expect(bob.peer.messages().map((m) => m.text)).toEqual(['first']);
     store.release();
     await settle();
     expect(bob.peer.messages().map((m) => m.text)).toEqual(['first', 'second']);
     bob.session.disconnected();
-    const bobAgain = user('bob');
+    const bobAgain = await user('bob', { account: true });
     await settle();
     expect(bobAgain.peer.messages()).toEqual([]);
   });
 
   it('a DM stored while the inbox is being read is delivered once, in order, and leaves the inbox', async () => {
     const { store, user } = setup();
-    user('bob').session.disconnected();
-    const ann = user('ann');
+    const first = await user('bob', { account: true });
+    await settle();
+    first.session.disconnected();
+    const ann = await user('ann', { account: true });
     await settle();
     for (const text of ['a', 'b']) ann.send({ type: 'dm', to: 'bob', text });
     await settle();
@@ -230,20 +165,21 @@ describe('hub ordering with a slow store', () => {
     ann.send({ type: 'dm', to: 'bob', text: 'c' });
     await settle();
     store.holdReads();
-    const bob = user('bob');
+    const bob = await user('bob', { account: true });
     await settle();
+    await settle(); // the password check runs off the loop
     store.release(); // c becomes durable while bob's first inbox read is held
     await settle();
     store.releaseReads();
     await settle();
     expect(bob.peer.messages().map((m) => m.text)).toEqual(['a', 'b', 'c']);
-    expect(await store.inbox('bob', 10)).toEqual([]);
+    expect(await store.inbox('@bob', 10)).toEqual([]);
   });
 
   it('history with a user lists only stored DMs; one still in flight arrives live after it', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
-    const bob = user('bob');
+    const ann = await user('ann', { account: true });
+    const bob = await user('bob', { account: true });
     await settle();
     for (const text of ['d1', 'd2', 'd3']) ann.send({ type: 'dm', to: 'bob', text });
     await settle();
@@ -262,26 +198,29 @@ describe('hub ordering with a slow store', () => {
 
   it('queued DMs arrive right after welcome, before anything else', async () => {
     const { store, user } = setup();
-    user('carl').session.disconnected();
-    const ann = user('ann');
+    const first = await user('carl', { account: true });
+    await settle();
+    first.session.disconnected();
+    const ann = await user('ann', { account: true });
+    await settle();
     ann.send({ type: 'dm', to: 'carl', text: 'while you were out' });
     await settle();
     store.release();
-    const carl = user('carl');
+    const carl = await user('carl', { account: true });
     carl.send({ type: 'ping', id: 1 });
-    await settle();
+    await waitFor(() => carl.peer.events.length >= 3);
     expect(carl.peer.events.map((e) => e.type)).toEqual(['welcome', 'message', 'pong']);
   });
 
   it('a room with messages in flight outlives its last member', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     ann.send({ type: 'join', room: 'r' });
     ann.send({ type: 'say', room: 'r', text: 'bye all' });
     await settle();
     ann.session.disconnected();
     store.release();
-    const bob = user('bob');
+    const bob = await user('bob');
     bob.send({ type: 'join', room: 'r' });
     await settle();
     expect(bob.peer.messages().map((m) => m.text)).toEqual(['bye all']);
@@ -292,7 +231,7 @@ describe('hub ordering with a slow store', () => {
 describe('hub pacing', () => {
   it('serves requests one at a time: the peer is paused while a store read runs', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     ann.send({ type: 'join', room: 'r' });
     await settle();
     store.holdReads();
@@ -307,7 +246,7 @@ describe('hub pacing', () => {
 
   it('stops reading a connection whose unsent output is high, and reads on when it drains', async () => {
     const { user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     await settle();
     ann.peer.bufferedBytes = 10 * 1024 * 1024;
     ann.send({ type: 'ping', id: 1 });
@@ -323,7 +262,7 @@ describe('hub pacing', () => {
 
   it('stops reading a connection with too many messages on their way to disk', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     ann.send({ type: 'join', room: 'r' });
     await settle();
     for (let i = 0; i < 200; i++) ann.send({ type: 'say', room: 'r', text: `m${i}` });
@@ -340,7 +279,7 @@ describe('hub pacing', () => {
 
   it('an unexpected exception in a handler is answered internal and the hub carries on', async () => {
     const { store, user } = setup();
-    const ann = user('ann');
+    const ann = await user('ann');
     await settle();
     store.users = () => {
       throw new TypeError('boom');
@@ -357,9 +296,9 @@ describe('hub pacing', () => {
   it('who without a room is paged', async () => {
     const { user } = setup();
     const names = ['cat', 'ann', 'Bob', 'dan', 'eve'];
-    for (const n of names) user(n);
+    for (const n of names) await user(n);
     await settle();
-    const ann = user('zed');
+    const ann = await user('zed');
     ann.send({ type: 'who', limit: 2, id: 1 });
     ann.send({ type: 'who', limit: 2, after: 'bob', id: 2 });
     await settle();
@@ -374,8 +313,8 @@ describe('hub pacing', () => {
 describe('hub room membership', () => {
   it('leaving one of several rooms keeps the others, in any order, and a disconnect leaves them all', async () => {
     const { store, user } = setup();
-    const a = user('alice');
-    const b = user('bob');
+    const a = await user('alice');
+    const b = await user('bob');
     for (const r of ['r1', 'r2', 'r3', 'r4']) {
       a.send({ type: 'join', room: r });
       b.send({ type: 'join', room: r });

@@ -1,0 +1,123 @@
+// Who may use a name: hello (guest, password or token), register, password and logout. A name that
+// belongs to an account is refused without credentials (auth_required); a wrong password, and any
+// password for a name with no account, get the same answer after the same work (bad_credentials).
+// Failed attempts are counted and limited per name and per address before any hashing (login-guard.ts).
+import { LIMITS, PROTOCOL_VERSION, type HelloRequest, type LogoutRequest, type PasswordRequest, type RegisterRequest } from '../../protocol/messages.js';
+import { nameKey } from '../../protocol/names.js';
+import type { LoginGuard } from '../accounts/login-guard.js';
+import { hashPassword, passwordProblem, verifyPassword, type ScryptParams } from '../accounts/passwords.js';
+import { TOKEN_LENGTH, TOKEN_TTL_MS, newToken, tokenId } from '../accounts/tokens.js';
+import type { Client, RegisteredClient } from './client.js';
+import { RequestError, type HubContext } from './context.js';
+import type { Admit, Presence } from './presence.js';
+
+const BAD_CREDENTIALS = 'wrong name, password or token';
+
+/** The address part of a peer's `host:port`, which is what failed logins are counted by. */
+export function addressOf(remote: string): string {
+  const at = remote.lastIndexOf(':');
+  const host = at > 0 ? remote.slice(0, at) : remote;
+  return host.startsWith('::ffff:') ? host.slice(7) : host;
+}
+
+export class Accounts {
+  constructor(
+    private readonly ctx: HubContext,
+    private readonly presence: Presence,
+    private readonly guard: LoginGuard,
+    private readonly scrypt: ScryptParams | undefined,
+  ) {}
+
+  async hello(client: Client, req: HelloRequest): Promise<RegisteredClient | undefined> {
+    if (client.name) throw new RequestError('already_ready', `already connected as ${client.name}`);
+    if (req.protocol !== undefined && req.protocol !== PROTOCOL_VERSION) {
+      this.ctx.error(client, 'protocol_unsupported', `this server speaks protocol ${PROTOCOL_VERSION}`, req.id, true);
+      return undefined;
+    }
+    const key = nameKey(req.name);
+    let admit: Admit;
+    if (req.password !== undefined || req.token !== undefined) {
+      admit = await this.login(client, key, req);
+    } else {
+      if (await this.ctx.read('accounts', this.ctx.accounts.get(key))) {
+        throw new RequestError('auth_required', `${req.name} is a registered account: log in with its password or token`);
+      }
+      admit = { name: req.name, account: false };
+    }
+    if (client.gone) return undefined;
+    // Re-checked after the awaits: another connection may have taken the name meanwhile.
+    return this.presence.admit(client, admit, req.id);
+  }
+
+  async register(client: RegisteredClient, req: RegisterRequest): Promise<void> {
+    if (client.account) throw new RequestError('already_registered', `${client.name} is already an account`);
+    this.checkRule(req.password);
+    const hash = await this.guard.hashing(() => hashPassword(req.password, this.scrypt));
+    const created = await this.ctx.read('accounts', this.ctx.accounts.create({ key: client.key, name: client.name, hash, created: new Date().toISOString() }));
+    if (!created) throw new RequestError('name_taken', `${client.name} was registered by someone else`);
+    const token = await this.grant(client.key);
+    client.account = true;
+    client.tokenId = token.id;
+    this.ctx.log.info(`account registered: ${client.name}`);
+    if (!client.gone && req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id, token: token.value }, undefined);
+  }
+
+  async password(client: RegisteredClient, req: PasswordRequest): Promise<void> {
+    if (!client.account) throw new RequestError('not_registered', 'guests have no password: register first');
+    const address = addressOf(client.peer.remote);
+    this.admitAttempt(client.key, address);
+    const account = await this.ctx.read('accounts', this.ctx.accounts.get(client.key));
+    if (!(await this.guard.hashing(() => verifyPassword(req.old, account?.hash)))) {
+      this.guard.failed(client.key, address);
+      throw new RequestError('bad_credentials', 'the old password is wrong');
+    }
+    this.checkRule(req.new);
+    const hash = await this.guard.hashing(() => hashPassword(req.new, this.scrypt));
+    await this.ctx.read('accounts', this.ctx.accounts.setHash(client.key, hash));
+    // Whoever held another token may have known the old password: only this session stays logged in.
+    await this.ctx.read('accounts', this.ctx.accounts.revokeAll(client.key, client.tokenId));
+    if (!client.gone && req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  async logout(client: RegisteredClient, req: LogoutRequest): Promise<void> {
+    if (!client.account) throw new RequestError('not_registered', 'a guest session has nothing to log out of');
+    if (req.all === true) await this.ctx.read('accounts', this.ctx.accounts.revokeAll(client.key));
+    else if (client.tokenId !== undefined) await this.ctx.read('accounts', this.ctx.accounts.revoke(client.tokenId));
+    client.tokenId = undefined;
+    if (!client.gone && req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  private async login(client: Client, key: string, req: HelloRequest): Promise<Admit> {
+    const address = addressOf(client.peer.remote);
+    this.admitAttempt(key, address);
+    const account = await this.ctx.read('accounts', this.ctx.accounts.get(key));
+    if (req.token !== undefined) {
+      const grant =
+        req.token.length === TOKEN_LENGTH ? await this.ctx.read('accounts', this.ctx.accounts.token(tokenId(req.token), Date.now())) : undefined;
+      if (account && grant && grant.key === key) return { name: account.name, account: true, token: { value: req.token, id: grant.id } };
+    } else {
+      const ok = await this.guard.hashing(() => verifyPassword(req.password ?? '', account?.hash));
+      if (ok && account) return { name: account.name, account: true, token: await this.grant(key) };
+    }
+    this.guard.failed(key, address);
+    this.ctx.log.info(`failed login for ${req.name} from ${address}`);
+    throw new RequestError('bad_credentials', BAD_CREDENTIALS);
+  }
+
+  private admitAttempt(key: string, address: string): void {
+    const admission = this.guard.admit(key, address);
+    if (!admission.ok) throw new RequestError('rate_limited', admission.message, admission.retryAfterMs);
+  }
+
+  private checkRule(password: string): void {
+    const problem = passwordProblem(password, { minLength: this.ctx.settings.minPasswordLength, maxLength: LIMITS.maxPasswordLength });
+    if (problem) throw new RequestError('bad_password', problem);
+  }
+
+  private async grant(key: string): Promise<{ value: string; id: string }> {
+    const value = newToken();
+    const id = tokenId(value);
+    await this.ctx.read('accounts', this.ctx.accounts.grant({ id, key, expires: Date.now() + TOKEN_TTL_MS }));
+    return { value, id };
+  }
+}
