@@ -23,6 +23,7 @@ export interface Config {
   pingIntervalMs: number;
   idleTimeoutMs: number;
   webRoot: string | undefined;
+  minPasswordLength: number;
 }
 
 type Kind =
@@ -115,6 +116,14 @@ const OPTIONS: Option[] = [
     def: 60_000,
     help: 'close a connection (TCP or WebSocket) silent this long (pings unanswered)',
   },
+  {
+    key: 'minPasswordLength',
+    flag: 'min-password-length',
+    env: 'PARLEY_MIN_PASSWORD_LENGTH',
+    kind: { t: 'int', min: 1, max: LIMITS.maxPasswordLength },
+    def: LIMITS.minPasswordLength,
+    help: 'shortest password accepted for a new account or a new password',
+  },
   { key: 'webRoot', flag: 'web-root', env: 'PARLEY_WEB_ROOT', kind: { t: 'string' }, def: undefined, help: 'serve the web client from this folder (default: the built one)' },
 ];
 
@@ -204,6 +213,7 @@ export function helpText(): string {
     'parley-server: a chat server for console clients (TCP) and browsers (WebSocket)',
     '',
     'usage: parley-server [flags]',
+    '       parley-server accounts list|delete NAME|reset-password NAME|claim NAME [--data-dir DIR]',
     '',
     ...rows,
     '  --help',

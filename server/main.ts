@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 // `parley-server`: parse flags, start, and stop gracefully on SIGINT/SIGTERM.
+import { accountsCommand } from './accounts/cli.js';
 import { helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startServer } from './server.js';
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'accounts') {
+    const io = { out: (l: string) => process.stdout.write(l.endsWith('\n') ? l : `${l}\n`), err: (l: string) => process.stderr.write(l.endsWith('\n') ? l : `${l}\n`) };
+    process.exitCode = await accountsCommand(process.argv.slice(3), process.env, io);
+    return;
+  }
   const parsed = parseConfig(process.argv.slice(2), process.env);
   if (!parsed.ok) {
     if (parsed.help) {

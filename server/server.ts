@@ -4,6 +4,8 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MemoryAccounts, type AccountStore } from './accounts/account-store.js';
+import { FileAccounts } from './accounts/file-accounts.js';
 import type { Config } from './config.js';
 import { createHttpFront } from './http.js';
 import { Hub } from './hub/hub.js';
@@ -49,8 +51,24 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ? new MemoryStore({ historyPerRoom: config.historyPerRoom })
     : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, log: (line) => log.warn(line) });
   await store.open();
+  // Opened after the store, which holds the data dir's lock.
+  const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
+  try {
+    await accounts.open();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const metrics = new Metrics();
-  const hub = new Hub({ store, metrics, log, serverName: SERVER_NAME, helloTimeoutMs: config.helloTimeoutMs });
+  const hub = new Hub({
+    store,
+    accounts,
+    metrics,
+    log,
+    serverName: SERVER_NAME,
+    helloTimeoutMs: config.helloTimeoutMs,
+    minPasswordLength: config.minPasswordLength,
+  });
   await hub.start();
   const connect = (peer: Peer): Session => hub.connect(peer);
   const started = Date.now();
@@ -92,6 +110,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     httpPort = await listen(http, config.httpPort, config.host);
   } catch (err) {
     tcp.close();
+    await accounts.close();
     await store.close();
     throw err;
   }
@@ -106,6 +125,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       while (hub.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       ws.destroyAll();
       http.closeAllConnections();
+      await accounts.close();
       await store.close();
     })());
 
