@@ -24,6 +24,8 @@ export interface Config {
   idleTimeoutMs: number;
   webRoot: string | undefined;
   minPasswordLength: number;
+  rateLimit: number;
+  noRateLimit: boolean;
 }
 
 type Kind =
@@ -123,6 +125,22 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 1, max: LIMITS.maxPasswordLength },
     def: LIMITS.minPasswordLength,
     help: 'shortest password accepted for a new account or a new password',
+  },
+  {
+    key: 'rateLimit',
+    flag: 'rate-limit',
+    env: 'PARLEY_RATE_LIMIT',
+    kind: { t: 'int', min: 1, max: 1_000_000 },
+    def: 10,
+    help: 'chat messages (say, dm) per second per sender, sustained; bursts of three times as many',
+  },
+  {
+    key: 'noRateLimit',
+    flag: 'no-rate-limit',
+    env: 'PARLEY_NO_RATE_LIMIT',
+    kind: { t: 'bool' },
+    def: false,
+    help: 'turn every per-sender rate limit off (benchmarks, trusted setups)',
   },
   { key: 'webRoot', flag: 'web-root', env: 'PARLEY_WEB_ROOT', kind: { t: 'string' }, def: undefined, help: 'serve the web client from this folder (default: the built one)' },
 ];

@@ -9,6 +9,7 @@ import { FileAccounts } from './accounts/file-accounts.js';
 import type { Config } from './config.js';
 import { createHttpFront } from './http.js';
 import { Hub } from './hub/hub.js';
+import { defaultRateLimits } from './hub/rate-limits.js';
 import type { Logger } from './log.js';
 import type { Peer, Session } from './peer.js';
 import { Metrics } from './metrics.js';
@@ -68,6 +69,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     serverName: SERVER_NAME,
     helloTimeoutMs: config.helloTimeoutMs,
     minPasswordLength: config.minPasswordLength,
+    rateLimits: config.noRateLimit ? null : defaultRateLimits(config.rateLimit),
   });
   await hub.start();
   const connect = (peer: Peer): Session => hub.connect(peer);

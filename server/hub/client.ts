@@ -11,6 +11,7 @@ import type { ErrorCode } from '../../protocol/errors.js';
 import type { Request, RequestId } from '../../protocol/messages.js';
 import type { Peer, Session } from '../peer.js';
 import type { InboxDelivery } from './messaging.js';
+import type { Allowance } from './rate-limits.js';
 import type { Room } from './rooms.js';
 
 /** Unsent bytes above which the connection stops being read (and a page producer waits). */
@@ -41,6 +42,8 @@ export class Client implements Session {
   tokenId: string | undefined;
   /** Guests only: the seq of each live-only direct conversation, by the other side's identity. */
   liveDmSeq: Map<string, number> | undefined;
+  /** A guest's own rate-limit buckets (an account's are shared: rate-limits.ts). Made on first use. */
+  allowance: Allowance | undefined;
   /** Unique per connection: a guest's identity in its live-only DMs. */
   readonly id = nextClientId++;
   /**

@@ -16,6 +16,7 @@ import type { Messaging } from './messaging.js';
 import type { Presence } from './presence.js';
 import type { Rooms } from './rooms.js';
 import { byName } from './rooms.js';
+import { MAX_REFUSALS_IN_A_ROW, type RateLimiter } from './rate-limits.js';
 
 /** What a request costs, for the rate limits to come: each class will have its own bucket. */
 export type Cost = 'free' | 'message' | 'join' | 'read' | 'login';
@@ -27,6 +28,8 @@ export interface Parts {
   messaging: Messaging;
   history: History;
   accounts: Accounts;
+  /** Undefined with --no-rate-limit. */
+  limits: RateLimiter | undefined;
 }
 
 type Result = void | Promise<void>;
@@ -41,10 +44,19 @@ const COMMANDS: CommandTable = {
     cost: 'login',
     handle: async (p, c, r) => {
       const registered = await p.accounts.hello(c, r);
-      if (registered) await p.messaging.deliverInbox(registered);
+      if (!registered) return;
+      p.limits?.joined(registered);
+      await p.messaging.deliverInbox(registered);
     },
   },
-  register: { beforeHello: false, cost: 'login', handle: (p, c, r) => p.accounts.register(c, r) },
+  register: {
+    beforeHello: false,
+    cost: 'login',
+    handle: async (p, c, r) => {
+      await p.accounts.register(c, r);
+      p.limits?.joined(c);
+    },
+  },
   password: { beforeHello: false, cost: 'login', handle: (p, c, r) => p.accounts.password(c, r) },
   logout: { beforeHello: false, cost: 'free', handle: (p, c, r) => p.accounts.logout(c, r) },
   ping: { beforeHello: true, cost: 'free', handle: (p, c, r) => p.ctx.reply(c, { type: 'pong' }, r.id) },
@@ -96,11 +108,21 @@ export function dispatch(parts: Parts, client: Client, req: Request): void {
     parts.ctx.log.error(`internal error in ${req.type}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     parts.ctx.error(client, 'internal', 'the server failed to handle this request; it has been logged', req.id);
   };
+  if (!command.beforeHello && !isRegistered(client)) return parts.ctx.error(client, 'not_ready', 'say hello first', req.id);
+  if (parts.limits && command.cost !== 'free' && command.cost !== 'login') {
+    const allowance = parts.limits.allowance(client);
+    const wait = allowance.take(command.cost);
+    if (wait > 0) {
+      // A client that keeps pushing past its refusals is not reading them: it is cut off.
+      const fatal = allowance.refusedInARow > MAX_REFUSALS_IN_A_ROW;
+      return parts.ctx.error(client, 'rate_limited', `too many ${command.cost} requests; wait ${wait} ms`, req.id, fatal, wait);
+    }
+  }
   let result: Result;
   try {
     if (command.beforeHello) result = command.handle(parts, client, req);
     else if (isRegistered(client)) result = command.handle(parts, client, req);
-    else return parts.ctx.error(client, 'not_ready', 'say hello first', req.id);
+    else return;
   } catch (err) {
     return fail(err);
   }

@@ -21,6 +21,7 @@ import { Accounts } from './accounts.js';
 import { History } from './history.js';
 import { Messaging } from './messaging.js';
 import { Presence } from './presence.js';
+import { defaultRateLimits, RateLimiter, type RateLimitSettings } from './rate-limits.js';
 import { Rooms } from './rooms.js';
 
 export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
@@ -34,6 +35,8 @@ export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   loginGuard?: LoginGuardOptions;
   /** scrypt cost for new hashes; tests lower it. */
   scrypt?: ScryptParams;
+  /** Per-sender limits by cost class; null turns them off (--no-rate-limit). Default: defaultRateLimits(). */
+  rateLimits?: RateLimitSettings | null;
 }
 
 export class Hub implements ClientOwner {
@@ -53,7 +56,8 @@ export class Hub implements ClientOwner {
     const history = new History(ctx, rooms, presence, messaging);
     const accounts = new Accounts(ctx, presence, new LoginGuard(opts.loginGuard), opts.scrypt);
     this.ctx = ctx;
-    this.parts = { ctx, presence, rooms, messaging, history, accounts };
+    const limits = opts.rateLimits === null ? undefined : new RateLimiter(opts.rateLimits ?? defaultRateLimits());
+    this.parts = { ctx, presence, rooms, messaging, history, accounts, limits };
     ctx.bus.attach((event) => this.deliver(event));
     opts.metrics.gauges = () => ({ rooms: rooms.count, users: presence.count });
   }
@@ -105,6 +109,7 @@ export class Hub implements ClientOwner {
     if (isRegistered(client)) {
       this.parts.rooms.leaveAll(client);
       this.parts.presence.left(client);
+      this.parts.limits?.left(client);
     }
     this.ctx.log.info(`disconnect ${client.peer.transport} ${client.peer.remote}${client.name ? ` ${client.name}` : ''}`);
   }

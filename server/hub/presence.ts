@@ -58,6 +58,7 @@ export class Presence {
     client.key = key;
     client.account = admit.account;
     client.tokenId = admit.token?.id;
+    // The one place a Client becomes registered: name and key were just set.
     const registered = client as RegisteredClient;
     const s = this.users.get(key);
     if (s === undefined) this.users.set(key, registered);

@@ -4,6 +4,7 @@ import type { ChatMessage, Request, ServerEvent } from '../../protocol/messages.
 import { validateRequest } from '../../protocol/validate.js';
 import { MemoryAccounts } from '../../server/accounts/account-store.js';
 import { Hub } from '../../server/hub/hub.js';
+import type { RateLimitSettings } from '../../server/hub/rate-limits.js';
 import { silentLogger } from '../../server/log.js';
 import { Metrics } from '../../server/metrics.js';
 import type { Outgoing } from '../../server/outgoing.js';
@@ -63,10 +64,10 @@ export async function settle(): Promise<void> {
 
 const FAST_SCRYPT = { N: 1024, r: 8, p: 1 };
 
-export function setup(opts: { remote?: string } = {}) {
+export function setup(opts: { remote?: string; rateLimits?: RateLimitSettings | null } = {}) {
   const store = new TestStore();
   const accounts = new MemoryAccounts();
-  const hub = new Hub({ store, accounts, metrics: new Metrics(), log: silentLogger, serverName: 'test', helloTimeoutMs: 60_000, scrypt: FAST_SCRYPT });
+  const hub = new Hub({ store, accounts, metrics: new Metrics(), log: silentLogger, serverName: 'test', helloTimeoutMs: 60_000, scrypt: FAST_SCRYPT, rateLimits: opts.rateLimits ?? null });
   const registered = new Set<string>();
   /** A guest, or with `account` an account (registered on first use, logged into after). */
   const user = async (name: string, how: { account?: boolean } = {}) => {
