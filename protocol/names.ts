@@ -10,3 +10,12 @@ export function isValidName(name: string): boolean {
 export function nameKey(name: string): string {
   return name.toLowerCase();
 }
+
+/**
+ * What a name looks like, for refusing look-alikes: lower case, with the ASCII characters people mix
+ * up folded together (`0`→`o`; `1`, `i`→`l`; `rn`→`m`; `vv`→`w`). `aIice`, `al1ce` and `alice` share
+ * one skeleton. This decides admission of new names only; identity stays nameKey.
+ */
+export function nameSkeleton(name: string): string {
+  return name.toLowerCase().replace(/rn/g, 'm').replace(/vv/g, 'w').replace(/0/g, 'o').replace(/[1i]/g, 'l');
+}

@@ -2,6 +2,7 @@
 // cluster can keep them in Redis. The embedded implementations: MemoryAccounts (--memory) and
 // FileAccounts (an append-only, fsynced log in the data directory, replayed at start; accounts are
 // few and small, so they are held in memory).
+import { nameSkeleton } from '../../protocol/names.js';
 
 export interface Account {
   /** Name key (lower case): the identity. */
@@ -27,6 +28,8 @@ export interface AccountStore {
   open(): Promise<void>;
   close(): Promise<void>;
   get(key: string): Promise<Account | undefined>;
+  /** An account whose name looks like one with this skeleton (protocol/names.ts), if any. */
+  lookalike(skeleton: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
   /** False (and nothing written) when the key is taken. */
   create(account: Account): Promise<boolean>;
@@ -47,6 +50,8 @@ export interface AccountStore {
 /** The state both implementations keep, and the one place its rules live. */
 export class AccountState {
   readonly accounts = new Map<string, Account>();
+  /** Account keys by name skeleton: look-alike names are refused at registration and as guests. */
+  readonly skeletons = new Map<string, string>();
   readonly tokens = new Map<string, TokenGrant>();
   readonly claims = new Set<string>();
 
@@ -54,17 +59,21 @@ export class AccountState {
     switch (rec.t) {
       case 'account':
         this.accounts.set(rec.a.key, rec.a);
+        this.skeletons.set(nameSkeleton(rec.a.name), rec.a.key);
         return;
       case 'hash': {
         const a = this.accounts.get(rec.key);
         if (a) this.accounts.set(rec.key, { ...a, hash: rec.hash });
         return;
       }
-      case 'delete':
+      case 'delete': {
+        const gone = this.accounts.get(rec.key);
+        if (gone && this.skeletons.get(nameSkeleton(gone.name)) === rec.key) this.skeletons.delete(nameSkeleton(gone.name));
         this.accounts.delete(rec.key);
         this.claims.delete(rec.key);
         for (const [id, g] of this.tokens) if (g.key === rec.key) this.tokens.delete(id);
         return;
+      }
       case 'grant':
         this.tokens.set(rec.g.id, rec.g);
         return;
@@ -116,6 +125,11 @@ export abstract class RecordedAccounts implements AccountStore {
 
   async get(key: string): Promise<Account | undefined> {
     return this.state.accounts.get(key);
+  }
+
+  async lookalike(skeleton: string): Promise<Account | undefined> {
+    const key = this.state.skeletons.get(skeleton);
+    return key === undefined ? undefined : this.state.accounts.get(key);
   }
 
   async list(): Promise<Account[]> {

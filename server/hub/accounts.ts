@@ -3,7 +3,7 @@
 // password for a name with no account, get the same answer after the same work (bad_credentials).
 // Failed attempts are counted and limited per name and per address before any hashing (login-guard.ts).
 import { LIMITS, PROTOCOL_VERSION, type HelloRequest, type LogoutRequest, type PasswordRequest, type RegisterRequest } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/names.js';
+import { nameKey, nameSkeleton } from '../../protocol/names.js';
 import type { LoginGuard } from '../accounts/login-guard.js';
 import { hashPassword, passwordProblem, verifyPassword, type ScryptParams } from '../accounts/passwords.js';
 import { TOKEN_LENGTH, TOKEN_TTL_MS, newToken, tokenId } from '../accounts/tokens.js';
@@ -41,6 +41,11 @@ export class Accounts {
     } else {
       if (await this.ctx.read('accounts', this.ctx.accounts.get(key))) {
         throw new RequestError('auth_required', `${req.name} is a registered account: log in with its password or token`);
+      }
+      // A new name may not pass for another: aIice beside alice (docs/protocol.md, names).
+      const similar = (await this.ctx.read('accounts', this.ctx.accounts.lookalike(nameSkeleton(req.name))))?.name ?? this.presence.lookalikeOnline(req.name);
+      if (similar !== undefined && nameKey(similar) !== key) {
+        throw new RequestError('name_taken', `${req.name} looks too much like ${similar}, which is taken; choose another name`);
       }
       admit = { name: req.name, account: false };
     }

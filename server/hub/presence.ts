@@ -4,7 +4,7 @@
 // the same view of other servers' users from the presence events this part publishes.
 import { randomUUID } from 'node:crypto';
 import { LIMITS, PROTOCOL_VERSION, type UserInfo, type WhoRequest } from '../../protocol/messages.js';
-import { nameKey } from '../../protocol/names.js';
+import { nameKey, nameSkeleton } from '../../protocol/names.js';
 import type { Client, RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 
@@ -22,6 +22,8 @@ export interface Admit {
 
 export class Presence {
   private readonly users = new Map<string, Sessions>();
+  /** Online name keys by skeleton, to refuse a new name that looks like one in use. */
+  private readonly skeletons = new Map<string, string>();
 
   constructor(private readonly ctx: HubContext) {}
 
@@ -38,6 +40,12 @@ export class Presence {
   sessionsOf(key: string): Iterable<RegisteredClient> {
     const s = this.users.get(key);
     return s === undefined ? NONE : s instanceof Set ? s : [s];
+  }
+
+  /** The online user whose name looks like `name` but is another name, if any. */
+  lookalikeOnline(name: string): string | undefined {
+    const key = this.skeletons.get(nameSkeleton(name));
+    return key !== undefined && key !== nameKey(name) ? this.online(key)?.name : undefined;
   }
 
   /** Throws name_taken when `key` cannot take another session of this kind. */
@@ -61,7 +69,10 @@ export class Presence {
     // The one place a Client becomes registered: name and key were just set.
     const registered = client as RegisteredClient;
     const s = this.users.get(key);
-    if (s === undefined) this.users.set(key, registered);
+    if (s === undefined) {
+      this.users.set(key, registered);
+      this.skeletons.set(nameSkeleton(admit.name), key);
+    }
     else if (s instanceof Set) s.add(registered);
     else this.users.set(key, new Set([s, registered]));
     const time = new Date().toISOString();
@@ -84,7 +95,11 @@ export class Presence {
   /** A session of a registered user is gone. */
   left(client: RegisteredClient): void {
     const s = this.users.get(client.key);
-    if (s === client) this.users.delete(client.key);
+    if (s === client) {
+      this.users.delete(client.key);
+      const skeleton = nameSkeleton(client.name);
+      if (this.skeletons.get(skeleton) === client.key) this.skeletons.delete(skeleton);
+    }
     else if (s instanceof Set && s.delete(client)) {
       if (s.size === 1) this.users.set(client.key, s.values().next().value!);
       return;

@@ -181,3 +181,32 @@ describe('hub accounts: several sessions', () => {
     expect(bob.peer.events.filter((e) => e.type === 'left' && e.name === 'amy')).toHaveLength(1);
   });
 });
+
+describe('look-alike names', () => {
+  it.each([
+    ['aIice', 'alice'],
+    ['al1ce', 'alice'],
+    ['ALICE', 'alice'],
+    ['b0b', 'bob'],
+    ['rnary', 'mary'],
+  ])('%s is name_taken beside %s (online guest or account), while existing names keep working', async (lookalike, original) => {
+    const { user } = setup();
+    const first = await user(original);
+    const second = await user(lookalike);
+    expect(lastOf(second.peer, 'error')).toMatchObject({ code: 'name_taken' });
+    expect(lastOf(second.peer, 'welcome')).toBeUndefined();
+    // Registered and offline: still refused.
+    first.send({ type: 'register', password: 'long-enough', id: 'r' });
+    await reply(first.peer, 'r');
+    first.session.disconnected();
+    const third = await user(lookalike);
+    expect(lastOf(third.peer, 'error')).toMatchObject({ code: lookalike.toLowerCase() === original ? 'auth_required' : 'name_taken' });
+  });
+
+  it('a name unlike any other is admitted', async () => {
+    const { user } = setup();
+    await user('alice');
+    const other = await user('alina');
+    expect(lastOf(other.peer, 'welcome')).toMatchObject({ name: 'alina' });
+  });
+});
