@@ -9,6 +9,8 @@ export type Parsed = { ok: true; request: Request } | Invalid;
 /** A field rule returns undefined when the value is acceptable, or the error to send. */
 type Rule = (value: unknown, field: string) => { code: ErrorCode; message: string } | undefined;
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v);
 
 const userName: Rule = (v, f) =>
@@ -19,6 +21,8 @@ const text: Rule = (v, f) => {
   if (typeof v !== 'string') return { code: 'bad_text', message: `${f} must be a string` };
   if (v.length === 0) return { code: 'bad_text', message: `${f} must not be empty` };
   if (v.includes('\0')) return { code: 'bad_text', message: `${f} must not contain NUL` };
+  // A lone surrogate is not a character: it cannot be encoded as UTF-8 and would reach others as U+FFFD.
+  if (LONE_SURROGATE.test(v)) return { code: 'bad_text', message: `${f} contains a lone surrogate (not valid Unicode)` };
   // Fast path: UTF-16 length bounds the code point count from above.
   if (v.length > LIMITS.textMaxChars && codePoints(v) > LIMITS.textMaxChars) {
     return { code: 'bad_text', message: `${f} is longer than ${LIMITS.textMaxChars} characters` };

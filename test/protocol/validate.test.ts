@@ -56,6 +56,12 @@ describe('parseRequest: one row per rule', () => {
     ['who page too big', '{"type":"who","limit":501}', 'bad_request'],
     ['who bad after', '{"type":"who","after":"b b"}', 'bad_name'],
     ['pong', '{"type":"pong"}', null],
+    ['say lone high surrogate', '{"type":"say","room":"r","text":"a\\ud800b"}', 'bad_text'],
+    ['say lone low surrogate', '{"type":"say","room":"r","text":"\\udc00"}', 'bad_text'],
+    ['say surrogate pair ok', '{"type":"say","room":"r","text":"\\ud83d\\ude00"}', null],
+    ['hello password and token', '{"type":"hello","name":"a","password":"p","token":"t"}', 'bad_request'],
+    ['register without password', '{"type":"register"}', 'bad_request'],
+    ['logout all not bool', '{"type":"logout","all":1}', 'bad_request'],
   ];
   it.each(rows)('%s', (_label, json, code, re) => {
     const r = parseRequest(json);
