@@ -26,6 +26,7 @@ export interface Config {
   minPasswordLength: number;
   rateLimit: number;
   noRateLimit: boolean;
+  maxRooms: number;
 }
 
 type Kind =
@@ -141,6 +142,14 @@ const OPTIONS: Option[] = [
     kind: { t: 'bool' },
     def: false,
     help: 'turn every per-sender rate limit off (benchmarks, trusted setups)',
+  },
+  {
+    key: 'maxRooms',
+    flag: 'max-rooms',
+    env: 'PARLEY_MAX_ROOMS',
+    kind: { t: 'int', min: 0, max: 100_000_000 },
+    def: 10_000,
+    help: 'rooms the server holds in all (each creator may also make at most 10 an hour); 0 = no cap',
   },
   { key: 'webRoot', flag: 'web-root', env: 'PARLEY_WEB_ROOT', kind: { t: 'string' }, def: undefined, help: 'serve the web client from this folder (default: the built one)' },
 ];

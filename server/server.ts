@@ -70,6 +70,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     helloTimeoutMs: config.helloTimeoutMs,
     minPasswordLength: config.minPasswordLength,
     rateLimits: config.noRateLimit ? null : defaultRateLimits(config.rateLimit),
+    maxRooms: config.maxRooms,
   });
   await hub.start();
   const connect = (peer: Peer): Session => hub.connect(peer);

@@ -71,7 +71,7 @@ const COMMANDS: CommandTable = {
       c.peer.close('bye');
     },
   },
-  join: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.join(c, r) },
+  join: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.join(c, r, () => p.limits?.allowance(c).take('create') ?? 0) },
   leave: { beforeHello: false, cost: 'free', handle: (p, c, r) => p.rooms.leave(c, r) },
   say: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.messaging.say(c, r) },
   dm: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.messaging.dm(c, r) },

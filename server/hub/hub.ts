@@ -37,7 +37,11 @@ export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   scrypt?: ScryptParams;
   /** Per-sender limits by cost class; null turns them off (--no-rate-limit). Default: defaultRateLimits(). */
   rateLimits?: RateLimitSettings | null;
+  /** Rooms in all (--max-rooms); 0 = no cap. */
+  maxRooms?: number;
 }
+
+export const DEFAULT_MAX_ROOMS = 10_000;
 
 export class Hub implements ClientOwner {
   private readonly clients = new Set<Client>();
@@ -51,7 +55,7 @@ export class Hub implements ClientOwner {
       minPasswordLength: opts.minPasswordLength ?? LIMITS.minPasswordLength,
     });
     const presence = new Presence(ctx);
-    const rooms = new Rooms(ctx, presence);
+    const rooms = new Rooms(ctx, presence, opts.maxRooms ?? DEFAULT_MAX_ROOMS);
     const messaging = new Messaging(ctx, rooms, presence);
     const history = new History(ctx, rooms, presence, messaging);
     const accounts = new Accounts(ctx, presence, new LoginGuard(opts.loginGuard), opts.scrypt);

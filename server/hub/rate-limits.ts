@@ -12,13 +12,16 @@ export interface BucketSpec {
   burst: number;
 }
 
-export type RateLimitSettings = Record<Exclude<Cost, 'free' | 'login'>, BucketSpec>;
+/** The command classes, and `create`: rooms one sender may bring into being. */
+export type RateLimitSettings = Record<Exclude<Cost, 'free' | 'login'> | 'create', BucketSpec>;
 
 export function defaultRateLimits(messagesPerSecond = 10): RateLimitSettings {
   return {
     message: { perSecond: messagesPerSecond, burst: messagesPerSecond * 3 },
     join: { perSecond: 5, burst: 20 },
     read: { perSecond: 20, burst: 60 },
+    // Ten new rooms at once, then one every six minutes: ten an hour.
+    create: { perSecond: 10 / 3600, burst: 10 },
   };
 }
 
@@ -57,7 +60,7 @@ export class Allowance {
   constructor(private readonly settings: RateLimitSettings) {}
 
   /** 0 when the request may go ahead, else milliseconds to wait. */
-  take(cost: Cost, now = Date.now()): number {
+  take(cost: Cost | 'create', now = Date.now()): number {
     if (cost === 'free' || cost === 'login') return 0;
     let b = this.buckets.get(cost);
     if (!b) this.buckets.set(cost, (b = new Bucket(this.settings[cost], now)));

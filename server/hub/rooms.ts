@@ -48,6 +48,8 @@ export class Rooms {
   constructor(
     private readonly ctx: HubContext,
     private readonly presence: Presence,
+    /** Rooms this server may hold in all (--max-rooms); 0 = no cap. */
+    private readonly maxRooms: number,
   ) {}
 
   async load(): Promise<void> {
@@ -71,13 +73,24 @@ export class Rooms {
     return { name: room.name, users: memberList(room) };
   }
 
-  async join(client: RegisteredClient, req: JoinRequest): Promise<void> {
+  /**
+   * `mayCreate` is asked before a room that does not exist yet is created: 0 to go ahead, or the
+   * milliseconds until this sender may create another.
+   */
+  async join(client: RegisteredClient, req: JoinRequest, mayCreate: () => number = () => 0): Promise<void> {
     const key = nameKey(req.room);
     let room = this.memberRoom(client, key);
     const rejoin = room !== undefined;
     if (!room) {
       if (client.rooms.length >= LIMITS.maxRoomsPerConnection) {
         throw new RequestError('too_many_rooms', `at most ${LIMITS.maxRoomsPerConnection} rooms per connection`);
+      }
+      if (!this.byKey.has(key) && !this.names.has(key)) {
+        if (this.maxRooms > 0 && this.names.size >= this.maxRooms) {
+          throw new RequestError('too_many_rooms', `this server holds its maximum of ${this.maxRooms} rooms; join an existing one`);
+        }
+        const wait = mayCreate();
+        if (wait > 0) throw new RequestError('rate_limited', `you have created rooms too fast; try again in ${Math.ceil(wait / 1000)} s`, wait);
       }
       room = this.roomFor(key, req.room);
       await this.ctx.read('the room', room.ready);

@@ -64,10 +64,10 @@ export async function settle(): Promise<void> {
 
 const FAST_SCRYPT = { N: 1024, r: 8, p: 1 };
 
-export function setup(opts: { remote?: string; rateLimits?: RateLimitSettings | null } = {}) {
+export function setup(opts: { remote?: string; rateLimits?: RateLimitSettings | null; maxRooms?: number } = {}) {
   const store = new TestStore();
   const accounts = new MemoryAccounts();
-  const hub = new Hub({ store, accounts, metrics: new Metrics(), log: silentLogger, serverName: 'test', helloTimeoutMs: 60_000, scrypt: FAST_SCRYPT, rateLimits: opts.rateLimits ?? null });
+  const hub = new Hub({ store, accounts, metrics: new Metrics(), log: silentLogger, serverName: 'test', helloTimeoutMs: 60_000, scrypt: FAST_SCRYPT, rateLimits: opts.rateLimits ?? null, maxRooms: opts.maxRooms ?? 0 });
   const registered = new Set<string>();
   /** A guest, or with `account` an account (registered on first use, logged into after). */
   const user = async (name: string, how: { account?: boolean } = {}) => {

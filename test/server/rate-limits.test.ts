@@ -57,3 +57,28 @@ describe('rate limits in the hub', () => {
     expect(ann.peer.events.at(-1)).toMatchObject({ type: 'error', code: 'rate_limited', fatal: true });
   });
 });
+
+describe('room quotas', () => {
+  it('a sender may create ten rooms at once, then rate_limited; joining existing rooms still works', async () => {
+    const { user } = setup({ rateLimits: { ...defaultRateLimits(10), join: { perSecond: 1000, burst: 1000 } } });
+    const ann = await user('ann');
+    for (let i = 0; i < 11; i++) ann.send({ type: 'join', room: `r${i}`, id: i });
+    await settle();
+    const errors = ann.peer.events.filter((e) => e.type === 'error');
+    expect(errors).toEqual([expect.objectContaining({ code: 'rate_limited', re: 10, retryAfterMs: expect.any(Number) })]);
+    const bob = await user('bob');
+    bob.send({ type: 'join', room: 'r10' });
+    await settle();
+    ann.send({ type: 'join', room: 'r10', id: 'again' });
+    await settle();
+    expect(ann.peer.events.at(-1)).not.toMatchObject({ type: 'error' });
+  });
+
+  it('--max-rooms caps the rooms a server holds: too_many_rooms for one more', async () => {
+    const { user } = setup({ maxRooms: 3 });
+    const ann = await user('ann');
+    for (let i = 0; i < 4; i++) ann.send({ type: 'join', room: `r${i}`, id: i });
+    await settle();
+    expect(ann.peer.events.filter((e) => e.type === 'error')).toEqual([expect.objectContaining({ code: 'too_many_rooms', re: 3 })]);
+  });
+});
