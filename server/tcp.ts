@@ -3,7 +3,7 @@
 import { isUtf8 } from 'node:buffer';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ErrorCode } from '../protocol/errors.js';
-import { corkUntilNextTurn } from './corker.js';
+import { corkUntilNextTurn } from './ws/corker.js';
 import type { Hub } from './hub.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';

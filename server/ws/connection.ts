@@ -3,7 +3,7 @@
 // and bounds what may queue for a slow reader. What a message *means* is the owner's business: the
 // chat transport and the echo server pass different `message` callbacks.
 import type { Socket } from 'node:net';
-import { corkUntilNextTurn } from '../corker.js';
+import { corkUntilNextTurn } from './corker.js';
 import { DEFLATE_THRESHOLD, deflateMessage, type DeflateParams } from './deflate.js';
 import { CloseCode, type WsError } from './errors.js';
 import { Receiver, type ReceiverHandlers } from './receiver.js';

@@ -1,9 +1,9 @@
-// The corker is what turns a fan-out into one writev per socket per turn; these tests pin that down on
+// The corker (server/ws/corker.ts, beside the WebSocket code that needs it, so server/ws/ stands alone) is what turns a fan-out into one writev per socket per turn; these tests pin that down on
 // real loopback sockets, and the backlog figure the slow-consumer rule is judged on.
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { corkUntilNextTurn } from '../../server/corker.js';
+import { corkUntilNextTurn } from '../../server/ws/corker.js';
 
 let server: Server;
 let client: Socket;
