@@ -7,6 +7,7 @@ import { corkUntilNextTurn } from './corker.js';
 import { DEFLATE_THRESHOLD, deflateMessage, type DeflateParams } from './deflate.js';
 import { CloseCode, type WsError } from './errors.js';
 import { Receiver, type ReceiverHandlers } from './receiver.js';
+import { livenessSweep, type LivenessMember, type LivenessSweep } from './liveness.js';
 import { encodeClose, encodeFrame, Opcode } from './sender.js';
 
 /** How long either side of the closing handshake waits for the other before destroying the socket. */
@@ -59,45 +60,12 @@ interface ConnectionSocket extends Socket {
   [kConnection]: WsConnection;
 }
 
-/**
- * The open connections that share one (pingIntervalMs, idleTimeoutMs) setting, and the one timer that
- * checks them all. A timer per connection (a Timeout, its callback and its context) would cost an idle
- * connection more than the rest of its WebSocket state.
- */
-interface LivenessSweep {
-  readonly pingIntervalMs: number;
-  readonly idleTimeoutMs: number;
-  readonly conns: Set<WsConnection>;
-  timer: NodeJS.Timeout | undefined;
-}
-
-/** By setting. Entries are kept when their timer stops: a server has one setting, tests a few. */
-const sweeps = new Map<string, LivenessSweep>();
-
-function sweepFor(pingIntervalMs: number, idleTimeoutMs: number): LivenessSweep {
-  const key = `${pingIntervalMs}:${idleTimeoutMs}`;
-  let sweep = sweeps.get(key);
-  if (!sweep) {
-    sweep = { pingIntervalMs, idleTimeoutMs, conns: new Set(), timer: undefined };
-    sweeps.set(key, sweep);
-  }
-  return sweep;
-}
-
-/**
- * How often a sweep runs: a few times per interval, so a ping or an idle close comes at most a quarter
- * of the shorter interval late (never early). The floor keeps tiny test settings from spinning.
- */
-function sweepPeriodMs(pingIntervalMs: number, idleTimeoutMs: number): number {
-  return Math.max(10, Math.min(pingIntervalMs, idleTimeoutMs) / 4);
-}
-
-export class WsConnection implements ReceiverHandlers {
+export class WsConnection implements ReceiverHandlers, LivenessMember {
   private state: State = 'open';
   private readonly receiver: Receiver;
-  private lastHeard = Date.now();
-  /** Whether a ping went out since we last heard from the peer: one ping per quiet spell. */
-  private pinged = false;
+  /** LivenessMember: public only because the sweep reads them. */
+  lastHeard = Date.now();
+  pinged = false;
   private closeTimer: NodeJS.Timeout | undefined;
   private peerCode: number = CloseCode.ABNORMAL;
   private peerReason = '';
@@ -116,7 +84,7 @@ export class WsConnection implements ReceiverHandlers {
     this.deflate = opts.deflate;
     this.maxBufferedBytes = opts.maxBufferedBytes;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
-    this.sweep = sweepFor(opts.pingIntervalMs, opts.idleTimeoutMs);
+    this.sweep = livenessSweep(opts.pingIntervalMs, opts.idleTimeoutMs);
     this.receiver = new Receiver({ maxMessageBytes: opts.maxMessageBytes, deflate: opts.deflate !== undefined }, this);
   }
 
@@ -285,42 +253,21 @@ export class WsConnection implements ReceiverHandlers {
     this.closeTimer.unref();
   }
 
-  /**
-   * Receiving data only updates a timestamp (a Date.now() per chunk, no timer calls); the sweep works
-   * out on each run whom to ping and whom to give up on.
-   */
   private startLiveness(): void {
-    if (this.state !== 'open') return;
-    const sweep = this.sweep;
-    sweep.conns.add(this);
-    if (!sweep.timer) {
-      sweep.timer = setInterval(WsConnection.runSweep, sweepPeriodMs(sweep.pingIntervalMs, sweep.idleTimeoutMs), sweep);
-      sweep.timer.unref();
-    }
+    if (this.state === 'open') this.sweep.add(this);
   }
 
-  private static runSweep(sweep: LivenessSweep): void {
-    const now = Date.now();
-    // A connection closed here leaves the set mid-iteration, which Set iteration allows.
-    for (const conn of sweep.conns) conn.checkLiveness(now);
+  // ---- LivenessMember: public only because the sweep calls them ----
+
+  livenessPing(): void {
+    this.writeFrame(encodeFrame(Opcode.PING, Buffer.alloc(0)));
   }
 
-  private checkLiveness(now: number): void {
-    const sweep = this.sweep;
-    const quiet = now - this.lastHeard;
-    if (quiet >= sweep.idleTimeoutMs) {
-      this.close(IDLE_CLOSE_CODE, 'idle timeout');
-    } else if (!this.pinged && quiet >= sweep.pingIntervalMs) {
-      this.pinged = true;
-      this.writeFrame(encodeFrame(Opcode.PING, Buffer.alloc(0)));
-    }
+  livenessTimeout(): void {
+    this.close(IDLE_CLOSE_CODE, 'idle timeout');
   }
 
   private stopLiveness(): void {
-    const sweep = this.sweep;
-    if (sweep.conns.delete(this) && sweep.conns.size === 0) {
-      clearInterval(sweep.timer);
-      sweep.timer = undefined;
-    }
+    this.sweep.delete(this);
   }
 }
