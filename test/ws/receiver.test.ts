@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deflateMessage } from '../../server/ws/deflate.js';
+import { liveHeapBytes } from '../helpers/heap.js';
 import { frame, runAll, collect } from './helpers/frames.js';
 
 const cat = (...b: Buffer[]): Buffer => Buffer.concat(b);
@@ -161,5 +162,28 @@ describe('Receiver behaviour', () => {
     r.push(frame({ opcode: T, masked: false }));
     const e = events[0]!;
     expect(e.t === 'error' && e.err.code).toBe('WS_ERR_EXPECTED_MASK');
+  });
+});
+
+describe('Receiver memory', () => {
+  it('65,000 one-byte continuation fragments hold O(bytes), not a Buffer per piece', () => {
+    const N = 65_000;
+    const { r, events } = collect({ maxMessageBytes: 65_536 });
+    const before = liveHeapBytes();
+    // A fresh Buffer per frame, as the socket would deliver them, dropped once pushed.
+    r.push(frame({ fin: false, opcode: B, payload: Buffer.from([0]) }));
+    for (let i = 1; i < N - 1; i++) r.push(frame({ fin: false, opcode: C, payload: Buffer.from([i & 0xff]) }));
+    const held = liveHeapBytes() - before;
+    // Before this bound, each piece was a Buffer slice in a list: ~7.5 MB here, 115x the payload.
+    expect(held).toBeLessThan(1024 * 1024);
+    // The gathered bytes live in one buffer at most twice their size.
+    expect(r.heldBytes).toBeGreaterThanOrEqual(N - 1);
+    expect(r.heldBytes).toBeLessThanOrEqual(2 * N);
+    r.push(frame({ opcode: C, payload: Buffer.from([(N - 1) & 0xff]) }));
+    expect(events).toHaveLength(1);
+    const data = (events[0] as { data: Buffer }).data;
+    expect(data.length).toBe(N);
+    for (let i = 0; i < N; i++) if (data[i] !== (i & 0xff)) throw new Error(`byte ${i} is ${data[i]}`);
+    expect(r.heldBytes).toBe(0);
   });
 });
