@@ -1,7 +1,14 @@
 // Newline-delimited framing for the TCP transport. Input may arrive in any chunking (one byte at a
 // time works); a line is checked against the limit while it accumulates, so an endless line costs at
 // most `maxLineBytes` of memory: once over, it is discarded up to its newline and reported once.
+//
+// A line that arrives within one chunk is handed on as a slice of it (zero-copy); one that spans
+// chunks is copied into one growing buffer (ws/gather.ts), so tiny TCP segments cost their bytes, not
+// a Buffer object each.
+import { ByteGather } from './ws/gather.js';
+
 export interface LineSink {
+  /** One line without its CR LF. `bytes` is valid only during the call: copy what must outlive it. */
   line(bytes: Buffer): void;
   tooLong(): void;
 }
@@ -10,8 +17,8 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 export class LineSplitter {
-  private parts: Buffer[] = [];
-  private size = 0;
+  /** The line so far, once it spans chunks; undefined between lines, so an idle connection holds nothing. */
+  private partial: ByteGather | undefined;
   private discarding = false;
 
   constructor(
@@ -19,44 +26,45 @@ export class LineSplitter {
     private readonly sink: LineSink,
   ) {}
 
+  /** Bytes of memory held for a line not yet complete. */
+  get heldBytes(): number {
+    return this.partial?.capacity ?? 0;
+  }
+
   push(chunk: Buffer): void {
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(LF, start);
       const end = nl < 0 ? chunk.length : nl;
       if (!this.discarding) {
-        const total = this.size + (end - start);
+        const partial = this.partial;
+        const total = (partial?.length ?? 0) + (end - start);
         // A CR before the LF is framing, not content; until the LF arrives one spare byte is allowed
         // for it, so the limit is exact however the input is chunked.
-        const over = nl < 0 ? total > this.maxLineBytes + 1 : total - (this.lastByte(chunk, start, end) === CR ? 1 : 0) > this.maxLineBytes;
+        const last = end > start ? chunk[end - 1] : partial?.lastByte();
+        const over = nl < 0 ? total > this.maxLineBytes + 1 : total - (last === CR ? 1 : 0) > this.maxLineBytes;
         if (over) {
-          this.parts = [];
-          this.size = 0;
+          this.partial = undefined;
           this.discarding = true;
           this.sink.tooLong();
-        } else if (end > start) {
-          this.parts.push(chunk.subarray(start, end));
-          this.size = total;
+        } else if (nl < 0) {
+          if (end > start) (this.partial ??= new ByteGather()).append(chunk, start, end, this.maxLineBytes + 1);
+        } else if (partial === undefined) {
+          this.emit(chunk.subarray(start, end));
+        } else {
+          partial.append(chunk, start, end, this.maxLineBytes + 1);
+          this.partial = undefined;
+          this.emit(partial.bytes());
         }
       }
       if (nl < 0) return;
-      if (this.discarding) this.discarding = false;
-      else this.emit();
+      // The LF ends a discarded line too: what follows is a new line.
+      this.discarding = false;
       start = nl + 1;
     }
   }
 
-  private lastByte(chunk: Buffer, start: number, end: number): number | undefined {
-    if (end > start) return chunk[end - 1];
-    const last = this.parts[this.parts.length - 1];
-    return last?.[last.length - 1];
-  }
-
-  private emit(): void {
-    const parts = this.parts;
-    let line = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.size);
-    this.parts = [];
-    this.size = 0;
+  private emit(line: Buffer): void {
     if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
     if (line.length > 0) this.sink.line(line);
   }

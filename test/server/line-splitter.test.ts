@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineSplitter } from '../../server/line-splitter.js';
+import { liveHeapBytes } from '../helpers/heap.js';
 
 function run(input: Buffer, max: number, chunkSizes: () => number): (string | 'TOO_LONG')[] {
   const out: (string | 'TOO_LONG')[] = [];
@@ -48,7 +49,28 @@ describe('LineSplitter', () => {
   it('holds at most about the limit in memory for an endless line', () => {
     const s = new LineSplitter(1000, { line: () => {}, tooLong: () => {} });
     for (let i = 0; i < 10_000; i++) s.push(Buffer.alloc(1000, 0x61));
-    // Private state is inspected only to prove the bound: nothing accumulates while discarding.
-    expect((s as unknown as { size: number }).size).toBe(0);
+    // Nothing accumulates while discarding.
+    expect(s.heldBytes).toBe(0);
+  });
+});
+
+describe('LineSplitter memory', () => {
+  it('60 KB of one line fed one byte at a time holds O(bytes), not a Buffer per piece', () => {
+    const lines: Buffer[] = [];
+    const s = new LineSplitter(65_536, { line: (b) => lines.push(Buffer.from(b)), tooLong: () => lines.push(Buffer.from('TOO_LONG')) });
+    const N = 60_000;
+    const before = liveHeapBytes();
+    // A fresh Buffer per byte, as tiny TCP segments arrive, dropped once pushed.
+    for (let i = 0; i < N; i++) s.push(Buffer.from([0x61 + (i % 26)]));
+    const held = liveHeapBytes() - before;
+    // Before this bound, each piece was a Buffer slice in a list: several MB for 60 KB.
+    expect(held).toBeLessThan(1024 * 1024);
+    expect(s.heldBytes).toBeGreaterThanOrEqual(N);
+    expect(s.heldBytes).toBeLessThanOrEqual(2 * N);
+    s.push(Buffer.from('\n'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.length).toBe(N);
+    expect(lines[0]!.toString()).toBe(Array.from({ length: N }, (_, i) => String.fromCharCode(0x61 + (i % 26))).join(''));
+    expect(s.heldBytes).toBe(0);
   });
 });
