@@ -20,6 +20,10 @@ export class LineSplitter {
   /** The line so far, once it spans chunks; undefined between lines, so an idle connection holds nothing. */
   private partial: ByteGather | undefined;
   private discarding = false;
+  /** Set by pause(): nothing more is handed to the sink until resume(). */
+  private paused = false;
+  /** What arrived but was not parsed because of a pause: the rest of a chunk, as a slice of it. */
+  private kept: Buffer | undefined;
 
   constructor(
     private readonly maxLineBytes: number,
@@ -28,12 +32,43 @@ export class LineSplitter {
 
   /** Bytes of memory held for a line not yet complete. */
   get heldBytes(): number {
-    return this.partial?.capacity ?? 0;
+    return (this.partial?.capacity ?? 0) + (this.kept?.length ?? 0);
   }
 
   push(chunk: Buffer): void {
+    // The owner stops reading while paused, so this copy is of at most what was already in flight.
+    if (this.paused) this.kept = this.kept ? Buffer.concat([this.kept, chunk]) : chunk;
+    else this.scan(chunk);
+  }
+
+  /**
+   * Stops handing lines to the sink at once, even in the middle of a chunk (the sink may call it):
+   * the rest of the chunk is kept as a slice, unparsed, until resume().
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Continues with the kept input, synchronously: the sink may be called before it returns. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const kept = this.kept;
+    this.kept = undefined;
+    if (kept) this.scan(kept);
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private scan(chunk: Buffer): void {
     let start = 0;
     for (;;) {
+      if (this.paused) {
+        if (start < chunk.length) this.kept = chunk.subarray(start);
+        return;
+      }
       const nl = chunk.indexOf(LF, start);
       const end = nl < 0 ? chunk.length : nl;
       if (!this.discarding) {

@@ -73,6 +73,10 @@ export class Receiver {
   private chunks = NONE;
   private buffered = 0;
   private state = State.HEADER;
+  /** Set by pause(): the loop stops before its next step and the rest stays in `chunks`, unparsed. */
+  private paused = false;
+  /** The loop is on the stack: a handler that pauses and resumes at once lets that loop carry on. */
+  private running = false;
 
   // Current frame.
   private fin = false;
@@ -120,13 +124,44 @@ export class Receiver {
     if (this.state === State.DONE || chunk.length === 0) return;
     this.chunks = append(this.chunks, chunk);
     this.buffered += chunk.length;
-    this.run();
+    if (!this.paused) this.run();
+  }
+
+  /**
+   * Stops delivering at once, even in the middle of a chunk (a handler may call it): the rest stays as
+   * the slices it is, unparsed, control frames included, until resume(). Input pushed meanwhile is
+   * kept too; the owner is expected to stop reading its socket.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Continues with the kept input, synchronously: handlers may be called before it returns. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.buffered > 0) this.run();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private run(): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      this.step();
+    } finally {
+      this.running = false;
+    }
     // Nothing left over (the usual case): drop the list rather than keep an emptied one per connection.
     if (this.buffered === 0) this.chunks = NONE;
   }
 
-  private run(): void {
+  private step(): void {
     for (;;) {
+      if (this.paused) return;
       switch (this.state) {
         case State.HEADER:
           if (this.buffered < 2) return;

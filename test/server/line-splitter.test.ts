@@ -74,3 +74,53 @@ describe('LineSplitter memory', () => {
     expect(s.heldBytes).toBe(0);
   });
 });
+
+describe('LineSplitter pause and resume', () => {
+  it('pausing in the sink stops at once mid-chunk; the rest is kept as a slice and parsed on resume', () => {
+    const out: string[] = [];
+    const s: LineSplitter = new LineSplitter(100, {
+      line: (b) => {
+        out.push(b.toString());
+        if (out.length === 1) s.pause();
+      },
+      tooLong: () => out.push('TOO_LONG'),
+    });
+    s.push(Buffer.from('one\ntwo\nthree\nfo'));
+    expect(out).toEqual(['one']);
+    expect(s.isPaused).toBe(true);
+    expect(s.heldBytes).toBe('two\nthree\nfo'.length);
+    s.push(Buffer.from('ur\n'));
+    expect(out).toEqual(['one']);
+    s.resume();
+    expect(out).toEqual(['one', 'two', 'three', 'four']);
+    expect(s.heldBytes).toBe(0);
+  });
+
+  it('pauses anywhere, in any chunking, give the same lines as no pauses', () => {
+    const rnd = seeded(4242);
+    const input = Buffer.from(`a\r\nbb\n\n${'x'.repeat(30)}\nzoë 😀\n${'y'.repeat(12)}\r\nlast\n`);
+    const expected = run(input, 20, () => 1 << 20);
+    expect(expected).toEqual(['a', 'bb', 'TOO_LONG', 'zoë 😀', 'y'.repeat(12), 'last']);
+    for (let round = 0; round < 200; round++) {
+      const out: string[] = [];
+      const s: LineSplitter = new LineSplitter(20, {
+        line: (b) => {
+          out.push(b.toString());
+          if (rnd() < 0.5) s.pause();
+        },
+        tooLong: () => {
+          out.push('TOO_LONG');
+          if (rnd() < 0.5) s.pause();
+        },
+      });
+      for (let i = 0; i < input.length; ) {
+        const n = 1 + Math.floor(rnd() * 8);
+        s.push(input.subarray(i, i + n));
+        i += n;
+        if (rnd() < 0.6) s.resume();
+      }
+      while (s.isPaused) s.resume();
+      expect(out).toEqual(expected);
+    }
+  });
+});
