@@ -22,8 +22,11 @@ export class LineSplitter {
   private discarding = false;
   /** Set by pause(): nothing more is handed to the sink until resume(). */
   private paused = false;
-  /** What arrived but was not parsed because of a pause: the rest of a chunk, as a slice of it. */
-  private kept: Buffer | undefined;
+  /**
+   * What arrived but was not parsed because of a pause: the rest of a chunk as a slice of it, then any
+   * chunk pushed while paused (the owner stops reading, so these are few), in order.
+   */
+  private kept: Buffer[] | undefined;
 
   constructor(
     private readonly maxLineBytes: number,
@@ -32,12 +35,13 @@ export class LineSplitter {
 
   /** Bytes of memory held for a line not yet complete. */
   get heldBytes(): number {
-    return (this.partial?.capacity ?? 0) + (this.kept?.length ?? 0);
+    let held = this.partial?.capacity ?? 0;
+    for (const k of this.kept ?? []) held += k.length;
+    return held;
   }
 
   push(chunk: Buffer): void {
-    // The owner stops reading while paused, so this copy is of at most what was already in flight.
-    if (this.paused) this.kept = this.kept ? Buffer.concat([this.kept, chunk]) : chunk;
+    if (this.paused) (this.kept ??= []).push(chunk);
     else this.scan(chunk);
   }
 
@@ -55,7 +59,15 @@ export class LineSplitter {
     this.paused = false;
     const kept = this.kept;
     this.kept = undefined;
-    if (kept) this.scan(kept);
+    if (!kept) return;
+    for (let i = 0; i < kept.length; i++) {
+      this.scan(kept[i]!);
+      if (this.paused) {
+        // Paused again: the rest of this chunk was kept by scan(); the chunks after it follow.
+        if (i + 1 < kept.length) (this.kept ??= []).push(...kept.slice(i + 1));
+        return;
+      }
+    }
   }
 
   get isPaused(): boolean {
@@ -66,7 +78,7 @@ export class LineSplitter {
     let start = 0;
     for (;;) {
       if (this.paused) {
-        if (start < chunk.length) this.kept = chunk.subarray(start);
+        if (start < chunk.length) (this.kept ??= []).push(chunk.subarray(start));
         return;
       }
       const nl = chunk.indexOf(LF, start);
