@@ -5,42 +5,16 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ErrorCode } from '../../protocol/errors.js';
-import type { Request, RequestId, ServerEvent } from '../../protocol/messages.js';
+import type { ServerEvent } from '../../protocol/messages.js';
 import { createLogger } from '../../server/log.js';
 import { Metrics } from '../../server/metrics.js';
 import { Outgoing } from '../../server/outgoing.js';
-import type { Peer, Session } from '../../server/peer.js';
 import { createTcpTransport, type TcpOptions } from '../../server/tcp.js';
 import { livenessSweep } from '../../server/ws/liveness.js';
+import { FakeSession } from '../helpers/fake-session.js';
 import { netnsUnavailable } from '../helpers/netns.js';
 import { skipUnless } from '../helpers/require.js';
 import { connectTcp, type TcpClient } from '../helpers/tcp-client.js';
-
-/** What a session is told, in order; it closes on a fatal rejection, as the hub does, unless told not to. */
-class FakeSession implements Session {
-  readonly received: Request[] = [];
-  readonly rejected: { code: ErrorCode; message: string; re?: RequestId; fatal?: boolean }[] = [];
-  drainedCount = 0;
-  disconnectedCount = 0;
-  onReceive: (req: Request) => void = () => {};
-  closeOnFatal = true;
-  constructor(readonly peer: Peer) {}
-  receive(req: Request): void {
-    this.received.push(req);
-    this.onReceive(req);
-  }
-  reject(code: ErrorCode, message: string, re?: RequestId, fatal?: boolean): void {
-    this.rejected.push(re === undefined && fatal === undefined ? { code, message } : { code, message, re, fatal });
-    if (fatal && this.closeOnFatal) this.peer.close(code);
-  }
-  drained(): void {
-    this.drainedCount++;
-  }
-  disconnected(): void {
-    this.disconnectedCount++;
-  }
-}
 
 interface Harness {
   server: Server;
