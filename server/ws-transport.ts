@@ -1,23 +1,20 @@
-// The browser transport: WebSocket (our own RFC 6455 code in server/ws/) on the HTTP front's /ws.
-// It turns text messages into hub calls and hub events into frames; it knows nothing of rooms or users.
-// Shaped like tcp.ts on purpose: same slow-consumer rule, same metrics, same corked writes.
+// The browser transport: WebSocket (our own RFC 6455 library in server/ws/) on the HTTP front's /ws.
+// It turns text messages into Requests (the JSON codec) for the session, and the hub's events into
+// frames; it knows nothing of rooms or users. Shaped like tcp.ts on purpose: same send-buffer bound,
+// same pause and drain, same liveness sweep, same metrics, same corked writes.
 import type { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { ErrorCode } from '../protocol/errors.js';
-import type { Hub } from './hub.js';
+import { receiveText, wsDeflateFrame, wsTextFrame } from './codec/json.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { Encoder, Outgoing } from './outgoing.js';
-import type { Peer, Session } from './peer.js';
-import { WsConnection, type WsConnectionHandlers } from './ws/connection.js';
-import { DEFLATE_THRESHOLD, deflateMessage } from './ws/deflate.js';
-import { CloseCode } from './ws/errors.js';
-import { validateUpgrade, writeRejection } from './ws/handshake.js';
-import { encodeFrame, Opcode } from './ws/sender.js';
+import type { Outgoing } from './outgoing.js';
+import type { CloseReason, Peer, Session } from './peer.js';
+import { CloseCode, validateUpgrade, writeRejection, WsConnection, type WsConnectionHandlers } from './ws/index.js';
 
 export interface WsTransportOptions {
   maxMessageBytes: number;
+  /** Unsent bytes a connection may hold, this turn's included; past it the connection closes 1008. */
   maxBufferedBytes: number;
   allowedOrigins: string[];
   deflate: boolean;
@@ -25,6 +22,8 @@ export interface WsTransportOptions {
   idleTimeoutMs: number;
   log: Logger;
   metrics: Metrics;
+  /** How long the closing handshake may take; defaults to the library's CLOSE_TIMEOUT_MS. */
+  closeTimeoutMs?: number;
 }
 
 export interface WsTransport {
@@ -32,29 +31,8 @@ export interface WsTransport {
   destroyAll(): void;
 }
 
-/** Shared by every WS peer: identity matters, it is the cache key for Outgoing.encode. */
-const encodeText: Encoder<Buffer> = (json) => encodeFrame(Opcode.TEXT, Buffer.from(json, 'utf8'));
-
-/**
- * One compressing encoder per server window size (at most 7: 9..15), so a broadcast is deflated once
- * per window size in use rather than once per recipient. Small messages come out uncompressed.
- */
-const deflateEncoders = new Map<number, Encoder<Buffer>>();
-
-function deflateEncoder(bits: number): Encoder<Buffer> {
-  let enc = deflateEncoders.get(bits);
-  if (!enc) {
-    enc = (json) => {
-      const raw = Buffer.from(json, 'utf8');
-      return raw.length >= DEFLATE_THRESHOLD ? encodeFrame(Opcode.TEXT, deflateMessage(raw, bits), true) : encodeFrame(Opcode.TEXT, raw);
-    };
-    deflateEncoders.set(bits, enc);
-  }
-  return enc;
-}
-
 /** What the client hears as the close code when the hub ends its connection. */
-export function closeCodeFor(code: ErrorCode | 'shutdown' | 'bye' | undefined): number {
+export function closeCodeFor(code: CloseReason | undefined): number {
   switch (code) {
     case undefined:
     case 'bye':
@@ -89,8 +67,9 @@ interface Shared {
  */
 class WsPeer implements Peer, WsConnectionHandlers {
   readonly transport = 'ws' as const;
-  conn: WsConnection | undefined;
-  /** Set right after construction: the hub makes the session from the peer. */
+  /** Set right after construction: the connection is built with the peer as its handlers. */
+  conn!: WsConnection;
+  /** Set right after the connection: the hub makes the session from the peer. */
   session!: Session;
 
   constructor(
@@ -103,15 +82,27 @@ class WsPeer implements Peer, WsConnectionHandlers {
     return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
-  send(event: Outgoing): void {
-    const conn = this.conn;
-    if (!conn || !conn.isOpen) return;
-    const bits = conn.deflateWindowBits;
-    conn.sendFrame(event.encode(bits === undefined ? encodeText : deflateEncoder(bits)));
+  get bufferedBytes(): number {
+    return this.conn.bufferedBytes;
   }
 
-  close(code?: ErrorCode | 'shutdown' | 'bye'): void {
-    this.conn?.close(closeCodeFor(code), code ?? '');
+  send(event: Outgoing): void {
+    const conn = this.conn;
+    if (!conn.isOpen) return;
+    const bits = conn.deflateWindowBits;
+    conn.sendFrame(event.encode(bits === undefined ? wsTextFrame : wsDeflateFrame(bits)));
+  }
+
+  close(reason?: CloseReason): void {
+    this.conn.close(closeCodeFor(reason), reason ?? '');
+  }
+
+  pause(): void {
+    this.conn.pause();
+  }
+
+  resume(): void {
+    this.conn.resume();
   }
 
   // ---- WsConnectionHandlers ----
@@ -119,21 +110,25 @@ class WsPeer implements Peer, WsConnectionHandlers {
   message(data: Buffer, binary: boolean): number | undefined {
     // The chat protocol is JSON text; binary has no meaning here (RFC 6455 7.4.1: 1003).
     if (binary) return CloseCode.UNSUPPORTED_DATA;
-    this.session.receive(data.toString('utf8'));
+    receiveText(this.session, data.toString('utf8'));
     return undefined;
   }
 
   closed(code: number): void {
     const { open, metrics, log } = this.shared;
-    if (this.conn) open.delete(this.conn);
+    open.delete(this.conn);
     metrics.connections.ws--;
     log.debug(`ws closed ${this.remote} code ${code}`);
     this.session.disconnected();
   }
 
+  drained(): void {
+    this.session.drained();
+  }
+
   slowConsumer(): void {
     this.shared.metrics.error('slow_consumer');
-    this.shared.log.warn(`slow consumer ws ${this.remote}: send buffer over ${this.shared.maxBufferedBytes} bytes, closing`);
+    this.shared.log.warn(`slow consumer ws ${this.remote}: send buffer would pass ${this.shared.maxBufferedBytes} bytes, closing`);
   }
 
   bytesIn(n: number): void {
@@ -145,7 +140,8 @@ class WsPeer implements Peer, WsConnectionHandlers {
   }
 }
 
-export function createWsTransport(hub: Hub, opts: WsTransportOptions): WsTransport {
+/** The WebSocket transport: `upgrade` takes the HTTP front's upgrade requests; each connection gets a session from `connect`. */
+export function createWsTransport(connect: (peer: Peer) => Session, opts: WsTransportOptions): WsTransport {
   const open = new Set<WsConnection>();
   const { log, metrics } = opts;
   const shared: Shared = { open, log, metrics, maxBufferedBytes: opts.maxBufferedBytes };
@@ -169,7 +165,6 @@ export function createWsTransport(hub: Hub, opts: WsTransportOptions): WsTranspo
       metrics.connectionsTotal.ws++;
       socket.setKeepAlive(true, 30_000);
       const peer = new WsPeer(socket, shared);
-      peer.session = hub.connect(peer);
       const conn = new WsConnection(
         socket,
         {
@@ -178,11 +173,14 @@ export function createWsTransport(hub: Hub, opts: WsTransportOptions): WsTranspo
           deflate: result.deflate,
           pingIntervalMs: opts.pingIntervalMs,
           idleTimeoutMs: opts.idleTimeoutMs,
+          closeTimeoutMs: opts.closeTimeoutMs,
         },
         peer,
       );
       peer.conn = conn;
       open.add(conn);
+      // The connection exists before the session, so the hub may send, pause or close from connect().
+      peer.session = connect(peer);
       conn.start(head);
     },
     destroyAll() {

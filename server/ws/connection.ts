@@ -1,11 +1,13 @@
 // One WebSocket connection over a socket that has completed the handshake: it feeds the frame parser,
-// answers control frames, runs the closing handshake, keeps the connection alive (or declares it dead)
-// and bounds what may queue for a slow reader. What a message *means* is the owner's business: the
-// chat transport and the echo server pass different `message` callbacks.
+// answers control frames, runs the closing handshake, keeps the connection alive (or declares it dead),
+// bounds what may queue for a slow reader, and lets its owner pause reading and learn when the send
+// buffer has drained. What a message *means* is the owner's business: the chat transport and the echo
+// server pass different `message` callbacks.
 import type { Socket } from 'node:net';
-import { corkUntilNextTurn } from '../corker.js';
+import { corkUntilNextTurn } from './corker.js';
 import { DEFLATE_THRESHOLD, deflateMessage, type DeflateParams } from './deflate.js';
 import { CloseCode, type WsError } from './errors.js';
+import { livenessSweep, type LivenessMember, type LivenessSweep } from './liveness.js';
 import { Receiver, type ReceiverHandlers } from './receiver.js';
 import { encodeClose, encodeFrame, Opcode } from './sender.js';
 
@@ -21,7 +23,10 @@ export const IDLE_CLOSE_CODE = CloseCode.GOING_AWAY;
 
 export interface WsConnectionOptions {
   maxMessageBytes: number;
-  /** Unsent bytes from earlier turns allowed to queue; more than this closes the connection with 1008. */
+  /**
+   * Unsent bytes the connection may hold, this turn's included. A frame that would take it past this
+   * is not queued: the connection is closed with 1008 (slow consumer). The liveness sweep checks it too.
+   */
   maxBufferedBytes: number;
   /** Negotiated permessage-deflate parameters, or undefined. */
   deflate: DeflateParams | undefined;
@@ -43,6 +48,11 @@ export interface WsConnectionHandlers {
   closed(code: number, reason: string): void;
   /** The send buffer overflowed; the connection is being cut. */
   slowConsumer?(): void;
+  /**
+   * Everything queued has been handed to the kernel, after the send buffer had reached the socket's
+   * writableHighWaterMark (the socket's 'drain'). Only while open.
+   */
+  drained?(): void;
   bytesIn?(n: number): void;
   bytesOut?(n: number): void;
 }
@@ -59,48 +69,19 @@ interface ConnectionSocket extends Socket {
   [kConnection]: WsConnection;
 }
 
-/**
- * The open connections that share one (pingIntervalMs, idleTimeoutMs) setting, and the one timer that
- * checks them all. A timer per connection (a Timeout, its callback and its context) would cost an idle
- * connection more than the rest of its WebSocket state.
- */
-interface LivenessSweep {
-  readonly pingIntervalMs: number;
-  readonly idleTimeoutMs: number;
-  readonly conns: Set<WsConnection>;
-  timer: NodeJS.Timeout | undefined;
-}
-
-/** By setting. Entries are kept when their timer stops: a server has one setting, tests a few. */
-const sweeps = new Map<string, LivenessSweep>();
-
-function sweepFor(pingIntervalMs: number, idleTimeoutMs: number): LivenessSweep {
-  const key = `${pingIntervalMs}:${idleTimeoutMs}`;
-  let sweep = sweeps.get(key);
-  if (!sweep) {
-    sweep = { pingIntervalMs, idleTimeoutMs, conns: new Set(), timer: undefined };
-    sweeps.set(key, sweep);
-  }
-  return sweep;
-}
-
-/**
- * How often a sweep runs: a few times per interval, so a ping or an idle close comes at most a quarter
- * of the shorter interval late (never early). The floor keeps tiny test settings from spinning.
- */
-function sweepPeriodMs(pingIntervalMs: number, idleTimeoutMs: number): number {
-  return Math.max(10, Math.min(pingIntervalMs, idleTimeoutMs) / 4);
-}
-
-export class WsConnection implements ReceiverHandlers {
+export class WsConnection implements ReceiverHandlers, LivenessMember {
   private state: State = 'open';
   private readonly receiver: Receiver;
-  private lastHeard = Date.now();
-  /** Whether a ping went out since we last heard from the peer: one ping per quiet spell. */
-  private pinged = false;
+  /** LivenessMember: public only because the sweep reads and writes them. */
+  lastHeard = Date.now();
+  pinged = false;
   private closeTimer: NodeJS.Timeout | undefined;
   private peerCode: number = CloseCode.ABNORMAL;
   private peerReason = '';
+  /** The owner asked us to stop reading; see pause(). */
+  private paused = false;
+  /** A resume is due on the next turn (resume() never re-enters the owner synchronously). */
+  private resumeScheduled = false;
   // Copied out of the options rather than keeping the object, which owners build per connection.
   private readonly deflate: DeflateParams | undefined;
   private readonly maxBufferedBytes: number;
@@ -116,7 +97,7 @@ export class WsConnection implements ReceiverHandlers {
     this.deflate = opts.deflate;
     this.maxBufferedBytes = opts.maxBufferedBytes;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? CLOSE_TIMEOUT_MS;
-    this.sweep = sweepFor(opts.pingIntervalMs, opts.idleTimeoutMs);
+    this.sweep = livenessSweep(opts.pingIntervalMs, opts.idleTimeoutMs);
     this.receiver = new Receiver({ maxMessageBytes: opts.maxMessageBytes, deflate: opts.deflate !== undefined }, this);
   }
 
@@ -129,6 +110,7 @@ export class WsConnection implements ReceiverHandlers {
     socket[kConnection] = this;
     socket.setNoDelay(true);
     socket.on('data', WsConnection.onSocketData);
+    socket.on('drain', WsConnection.onSocketDrain);
     socket.on('end', WsConnection.onSocketEnd);
     socket.on('error', WsConnection.onSocketError);
     socket.on('close', WsConnection.onSocketClose);
@@ -143,6 +125,11 @@ export class WsConnection implements ReceiverHandlers {
   /** Window bits our compressed frames must use, when deflate was negotiated. */
   get deflateWindowBits(): number | undefined {
     return this.deflate?.serverMaxWindowBits;
+  }
+
+  /** Bytes queued and not yet taken by the kernel, this turn's (still corked) included. */
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
   }
 
   /** Sends one message, compressed when negotiated and worth it. */
@@ -162,12 +149,30 @@ export class WsConnection implements ReceiverHandlers {
     return this.writeFrame(frame);
   }
 
+  /**
+   * Stops reading at once: no more messages or control frames are handled, even from the rest of a
+   * chunk already received (it is kept, unparsed), and the socket is paused, so a client that sends
+   * faster than it is served waits in its own kernel buffers. Silence is still measured from the last
+   * bytes read, so a pause longer than idleTimeoutMs ends as an idle connection.
+   */
+  pause(): void {
+    if (this.paused || this.state !== 'open') return;
+    this.paused = true;
+    this.receiver.pause();
+    this.socket.pause();
+  }
+
+  /** Undoes pause() on the next turn: the owner is never called back from inside resume(). */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.scheduleResume();
+  }
+
   /** Starts the closing handshake; the socket goes when the peer answers or the timeout fires. */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (this.state !== 'open') return;
-    this.state = 'closing';
-    this.stopLiveness();
-    this.rawWrite(encodeClose(code, reason));
+    this.beginClosing(code, reason);
     this.armCloseTimer();
   }
 
@@ -182,6 +187,11 @@ export class WsConnection implements ReceiverHandlers {
     this[kConnection].onData(chunk);
   }
 
+  private static onSocketDrain(this: ConnectionSocket): void {
+    const conn = this[kConnection];
+    if (conn.state === 'open') conn.handlers.drained?.();
+  }
+
   /** The peer half-closed without a close frame: it has nothing more to say, so neither do we. */
   private static onSocketEnd(this: Socket): void {
     if (!this.destroyed) this.end();
@@ -192,6 +202,20 @@ export class WsConnection implements ReceiverHandlers {
 
   private static onSocketClose(this: ConnectionSocket): void {
     this[kConnection].onClosed();
+  }
+
+  private static resumeNow(conn: WsConnection): void {
+    conn.resumeScheduled = false;
+    if (conn.paused || conn.state === 'closed') return;
+    conn.receiver.resume();
+    // A message handled just now may have paused us again.
+    if (!conn.paused) conn.socket.resume();
+  }
+
+  private scheduleResume(): void {
+    if (this.resumeScheduled) return;
+    this.resumeScheduled = true;
+    setImmediate(WsConnection.resumeNow, this);
   }
 
   private onData(chunk: Buffer): void {
@@ -220,12 +244,8 @@ export class WsConnection implements ReceiverHandlers {
   onCloseFrame(code: number, reason: string): void {
     this.peerCode = code;
     this.peerReason = reason;
-    if (this.state === 'open') {
-      // Echo the peer's code (RFC 6455 5.5.1); an empty close gets an empty-status answer of 1000.
-      this.state = 'closing';
-      this.stopLiveness();
-      this.rawWrite(encodeClose(code === CloseCode.NO_STATUS ? CloseCode.NORMAL : code));
-    }
+    // Echo the peer's code (RFC 6455 5.5.1); an empty close gets an empty-status answer of 1000.
+    if (this.state === 'open') this.beginClosing(code === CloseCode.NO_STATUS ? CloseCode.NORMAL : code);
     // Both close frames have now crossed: the server closes TCP first (RFC 6455 7.1.1).
     this.socket.end();
     this.armCloseTimer();
@@ -233,42 +253,73 @@ export class WsConnection implements ReceiverHandlers {
 
   onProtocolError(err: WsError): void {
     // "Fail the WebSocket connection" (RFC 6455 7.1.7): say why, then close TCP without waiting.
-    if (this.state === 'open') {
-      this.state = 'closing';
-      this.stopLiveness();
-      this.rawWrite(encodeClose(err.closeCode, err.message));
-    }
+    if (this.state === 'open') this.beginClosing(err.closeCode, err.message);
     this.socket.end();
     this.armCloseTimer();
+  }
+
+  // ---- LivenessMember: public only because the sweep calls them ----
+
+  livenessPing(): void {
+    this.writeFrame(encodeFrame(Opcode.PING, Buffer.alloc(0)));
+  }
+
+  livenessTimeout(): void {
+    this.close(IDLE_CLOSE_CODE, 'idle timeout');
+  }
+
+  /** The bound again, without waiting for a send: bytes may have reached the socket by another path. */
+  livenessCheck(): void {
+    if (this.state === 'open' && this.socket.writableLength > this.maxBufferedBytes) this.cutSlowConsumer();
+  }
+
+  // ---- internals ----
+
+  /** Open -> closing: our close frame goes out, liveness stops, and reading resumes to hear the answer. */
+  private beginClosing(code: number, reason?: string): void {
+    this.state = 'closing';
+    this.sweep.delete(this);
+    this.rawWrite(encodeClose(code, reason));
+    if (this.paused) {
+      this.paused = false;
+      this.scheduleResume();
+    }
   }
 
   private onClosed(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.stopLiveness();
+    this.sweep.delete(this);
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.handlers.closed(this.peerCode, this.peerReason);
   }
 
-  /** Writes a frame within the send-buffer bound; overflowing it cuts the connection as a slow consumer. */
+  /**
+   * Writes a frame within the send-buffer bound, this turn's bytes counted: one that would pass it is
+   * not queued, and the connection is cut as a slow consumer, so memory stays within the bound.
+   */
   private writeFrame(frame: Buffer): boolean {
     const socket = this.socket;
     if (socket.destroyed || this.state === 'closed') return false;
-    if (corkUntilNextTurn(socket) > this.maxBufferedBytes) {
-      // The peer is not reading. Nothing more is queued (memory stays bounded); the close frame goes
-      // behind what is queued, so a peer that wakes up in time learns why, otherwise the timer cuts it.
-      this.handlers.slowConsumer?.();
-      if (this.state === 'open') {
-        this.state = 'closing';
-        this.stopLiveness();
-        this.rawWrite(encodeClose(CloseCode.POLICY, 'slow consumer'));
-        socket.end();
-        this.armCloseTimer();
-      }
+    if (socket.writableLength + frame.length > this.maxBufferedBytes) {
+      this.cutSlowConsumer();
       return false;
     }
     this.rawWrite(frame);
     return true;
+  }
+
+  /**
+   * The peer is not reading. The close frame goes behind what is queued, so a peer that wakes up in
+   * time learns why; otherwise the close timer cuts it.
+   */
+  private cutSlowConsumer(): void {
+    // Once: a closing connection that still overflows (a pong behind the queue) is already being cut.
+    if (this.state !== 'open') return;
+    this.handlers.slowConsumer?.();
+    this.beginClosing(CloseCode.POLICY, 'slow consumer');
+    this.socket.end();
+    this.armCloseTimer();
   }
 
   private rawWrite(bytes: Buffer): void {
@@ -285,42 +336,7 @@ export class WsConnection implements ReceiverHandlers {
     this.closeTimer.unref();
   }
 
-  /**
-   * Receiving data only updates a timestamp (a Date.now() per chunk, no timer calls); the sweep works
-   * out on each run whom to ping and whom to give up on.
-   */
   private startLiveness(): void {
-    if (this.state !== 'open') return;
-    const sweep = this.sweep;
-    sweep.conns.add(this);
-    if (!sweep.timer) {
-      sweep.timer = setInterval(WsConnection.runSweep, sweepPeriodMs(sweep.pingIntervalMs, sweep.idleTimeoutMs), sweep);
-      sweep.timer.unref();
-    }
-  }
-
-  private static runSweep(sweep: LivenessSweep): void {
-    const now = Date.now();
-    // A connection closed here leaves the set mid-iteration, which Set iteration allows.
-    for (const conn of sweep.conns) conn.checkLiveness(now);
-  }
-
-  private checkLiveness(now: number): void {
-    const sweep = this.sweep;
-    const quiet = now - this.lastHeard;
-    if (quiet >= sweep.idleTimeoutMs) {
-      this.close(IDLE_CLOSE_CODE, 'idle timeout');
-    } else if (!this.pinged && quiet >= sweep.pingIntervalMs) {
-      this.pinged = true;
-      this.writeFrame(encodeFrame(Opcode.PING, Buffer.alloc(0)));
-    }
-  }
-
-  private stopLiveness(): void {
-    const sweep = this.sweep;
-    if (sweep.conns.delete(this) && sweep.conns.size === 0) {
-      clearInterval(sweep.timer);
-      sweep.timer = undefined;
-    }
+    if (this.state === 'open') this.sweep.add(this);
   }
 }

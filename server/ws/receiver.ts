@@ -2,9 +2,12 @@
 // small numeric state machine; each step either advances or returns to wait for more bytes, so input
 // may arrive in any chunking, one byte at a time included. Lengths are checked against the limit
 // before any payload is buffered, and text is UTF-8-validated as its bytes arrive so a bad message is
-// rejected at the first invalid byte, not after it has been fully received.
+// rejected at the first invalid byte, not after it has been fully received. A payload that arrives
+// whole is delivered as a slice of its chunk; one that arrives in pieces is copied into one growing
+// buffer (gather.ts), so what a connection holds is its bytes, not a Buffer object per piece.
 import { inflateMessage } from './deflate.js';
 import { CloseCode, isValidCloseCode, wsError, type WsError } from './errors.js';
+import { ByteGather } from './gather.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
 export interface ReceiverOptions {
@@ -45,11 +48,13 @@ const OP_PONG = 10;
 
 const EMPTY = Buffer.alloc(0);
 
+/** Largest control frame payload (RFC 6455 5.5). */
+const MAX_CONTROL_PAYLOAD = 125;
+
 /**
- * The empty value of every list below. Lists are empty most of the time (an idle connection has
- * nothing buffered, no message open, no control frame pending), and an empty array of its own costs
- * each connection an object plus, once used, a backing store that outlives its contents. Only
- * `append` adds to a list, and it never writes to this one.
+ * The empty value of the chunk list. It is empty most of the time (an idle connection has nothing
+ * buffered), and an empty array of its own costs each connection an object plus, once used, a backing
+ * store that outlives its contents. Only `append` adds to the list, and it never writes to this one.
  */
 const NONE: Buffer[] = [];
 
@@ -68,6 +73,10 @@ export class Receiver {
   private chunks = NONE;
   private buffered = 0;
   private state = State.HEADER;
+  /** Set by pause(): the loop stops before its next step and the rest stays in `chunks`, unparsed. */
+  private paused = false;
+  /** The loop is on the stack: a handler that pauses and resumes at once lets that loop carry on. */
+  private running = false;
 
   // Current frame.
   private fin = false;
@@ -80,14 +89,19 @@ export class Receiver {
    * its top byte always applies to the next payload byte: no key offset to keep.
    */
   private mask = 0;
-  private control = NONE;
+  /** A control payload that arrived in pieces (rare: at most 125 bytes). */
+  private control: ByteGather | undefined;
+  /** The payload of the frame just completed when it arrived as one piece: handed on as is. */
+  private whole: Buffer | undefined;
 
   // Current data message (possibly fragmented).
   private msgOpen = false;
   private msgBinary = false;
   private msgCompressed = false;
+  /** Declared payload bytes of the message so far (checked against the limit before any arrive). */
   private msgBytes = 0;
-  private fragments = NONE;
+  /** The message's payload so far, once it spans more than one piece. */
+  private fragments: ByteGather | undefined;
   /** Only while an uncompressed text message is arriving: idle connections outnumber busy ones. */
   private utf8: Utf8Validator | undefined;
 
@@ -95,6 +109,11 @@ export class Receiver {
     this.maxMessageBytes = opts.maxMessageBytes;
     this.deflate = opts.deflate;
     this.h = handlers;
+  }
+
+  /** Bytes of memory this receiver holds for input not yet delivered: unparsed chunks and gathered payloads. */
+  get heldBytes(): number {
+    return this.buffered + (this.fragments?.capacity ?? 0) + (this.control?.capacity ?? 0);
   }
 
   /**
@@ -105,13 +124,44 @@ export class Receiver {
     if (this.state === State.DONE || chunk.length === 0) return;
     this.chunks = append(this.chunks, chunk);
     this.buffered += chunk.length;
-    this.run();
+    if (!this.paused) this.run();
+  }
+
+  /**
+   * Stops delivering at once, even in the middle of a chunk (a handler may call it): the rest stays as
+   * the slices it is, unparsed, control frames included, until resume(). Input pushed meanwhile is
+   * kept too; the owner is expected to stop reading its socket.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Continues with the kept input, synchronously: handlers may be called before it returns. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    if (this.buffered > 0) this.run();
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private run(): void {
+    if (this.running) return;
+    this.running = true;
+    try {
+      this.step();
+    } finally {
+      this.running = false;
+    }
     // Nothing left over (the usual case): drop the list rather than keep an emptied one per connection.
     if (this.buffered === 0) this.chunks = NONE;
   }
 
-  private run(): void {
+  private step(): void {
     for (;;) {
+      if (this.paused) return;
       switch (this.state) {
         case State.HEADER:
           if (this.buffered < 2) return;
@@ -175,8 +225,8 @@ export class Receiver {
     this.state = State.DONE;
     this.chunks = NONE;
     this.buffered = 0;
-    this.fragments = NONE;
-    this.control = NONE;
+    this.fragments = undefined;
+    this.control = undefined;
     this.utf8 = undefined;
     this.h.onProtocolError(wsError(code, closeCode, message));
   }
@@ -242,29 +292,35 @@ export class Receiver {
     this.remaining -= n;
 
     if (this.opcode >= 8) {
-      this.control = append(this.control, piece);
+      // The whole payload in one piece (the usual case) is kept as the slice it is.
+      if (this.remaining === 0 && this.control === undefined) this.whole = piece;
+      else (this.control ??= new ByteGather()).append(piece, 0, n, MAX_CONTROL_PAYLOAD);
     } else {
       if (!this.msgBinary && !this.msgCompressed && !(this.utf8 ??= new Utf8Validator()).push(piece)) {
         return this.fail('WS_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'invalid UTF-8 in text message');
       }
-      this.fragments = append(this.fragments, piece);
+      // Likewise a message whose whole payload is this piece; anything else is copied into one buffer
+      // that never grows past what the message has declared (already checked against the limit).
+      if (this.fin && this.remaining === 0 && this.fragments === undefined) this.whole = piece;
+      else (this.fragments ??= new ByteGather()).append(piece, 0, n, this.msgBytes);
     }
     if (this.remaining === 0) this.frameDone();
   }
 
   private frameDone(): void {
     this.state = State.HEADER;
+    const whole = this.whole;
+    this.whole = undefined;
     if (this.opcode >= 8) {
-      const data = this.control.length === 1 ? this.control[0]! : this.control.length === 0 ? EMPTY : Buffer.concat(this.control);
-      this.control = NONE;
+      const data = whole ?? this.control?.bytes() ?? EMPTY;
+      this.control = undefined;
       this.controlFrame(data);
       return;
     }
     if (!this.fin) return;
-    const parts = this.fragments;
-    this.fragments = NONE;
+    let data = whole ?? this.fragments?.bytes() ?? EMPTY;
+    this.fragments = undefined;
     this.msgOpen = false;
-    let data = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts, this.msgBytes);
     const binary = this.msgBinary;
     if (this.msgCompressed) {
       try {

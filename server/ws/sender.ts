@@ -6,23 +6,45 @@ export const Opcode = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, 
 /** Largest close reason: 125-byte control payload minus the 2-byte code. */
 const MAX_CLOSE_REASON = 123;
 
-export function encodeFrame(opcode: number, payload: Buffer, rsv1 = false): Buffer {
-  const len = payload.length;
-  const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  // allocUnsafe is fine: every byte is written below.
-  const out = Buffer.allocUnsafe(headerLen + len);
+/** Bytes of the header for a payload of `len`: 2, 4 or 10 (server frames carry no mask). */
+function headerLength(len: number): number {
+  return len < 126 ? 2 : len < 65536 ? 4 : 10;
+}
+
+/** Writes the header for a final frame at the start of `out`; returns its length. */
+function writeHeader(out: Buffer, opcode: number, len: number, rsv1: boolean): number {
   out[0] = 0x80 | (rsv1 ? 0x40 : 0) | (opcode & 0x0f);
   if (len < 126) {
     out[1] = len;
-  } else if (len < 65536) {
+    return 2;
+  }
+  if (len < 65536) {
     out[1] = 126;
     out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 127;
-    out.writeUInt32BE(Math.floor(len / 0x100000000), 2);
-    out.writeUInt32BE(len >>> 0, 6);
+    return 4;
   }
-  payload.copy(out, headerLen);
+  out[1] = 127;
+  out.writeUInt32BE(Math.floor(len / 0x100000000), 2);
+  out.writeUInt32BE(len >>> 0, 6);
+  return 10;
+}
+
+export function encodeFrame(opcode: number, payload: Buffer, rsv1 = false): Buffer {
+  const len = payload.length;
+  // allocUnsafe is fine: every byte is written below.
+  const out = Buffer.allocUnsafe(headerLength(len) + len);
+  payload.copy(out, writeHeader(out, opcode, len, rsv1));
+  return out;
+}
+
+/**
+ * A whole text frame for `text`, encoded straight into the frame: one allocation and one UTF-8 pass,
+ * where encodeFrame(TEXT, Buffer.from(text)) would make and copy an intermediate payload.
+ */
+export function encodeTextFrame(text: string): Buffer {
+  const len = Buffer.byteLength(text, 'utf8');
+  const out = Buffer.allocUnsafe(headerLength(len) + len);
+  out.write(text, writeHeader(out, Opcode.TEXT, len, false), 'utf8');
   return out;
 }
 

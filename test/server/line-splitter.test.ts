@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LineSplitter } from '../../server/line-splitter.js';
+import { liveHeapBytes } from '../helpers/heap.js';
 
 function run(input: Buffer, max: number, chunkSizes: () => number): (string | 'TOO_LONG')[] {
   const out: (string | 'TOO_LONG')[] = [];
@@ -48,7 +49,78 @@ describe('LineSplitter', () => {
   it('holds at most about the limit in memory for an endless line', () => {
     const s = new LineSplitter(1000, { line: () => {}, tooLong: () => {} });
     for (let i = 0; i < 10_000; i++) s.push(Buffer.alloc(1000, 0x61));
-    // Private state is inspected only to prove the bound: nothing accumulates while discarding.
-    expect((s as unknown as { size: number }).size).toBe(0);
+    // Nothing accumulates while discarding.
+    expect(s.heldBytes).toBe(0);
+  });
+});
+
+describe('LineSplitter memory', () => {
+  it('60 KB of one line fed one byte at a time holds O(bytes), not a Buffer per piece', () => {
+    const lines: Buffer[] = [];
+    const s = new LineSplitter(65_536, { line: (b) => lines.push(Buffer.from(b)), tooLong: () => lines.push(Buffer.from('TOO_LONG')) });
+    const N = 60_000;
+    const before = liveHeapBytes();
+    // A fresh Buffer per byte, as tiny TCP segments arrive, dropped once pushed.
+    for (let i = 0; i < N; i++) s.push(Buffer.from([0x61 + (i % 26)]));
+    const held = liveHeapBytes() - before;
+    // Before this bound, each piece was a Buffer slice in a list: several MB for 60 KB.
+    expect(held).toBeLessThan(1024 * 1024);
+    expect(s.heldBytes).toBeGreaterThanOrEqual(N);
+    expect(s.heldBytes).toBeLessThanOrEqual(2 * N);
+    s.push(Buffer.from('\n'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.length).toBe(N);
+    expect(lines[0]!.toString()).toBe(Array.from({ length: N }, (_, i) => String.fromCharCode(0x61 + (i % 26))).join(''));
+    expect(s.heldBytes).toBe(0);
+  });
+});
+
+describe('LineSplitter pause and resume', () => {
+  it('pausing in the sink stops at once mid-chunk; the rest is kept as a slice and parsed on resume', () => {
+    const out: string[] = [];
+    const s: LineSplitter = new LineSplitter(100, {
+      line: (b) => {
+        out.push(b.toString());
+        if (out.length === 1) s.pause();
+      },
+      tooLong: () => out.push('TOO_LONG'),
+    });
+    s.push(Buffer.from('one\ntwo\nthree\nfo'));
+    expect(out).toEqual(['one']);
+    expect(s.isPaused).toBe(true);
+    expect(s.heldBytes).toBe('two\nthree\nfo'.length);
+    s.push(Buffer.from('ur\n'));
+    expect(out).toEqual(['one']);
+    s.resume();
+    expect(out).toEqual(['one', 'two', 'three', 'four']);
+    expect(s.heldBytes).toBe(0);
+  });
+
+  it('pauses anywhere, in any chunking, give the same lines as no pauses', () => {
+    const rnd = seeded(4242);
+    const input = Buffer.from(`a\r\nbb\n\n${'x'.repeat(30)}\nzoë 😀\n${'y'.repeat(12)}\r\nlast\n`);
+    const expected = run(input, 20, () => 1 << 20);
+    expect(expected).toEqual(['a', 'bb', 'TOO_LONG', 'zoë 😀', 'y'.repeat(12), 'last']);
+    for (let round = 0; round < 200; round++) {
+      const out: string[] = [];
+      const s: LineSplitter = new LineSplitter(20, {
+        line: (b) => {
+          out.push(b.toString());
+          if (rnd() < 0.5) s.pause();
+        },
+        tooLong: () => {
+          out.push('TOO_LONG');
+          if (rnd() < 0.5) s.pause();
+        },
+      });
+      for (let i = 0; i < input.length; ) {
+        const n = 1 + Math.floor(rnd() * 8);
+        s.push(input.subarray(i, i + n));
+        i += n;
+        if (rnd() < 0.6) s.resume();
+      }
+      while (s.isPaused) s.resume();
+      expect(out).toEqual(expected);
+    }
   });
 });

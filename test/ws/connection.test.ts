@@ -2,17 +2,25 @@
 // closing handshake in both directions, close timeout, liveness, slow consumer, deflate) is quick to see.
 import { createServer, type Server } from 'node:http';
 import { Socket, type AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CLOSE_TIMEOUT_MS, IDLE_CLOSE_CODE, WsConnection, type WsConnectionOptions } from '../../server/ws/connection.js';
 import { DEFLATE_THRESHOLD } from '../../server/ws/deflate.js';
 import { validateUpgrade } from '../../server/ws/handshake.js';
+import { livenessSweep } from '../../server/ws/liveness.js';
 import { clientFrame, connectWs, OP, type WsClient } from '../helpers/ws-client.js';
 
 interface Harness {
   port: number;
   conns: WsConnection[];
+  /** The server side of each connection, in the same order. */
+  sockets: Socket[];
+  /** Text of every message received, in order, on any connection. */
+  received: string[];
   closed: { code: number; reason: string }[];
   slow: number;
+  drained: number;
+  /** Called for every message before it is echoed (to pause from inside the handler). */
+  onMessage: (conn: WsConnection, text: string) => void;
   /** Resolves with the next connection the server accepts. */
   accepted(): Promise<WsConnection>;
   server: Server;
@@ -31,7 +39,7 @@ afterEach(() => {
 
 /** A server whose connections refuse binary with 1003 unless `echo`, in which case they echo. */
 async function harness(over: Partial<WsConnectionOptions> = {}, echo = false): Promise<Harness> {
-  const h: Harness = { port: 0, conns: [], closed: [], slow: 0, accepted: () => Promise.reject(new Error('unset')), server: undefined as unknown as Server };
+  const h: Harness = { port: 0, conns: [], sockets: [], received: [], closed: [], slow: 0, drained: 0, onMessage: () => {}, accepted: () => Promise.reject(new Error('unset')), server: undefined as unknown as Server };
   let waiting: ((c: WsConnection) => void)[] = [];
   h.accepted = () => new Promise((r) => waiting.push(r));
   const server = createServer();
@@ -53,6 +61,8 @@ async function harness(over: Partial<WsConnectionOptions> = {}, echo = false): P
       },
       {
         message(data, binary) {
+          if (!binary) h.received.push(data.toString());
+          h.onMessage(conn, data.toString());
           if (binary && !echo) return 1003;
           conn.send(data, binary);
           return undefined;
@@ -63,10 +73,14 @@ async function harness(over: Partial<WsConnectionOptions> = {}, echo = false): P
         slowConsumer() {
           h.slow++;
         },
+        drained() {
+          h.drained++;
+        },
       },
     );
     conn.start(head);
     h.conns.push(conn);
+    h.sockets.push(socket);
     const w = waiting;
     waiting = [];
     for (const f of w) f(conn);
@@ -285,5 +299,123 @@ describe('WsConnection', () => {
     c.sendFrame(OP.TEXT, z.subarray(0, z.length - 4), { rsv1: true });
     await c.nextFrame((f) => f.opcode === OP.TEXT);
     expect(c.messages[2]?.data.toString()).toBe('hello hello hello');
+  });
+});
+
+describe('WsConnection send buffer: bound, bufferedBytes, drained', () => {
+  const binary = (n: number, fill = 1): Buffer => Buffer.concat([Buffer.from([0x82, 126, n >> 8, n & 0xff]), Buffer.alloc(n, fill)]);
+
+  it("bufferedBytes includes this turn's frames, still corked", async () => {
+    const h = await harness();
+    const accepted = h.accepted();
+    await client(h);
+    const conn = await accepted;
+    const f = binary(1000);
+    conn.sendFrame(f);
+    conn.sendFrame(f);
+    expect(conn.bufferedBytes).toBe(2 * f.length);
+    await vi.waitFor(() => expect(conn.bufferedBytes).toBe(0));
+  });
+
+  it("this turn counts: a burst past the bound with nothing sent after it is cut with 1008, what fit arrives first", async () => {
+    const h = await harness({ maxBufferedBytes: 64 * 1024, closeTimeoutMs: 5000 });
+    const accepted = h.accepted();
+    const c = await client(h);
+    const conn = await accepted;
+    c.socket.pause();
+    const f = binary(16 * 1024);
+    // One turn, 80 KiB for a 64 KiB bound, and then nothing more: no later send will notice.
+    const took = [1, 2, 3, 4, 5].map(() => conn.sendFrame(f));
+    expect(took).toEqual([true, true, true, false, false]);
+    expect(h.slow).toBe(1);
+    expect(conn.isOpen).toBe(false);
+    c.socket.resume();
+    expect((await c.closeFrame()).code).toBe(1008);
+    expect(c.frames.filter((fr) => fr.opcode === OP.BINARY).length).toBe(3);
+    await c.closed();
+  });
+
+  it('the liveness sweep re-checks the bound: bytes that reached the socket around sendFrame are found with nothing more sent', async () => {
+    // Intervals long enough that the sweep never runs by itself (and never pings): the test runs it.
+    const h = await harness({ maxBufferedBytes: 64 * 1024, pingIntervalMs: 50_000, idleTimeoutMs: 100_000, closeTimeoutMs: 5000 });
+    const accepted = h.accepted();
+    const c = await client(h);
+    const conn = await accepted;
+    const socket = h.sockets[0]!;
+    c.socket.pause();
+    // Fill the kernel's buffers, then queue past the bound in user space, all beside sendFrame.
+    const f = binary(60_000);
+    let written = 0;
+    while (socket.writableLength <= 64 * 1024 && written < 2000) {
+      socket.write(f);
+      written++;
+      if (written % 16 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setImmediate(r));
+    expect(socket.writableLength).toBeGreaterThan(64 * 1024);
+    expect(h.slow).toBe(0);
+    livenessSweep(50_000, 100_000).run();
+    expect(h.slow).toBe(1);
+    expect(conn.isOpen).toBe(false);
+    c.socket.resume();
+    expect((await c.closeFrame(10_000)).code).toBe(1008);
+    expect(c.frames.filter((fr) => fr.opcode === OP.BINARY).length).toBe(written);
+  });
+
+  it("drained follows a turn that reached the socket's high-water mark, once everything has left", async () => {
+    const h = await harness();
+    const accepted = h.accepted();
+    const c = await client(h);
+    const conn = await accepted;
+    conn.sendFrame(binary(100));
+    await c.nextFrame((f) => f.opcode === OP.BINARY);
+    await new Promise((r) => setImmediate(r));
+    // Below the socket's writableHighWaterMark (16 KiB): no drain to report.
+    expect(h.drained).toBe(0);
+    conn.sendFrame(binary(10_000));
+    conn.sendFrame(binary(10_000));
+    await vi.waitFor(() => expect(h.drained).toBe(1));
+    expect(conn.bufferedBytes).toBe(0);
+  });
+});
+
+describe('WsConnection pause and resume', () => {
+  it('pause in the message handler stops at once mid-chunk, control frames included; resume continues on a later turn', async () => {
+    const h = await harness();
+    h.onMessage = (conn, text) => {
+      if (text === 'first') conn.pause();
+    };
+    const accepted = h.accepted();
+    const c = await client(h);
+    const conn = await accepted;
+    // One write: the rest sits in the same chunk as 'first'.
+    c.sendRaw(Buffer.concat([clientFrame(OP.TEXT, Buffer.from('first')), clientFrame(OP.PING, Buffer.from('p')), clientFrame(OP.TEXT, Buffer.from('second'))]));
+    await vi.waitFor(() => expect(h.received).toEqual(['first']));
+    expect(h.sockets[0]!.isPaused()).toBe(true);
+    // The echo of 'first' comes back; the ping behind the pause is not answered.
+    await c.nextFrame((f) => f.opcode === OP.TEXT);
+    expect(c.frames.some((f) => f.opcode === OP.PONG)).toBe(false);
+    c.sendText('third');
+    conn.resume();
+    // Never synchronously.
+    expect(h.received).toEqual(['first']);
+    await vi.waitFor(() => expect(h.received).toEqual(['first', 'second', 'third']));
+    expect((await c.nextFrame((f) => f.opcode === OP.PONG)).payload.toString()).toBe('p');
+    expect(h.sockets[0]!.isPaused()).toBe(false);
+  });
+
+  it('closing a paused connection reads again, so the answer closes it at once rather than the timeout', async () => {
+    const h = await harness({ closeTimeoutMs: 5000 });
+    const accepted = h.accepted();
+    const c = await client(h);
+    const conn = await accepted;
+    conn.pause();
+    const t0 = Date.now();
+    conn.close(1000, 'done');
+    expect((await c.closeFrame()).code).toBe(1000);
+    c.sendClose(1000);
+    await c.closed();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await vi.waitFor(() => expect(h.closed).toEqual([{ code: 1000, reason: '' }]));
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { deflateMessage } from '../../server/ws/deflate.js';
-import { frame, runAll, collect } from './helpers/frames.js';
+import { liveHeapBytes } from '../helpers/heap.js';
+import { Receiver } from '../../server/ws/receiver.js';
+import { frame, prng, runAll, collect } from './helpers/frames.js';
 
 const cat = (...b: Buffer[]): Buffer => Buffer.concat(b);
 const T = 1, B = 2, C = 0, CLOSE = 8, PING = 9, PONG = 10;
@@ -161,5 +163,108 @@ describe('Receiver behaviour', () => {
     r.push(frame({ opcode: T, masked: false }));
     const e = events[0]!;
     expect(e.t === 'error' && e.err.code).toBe('WS_ERR_EXPECTED_MASK');
+  });
+});
+
+describe('Receiver memory', () => {
+  it('65,000 one-byte continuation fragments hold O(bytes), not a Buffer per piece', () => {
+    const N = 65_000;
+    const { r, events } = collect({ maxMessageBytes: 65_536 });
+    const before = liveHeapBytes();
+    // A fresh Buffer per frame, as the socket would deliver them, dropped once pushed.
+    r.push(frame({ fin: false, opcode: B, payload: Buffer.from([0]) }));
+    for (let i = 1; i < N - 1; i++) r.push(frame({ fin: false, opcode: C, payload: Buffer.from([i & 0xff]) }));
+    const held = liveHeapBytes() - before;
+    // Before this bound, each piece was a Buffer slice in a list: ~7.5 MB here, 115x the payload.
+    expect(held).toBeLessThan(1024 * 1024);
+    // The gathered bytes live in one buffer at most twice their size.
+    expect(r.heldBytes).toBeGreaterThanOrEqual(N - 1);
+    expect(r.heldBytes).toBeLessThanOrEqual(2 * N);
+    r.push(frame({ opcode: C, payload: Buffer.from([(N - 1) & 0xff]) }));
+    expect(events).toHaveLength(1);
+    const data = (events[0] as { data: Buffer }).data;
+    expect(data.length).toBe(N);
+    for (let i = 0; i < N; i++) if (data[i] !== (i & 0xff)) throw new Error(`byte ${i} is ${data[i]}`);
+    expect(r.heldBytes).toBe(0);
+  });
+});
+
+describe('Receiver pause and resume', () => {
+  /** A receiver whose handlers record events and call `hook` after each one (to pause from inside). */
+  function pausable(hook: (r: Receiver, summaryOfEvent: string) => void, opts: { maxMessageBytes?: number; deflate?: boolean } = {}) {
+    const out: string[] = [];
+    const record = (s: string): void => {
+      out.push(s);
+      hook(r, s);
+    };
+    const r: Receiver = new Receiver(
+      { maxMessageBytes: opts.maxMessageBytes ?? 1 << 20, deflate: opts.deflate ?? false },
+      {
+        onMessage: (data, binary) => record(`${binary ? 'bin' : 'text'}:${binary ? data.toString('hex') : data.toString('utf8')}`),
+        onPing: (data) => record(`ping:${data.toString('hex')}`),
+        onPong: (data) => record(`pong:${data.toString('hex')}`),
+        onCloseFrame: (code, reason) => record(`close:${code}:${reason}`),
+        onProtocolError: (err) => record(`error:${err.closeCode}`),
+      },
+    );
+    return { r, out };
+  }
+
+  it('pausing in a handler stops at once mid-chunk: the rest is kept unparsed, as a slice, and control frames keep their place', () => {
+    const input = cat(frame({ opcode: T, payload: 'a' }), frame({ opcode: PING, payload: 'p' }), frame({ opcode: T, payload: 'b' }), frame({ opcode: CLOSE, payload: closeP(1000) }));
+    const firstLen = frame({ opcode: T, payload: 'a' }).length;
+    const original = Buffer.from(input);
+    const { r, out } = pausable((rx, s) => {
+      if (s === 'text:a') rx.pause();
+    });
+    r.push(input);
+    expect(out).toEqual(['text:a']);
+    expect(r.isPaused).toBe(true);
+    // Unparsed: the receiver unmasks in place, and the bytes after the first frame are untouched.
+    expect(input.subarray(firstLen).equals(original.subarray(firstLen))).toBe(true);
+    // Kept as it is: nothing gathered, no copy.
+    expect(r.heldBytes).toBe(input.length - firstLen);
+    // Input pushed while paused waits behind it.
+    r.push(frame({ opcode: T, payload: 'late' }));
+    expect(out).toEqual(['text:a']);
+    r.resume();
+    expect(out).toEqual(['text:a', 'ping:70', 'text:b', 'close:1000:']);
+    expect(r.heldBytes).toBe(0);
+  });
+
+  it('pauses anywhere, in any chunking, give the same events as no pauses', () => {
+    const rnd = prng(99);
+    const parts = [
+      frame({ opcode: T, payload: 'hello' }),
+      frame({ fin: false, opcode: T, payload: 'fr' }),
+      frame({ opcode: PING, payload: 'x' }),
+      frame({ fin: false, opcode: C, payload: 'ag' }),
+      frame({ opcode: PONG }),
+      frame({ opcode: C, payload: 'ment 😀' }),
+      frame({ opcode: B, payload: Buffer.alloc(300, 5) }),
+      frame({ opcode: T, rsv1: true, payload: deflateMessage(Buffer.from('zipped '.repeat(50)), 15) }),
+      frame({ opcode: B, payload: Buffer.alloc(70_000, 9) }),
+      frame({ opcode: CLOSE, payload: closeP(1001, 'bye') }),
+    ];
+    const input = cat(...parts);
+    const expected = runAll(input, { deflate: true })[0]!;
+    expect(expected).toHaveLength(8);
+    for (let round = 0; round < 40; round++) {
+      const { r, out } = pausable(
+        (rx) => {
+          if (rnd() < 0.5) rx.pause();
+        },
+        { deflate: true },
+      );
+      for (let i = 0; i < input.length; ) {
+        const n = 1 + Math.floor(rnd() * (round % 2 ? 5 : 3000));
+        r.push(Buffer.from(input.subarray(i, i + n)));
+        i += n;
+        // Sometimes resume after each chunk, sometimes let chunks queue behind the pause.
+        if (rnd() < 0.7) r.resume();
+      }
+      while (r.isPaused) r.resume();
+      expect(out).toEqual(expected);
+    }
   });
 });

@@ -1,6 +1,9 @@
+// The sender is pure framing: byte-exact against the RFC examples, and its output read back by our own
+// Receiver (masked as a client would send it) gives back exactly the messages that went in.
 import { describe, expect, it } from 'vitest';
-import { encodeClose, encodeFrame, Opcode } from '../../server/ws/sender.js';
-import { collect, frame, summary } from './helpers/frames.js';
+import { deflateMessage } from '../../server/ws/deflate.js';
+import { encodeClose, encodeFrame, encodeTextFrame, Opcode } from '../../server/ws/sender.js';
+import { collect, prng, summary } from './helpers/frames.js';
 
 describe('encodeFrame (RFC 6455 5.7 unmasked examples, byte-exact)', () => {
   it('single-frame text', () => {
@@ -51,21 +54,78 @@ describe('encodeClose', () => {
   });
 });
 
-describe('sender output parses back (masked round trip)', () => {
-  it('text, binary, ping, close', () => {
-    const payloads = [Buffer.alloc(0), Buffer.from('hi'), Buffer.alloc(300, 7), Buffer.alloc(70000, 1)];
-    for (const p of payloads) {
-      // Re-mask the server frame as a client would send it.
-      const f = encodeFrame(Opcode.BINARY, p);
-      const { r, events } = collect();
-      r.push(frame({ opcode: f[0]! & 0x0f, payload: p }));
-      expect(events).toHaveLength(1);
-      const e = events[0]!;
-      expect(e.t === 'message' && e.data.equals(p)).toBe(true);
+/**
+ * A server frame as a client would send it: the mask bit set and a key after the length, the payload
+ * XORed with it. Everything else (FIN, RSV1, opcode, the 7/16/64-bit length) is the sender's own.
+ */
+function asClientFrame(serverFrame: Buffer, key: Buffer): Buffer {
+  const len7 = serverFrame[1]! & 0x7f;
+  const headerLen = 2 + (len7 === 126 ? 2 : len7 === 127 ? 8 : 0);
+  const out = Buffer.alloc(serverFrame.length + 4);
+  serverFrame.copy(out, 0, 0, headerLen);
+  out[1] = out[1]! | 0x80;
+  key.copy(out, headerLen);
+  for (let i = headerLen; i < serverFrame.length; i++) out[i + 4] = serverFrame[i]! ^ key[(i - headerLen) & 3]!;
+  return out;
+}
+
+describe('sender output parses back: random messages through the sender, the Receiver in random chunkings', () => {
+  it('gives back the same messages, compressed or not, at every length encoding', () => {
+    const r = prng(1105);
+    const int = (n: number): number => Math.floor(r() * n);
+    const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));
+    const text = (n: number): string => Array.from({ length: n }, () => ['a', 'é', '€', '😀', ' ', '{'][int(6)]).join('');
+    const frames: Buffer[] = [];
+    const want: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      // Mostly small, some 16-bit lengths, a few 64-bit ones.
+      const len = r() < 0.85 ? int(126) : r() < 0.9 ? 126 + int(3000) : 65_536 + int(3000);
+      const kind = int(6);
+      let f: Buffer;
+      if (kind === 0) {
+        const t = text(len);
+        f = encodeTextFrame(t);
+        want.push(`text:${t}`);
+      } else if (kind === 1) {
+        const t = text(len);
+        f = encodeFrame(Opcode.TEXT, Buffer.from(t));
+        want.push(`text:${t}`);
+      } else if (kind === 2) {
+        const b = bytes(len);
+        f = encodeFrame(Opcode.BINARY, b);
+        want.push(`bin:${b.toString('hex')}`);
+      } else if (kind === 3) {
+        // permessage-deflate as the server sends it, at any window size it may have agreed.
+        const t = text(len);
+        f = encodeFrame(Opcode.TEXT, deflateMessage(Buffer.from(t), 9 + int(7)), true);
+        want.push(`text:${t}`);
+      } else if (kind === 4) {
+        const b = bytes(len);
+        f = encodeFrame(Opcode.BINARY, deflateMessage(b, 9 + int(7)), true);
+        want.push(`bin:${b.toString('hex')}`);
+      } else {
+        const b = bytes(int(126));
+        const op = r() < 0.5 ? Opcode.PING : Opcode.PONG;
+        f = encodeFrame(op, b);
+        want.push(`${op === Opcode.PING ? 'ping' : 'pong'}:${b.toString('hex')}`);
+      }
+      frames.push(asClientFrame(f, bytes(4)));
     }
-    const c = encodeClose(1000, 'ok');
-    const { r, events } = collect();
-    r.push(frame({ opcode: 8, payload: c.subarray(2) }));
-    expect(summary(events)).toEqual(['close:1000:ok']);
+    frames.push(asClientFrame(encodeClose(4000, 'fin ✓'.repeat(40)), bytes(4)));
+    const stream = Buffer.concat(frames);
+    const closeReason = Buffer.from('fin ✓'.repeat(40)).subarray(0, 123);
+    // encodeClose cuts the reason to 123 bytes on a character boundary.
+    want.push(`close:4000:${closeReason.toString('utf8').replace(/\uFFFD$/, '')}`);
+
+    for (const maxChunk of [stream.length, 5000, 64, 7]) {
+      const { r: rx, events } = collect({ maxMessageBytes: 1 << 20, deflate: true });
+      for (let i = 0; i < stream.length; ) {
+        const n = 1 + int(maxChunk);
+        // The receiver unmasks in place: each run gets its own copy of the bytes.
+        rx.push(Buffer.from(stream.subarray(i, i + n)));
+        i += n;
+      }
+      expect(summary(events)).toEqual(want);
+    }
   });
 });

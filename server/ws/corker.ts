@@ -1,17 +1,18 @@
 // Coalesces writes: every socket written to during one turn of the event loop is corked, and all are
 // uncorked together on the next turn, so a burst of events to one socket leaves as one writev rather
 // than one syscall each. This is what lets a fan-out approach what the kernel can take.
+//
+// While corked, what a turn wrote is already counted in socket.writableLength, so a connection's
+// unsent bytes (and the slow-consumer bound judged on them) include this turn's.
 import type { Socket } from 'node:net';
 
 // Per-socket turn state lives on the socket itself. A Map<Socket, number> cleared every turn was the
 // first version: re-growing its table each turn cost the chatty benchmark 1-2 ms of p99 latency
-// (docs/benchmarks.md), while two numbers on the socket cost nothing to reset — the turn counter moves.
+// (docs/benchmarks.md), while a number on the socket costs nothing to reset — the turn counter moves.
 const kTurn = Symbol('parley.corkTurn');
-const kBacklog = Symbol('parley.corkBacklog');
 
 interface CorkableSocket extends Socket {
   [kTurn]?: number;
-  [kBacklog]?: number;
 }
 
 /** Which turn we are in; a socket whose kTurn equals it is already corked. */
@@ -32,24 +33,15 @@ function flush(): void {
   }
 }
 
-/**
- * Corks `socket` until the next turn and returns its backlog from before this turn. The slow-consumer
- * rule is judged on that backlog, not on writableLength: within a turn the corked bytes are ours and
- * about to leave (a 1,000-message history reply is one legitimate burst, bounded by the protocol's
- * limits), whereas bytes still queued from earlier turns mean the peer is not reading. So a
- * connection holds at most the bound plus one turn's output.
- */
-export function corkUntilNextTurn(socket: Socket): number {
+/** Corks `socket` until the next turn, unless it already is. Call before each write. */
+export function corkUntilNextTurn(socket: Socket): void {
   const s = socket as CorkableSocket;
-  if (s[kTurn] === turn) return s[kBacklog]!;
-  const before = s.writableLength;
+  if (s[kTurn] === turn) return;
   s[kTurn] = turn;
-  s[kBacklog] = before;
   s.cork();
   corked[corkedCount++] = s;
   if (!scheduled) {
     scheduled = true;
     setImmediate(flush);
   }
-  return before;
 }
