@@ -7,7 +7,6 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ChatMessage } from '../protocol/messages.js';
 import { FileStore, logBytes } from '../server/store/file-store.js';
 import { roomConv } from '../server/store/store.js';
 
@@ -131,15 +130,13 @@ async function generate(dir: string, total: number, rooms: number): Promise<numb
   const store = new FileStore({ dir, fsync: 'off', historyPerRoom: 10_000, log: () => {} });
   await store.open();
   const ts = new Date().toISOString();
-  const seqs = new Array<number>(rooms).fill(0);
   for (let i = 0; i < total; ) {
     // Yield every slice so the writer can drain and memory stays bounded.
     const end = Math.min(total, i + 20_000);
     for (; i < end; i++) {
       const r = i % rooms;
       const room = `room${r}`;
-      const msg: ChatMessage = { type: 'message', room, from: `user${i % 97}`, text: `benchmark message number ${i} with some ordinary text`, seq: ++seqs[r]!, ts };
-      store.appendMessage(roomConv(room), msg, undefined, () => {});
+      store.append(roomConv(room), { room, from: `user${i % 97}`, text: `benchmark message number ${i} with some ordinary text` }, undefined, () => {});
     }
     await new Promise((r) => setImmediate(r));
   }
