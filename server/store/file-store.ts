@@ -94,6 +94,8 @@ export class FileStore implements Store {
   /** The sidecar of the segment being written, fed as its records become durable. */
   private builder: SidecarBuilder | undefined;
   private compacting = false;
+  /** Sidecar files being written in the background; close() waits for them. */
+  private readonly sidecarWrites = new Set<Promise<void>>();
   private closed = false;
   private lock: DirLock | undefined;
 
@@ -120,6 +122,7 @@ export class FileStore implements Store {
     this.closed = true;
     try {
       await this.writer?.close();
+      await Promise.all(this.sidecarWrites);
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
     } finally {
@@ -402,10 +405,20 @@ export class FileStore implements Store {
       }
       return;
     }
-    fs.writeFile(tmp, bytes, (err) => {
-      if (err) return fail(err);
-      fs.rename(tmp, file, (e) => e && fail(e));
-    });
+    const done = new Promise<void>((resolve) =>
+      fs.writeFile(tmp, bytes, (err) => {
+        if (err) {
+          fail(err);
+          return resolve();
+        }
+        fs.rename(tmp, file, (e) => {
+          if (e) fail(e);
+          resolve();
+        });
+      }),
+    );
+    this.sidecarWrites.add(done);
+    void done.then(() => this.sidecarWrites.delete(done));
   }
 
   // ---- reading ----
