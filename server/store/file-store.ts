@@ -132,7 +132,7 @@ export class FileStore implements Store {
   }
 
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
-    const refused = this.refusal();
+    const refused = this.refusal() ?? (draft.room === undefined && draft.to === undefined ? new Error('a message needs a room or a recipient') : undefined);
     if (refused) return queueMicrotask(() => done(refused, undefined));
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);

@@ -33,6 +33,7 @@ export class MemoryStore implements Store {
   async close(): Promise<void> {}
 
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
+    if (draft.room === undefined && draft.to === undefined) return queueMicrotask(() => done(new Error('a message needs a room or a recipient'), undefined));
     let c = this.convs.get(conv);
     if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
     const { seq, ts } = stamp(c);

@@ -63,8 +63,10 @@ export class SegmentReader {
     if (h.users === 0) this.closeHandle(seg, h);
   }
 
+  /** Closes every descriptor; one still used by a read closes when that read is done (never under it:
+   * the number could be reused by another file and the read would return that file's bytes). */
   closeAll(): void {
-    for (const [seg, h] of this.handles) this.closeHandle(seg, h);
+    for (const seg of [...this.handles.keys()]) this.retire(seg);
   }
 
   /** Reads records of one (acquired) segment; results in the order asked. */

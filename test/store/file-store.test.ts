@@ -209,6 +209,14 @@ describe('FileStore', () => {
     await b.store.close();
   });
 
+  it('a message with neither a room nor a recipient is refused, not written', async () => {
+    const { store } = await open(newDir());
+    const err = await new Promise<Error | null>((r) => store.append(roomConv('lobby'), { from: 'a', text: 'x' }, undefined, (e) => r(e)));
+    expect(err?.message).toMatch(/room or a recipient/);
+    expect((await say(store)).seq).toBe(1);
+    await store.close();
+  });
+
   it('torn tail: warned, truncated, earlier records intact, appends continue after them', async () => {
     const dir = newDir();
     const a = await open(dir);

@@ -1,5 +1,7 @@
 // The store's small parts on their own: CRC, the typed-array conversation index, page selection,
 // numbering, the message cache, known users, the sidecar format, the record head reader.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { ConvIndex } from '../../server/store/conv-index.js';
@@ -8,8 +10,12 @@ import { KnownUsers } from '../../server/store/known-users.js';
 import { MessageCache, messageBytes } from '../../server/store/message-cache.js';
 import { handBack, stamp, type Numbering } from '../../server/store/numbering.js';
 import { pageSpan } from '../../server/store/page-span.js';
+import { encodeRecord } from '../../server/store/log-format.js';
+import { segmentName } from '../../server/store/log-writer.js';
 import { decodeRecord, encodeMessage, readHead } from '../../server/store/record-codec.js';
+import { SegmentReader } from '../../server/store/segment-reader.js';
 import { parseSidecar, replaySidecar, SidecarBuilder, type SegmentSink } from '../../server/store/sidecar.js';
+import { newDir } from './store-helpers.js';
 
 function msg(seq: number, text = `m${seq}`): ChatMessage {
   return { type: 'message', room: 'Lobby', from: 'a', text, seq, ts: '2026-11-25T10:00:00.000Z' };
@@ -227,5 +233,38 @@ describe('sidecar', () => {
       bad[i] = bad[i]! ^ 0x10;
       expect(typeof parseSidecar(bad, 7)).toBe('string');
     }
+  });
+});
+
+describe('SegmentReader', () => {
+  function segment(): { dir: string; places: { off: number; len: number }[] } {
+    const dir = newDir();
+    const frames = [1, 2, 3].map((s) => encodeRecord(encodeMessage('M', 'r:lobby', msg(s), undefined)));
+    fs.writeFileSync(join(dir, segmentName(1)), Buffer.concat(frames));
+    let off = 0;
+    return { dir, places: frames.map((f) => ({ off: (off += f.length) - f.length, len: f.length })) };
+  }
+
+  it('reads records by place, together when close; a bad place is reported, not thrown', async () => {
+    const { dir, places } = segment();
+    const r = new SegmentReader(dir);
+    expect(r.acquire(1)).toBeUndefined();
+    const got = await r.read(1, [places[2]!, places[0]!, { off: places[1]!.off + 1, len: places[1]!.len }]);
+    const text = (g: (typeof got)[number]): string => ('payload' in g ? String(decodeRecord(g.payload.toString())?.t) : g.damaged);
+    expect(got.map(text)).toEqual(['M', 'M', 'bad frame or CRC']);
+    r.release(1);
+    expect(r.acquire(2)).toBeInstanceOf(Error);
+    r.closeAll();
+  });
+
+  it('closeAll() leaves a descriptor in use open until its read is done', async () => {
+    const { dir, places } = segment();
+    const r = new SegmentReader(dir);
+    r.acquire(1);
+    r.closeAll();
+    const got = await r.read(1, places);
+    expect(got.every((g) => 'payload' in g)).toBe(true);
+    r.release(1);
+    await expect(r.read(1, places)).rejects.toThrow(/not open/);
   });
 });
