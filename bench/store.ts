@@ -1,23 +1,194 @@
-// Store benchmark: acknowledged messages per second through the real server with --fsync batch and
-// --fsync always, and the time from process start to the listening line with 1,000,000 stored
-// messages. Prints one JSON line. Usage: node dist/bench/store.js [--messages N] [--seconds S]
+// Store benchmark. Parts (default: all), each printing one JSON line:
+//   latency     in process: appends at --rate/s spread over --convs conversations for --seconds, file
+//               store (--fsync batch) and memory store: ack latency p50/p99/p99.9 and event-loop delay
+//   open        builds (or reuses --dir) a data dir of --stored messages in --rooms rooms, then a child
+//               process opens the FileStore on it: open time, RSS, history page (50) latency cold/warm
+//   server      the real server on that dir: start-to-listening, RSS, and over TCP after hello the
+//               latency of `history` (limit 50) and of `join` with `since` (--requests each)
+//   throughput  acked says/s through the real server, --fsync batch and always (8 TCP clients)
+// Usage: node dist/bench/store.js [--part latency,open,server,throughput] [--stored N] [--rooms R]
+//        [--dir DIR (kept)] [--seconds S] [--rate R] [--convs C] [--requests N]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { ChatMessage } from '../protocol/messages.js';
 import { FileStore, logBytes } from '../server/store/file-store.js';
-import { roomConv } from '../server/store/store.js';
+import { MemoryStore } from '../server/store/memory-store.js';
+import { roomConv, type Store } from '../server/store/store.js';
 
-const SERVER_JS = join(dirname(fileURLToPath(import.meta.url)), '..', 'server', 'main.js');
+const HERE = fileURLToPath(import.meta.url);
+const SERVER_JS = join(dirname(HERE), '..', 'server', 'main.js');
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : def;
   return Number.isFinite(v) && v > 0 ? v : def;
 }
+
+function argStr(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function quantiles(xs: number[]): { p50: number; p99: number; p999: number; n: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number): number => Number((s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? 0).toFixed(3));
+  return { p50: q(0.5), p99: q(0.99), p999: q(0.999), n: s.length };
+}
+
+function rssMB(pid: number | 'self'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Number((kb / 1024).toFixed(1));
+}
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---- latency: the store alone, at a chatty rate ----
+
+async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: number, convs: number): Promise<object> {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-lat-'));
+  const store: Store = kind === 'file' ? new FileStore({ dir, fsync: 'batch', historyPerRoom: 10_000, log: () => {} }) : new MemoryStore({ historyPerRoom: 10_000 });
+  try {
+    await store.open();
+    const lat: number[] = [];
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    const t0 = performance.now();
+    const warm = 1000;
+    let sent = 0;
+    let failed = 0;
+    await new Promise<void>((resolve) => {
+      // A 1 ms tick whose budget follows the clock, as bench/main.ts paces --rate.
+      const tick = setInterval(() => {
+        const now = performance.now();
+        const due = Math.floor(((now - t0) / 1000) * rate);
+        for (; sent < due; sent++) {
+          const c = sent % convs;
+          const t = performance.now();
+          store.append(roomConv(`room${c}`), { room: `room${c}`, from: `u${sent % 50}`, text: `b:u${sent % 50}:${sent}:${Math.round(t * 1000)}:chatty message padding text` }, undefined, (err) => {
+            if (err) failed++;
+            else if (t - t0 > warm) lat.push(performance.now() - t);
+          });
+        }
+        if (now - t0 > warm && !loop.count) loop.enable();
+        if (now - t0 > seconds * 1000 + warm) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 1);
+    });
+    loop.disable();
+    await store.close();
+    const ms = (ns: number): number => Number((ns / 1e6).toFixed(3));
+    return { kind, rate, convs, seconds, failed, ack: quantiles(lat), loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- a big data dir ----
+
+/** Writes `total` messages over `rooms` rooms with FileStore itself (fsync off: it is only setup). */
+async function generate(dir: string, total: number, rooms: number): Promise<{ ms: number; logMB: number }> {
+  const t0 = performance.now();
+  const store = new FileStore({ dir, fsync: 'off', historyPerRoom: 10_000, cacheBytes: 0, log: (l) => process.stderr.write(`${l}\n`) });
+  await store.open();
+  let acked = 0;
+  for (let i = 0; i < total; ) {
+    const end = Math.min(total, i + 20_000);
+    for (; i < end; i++) {
+      const r = i % rooms;
+      store.append(roomConv(`room${r}`), { room: `room${r}`, from: `user${i % 97}`, text: `benchmark message number ${i} with some ordinary text` }, undefined, (err) => {
+        if (err) throw err;
+        acked++;
+      });
+    }
+    // Let the writer drain so memory stays bounded.
+    while (acked < i - 5000) await new Promise((r) => setImmediate(r));
+  }
+  for (let u = 0; u < 97; u++) store.rememberUser(`user${u}`, new Date().toISOString());
+  await store.close();
+  return { ms: Math.round(performance.now() - t0), logMB: Number((logBytes(dir) / 1e6).toFixed(1)) };
+}
+
+async function withDataDir<T>(stored: number, rooms: number, fn: (dir: string) => Promise<T>): Promise<T> {
+  const keep = argStr('dir');
+  const dir = keep ?? mkdtempSync(join(tmpdir(), 'parley-bench-1m-'));
+  try {
+    if (!keep || !existsSync(join(keep, '0000000001.log'))) {
+      const g = await generate(dir, stored, rooms);
+      process.stderr.write(`bench/store: generated ${stored} messages in ${rooms} rooms, ${g.logMB} MB of log, in ${g.ms} ms\n`);
+    }
+    return await fn(dir);
+  } finally {
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- open: a fresh process opens the store and reads pages ----
+
+/** Runs in the child: open, measure, read pages, print one JSON line. */
+async function childOpen(dir: string, rooms: number, requests: number): Promise<void> {
+  const t0 = performance.now();
+  const store = new FileStore({ dir, fsync: 'batch', historyPerRoom: 10_000, log: (l) => process.stderr.write(`${l}\n`) });
+  await store.open();
+  const openMs = Math.round(performance.now() - t0);
+  const rssAfterOpen = rssMB('self');
+  const rand = prng(7);
+  const page = async (): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const conv = roomConv(`room${Math.floor(rand() * rooms)}`);
+      const last = await store.lastSeq(conv);
+      const before = 1 + Math.floor(rand() * last);
+      const t = performance.now();
+      const p = await store.history(conv, { before, limit: 50 });
+      out.push(performance.now() - t);
+      if (p.messages.length === 0 && before > 1) throw new Error(`empty page ${conv} before ${before}`);
+    }
+    return out;
+  };
+  const newest = async (): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const conv = roomConv(`room${Math.floor(rand() * rooms)}`);
+      const t = performance.now();
+      await store.history(conv, { limit: 50 });
+      out.push(performance.now() - t);
+    }
+    return out;
+  };
+  const cold = quantiles(await page());
+  const latest = quantiles(await newest());
+  const again = quantiles(await newest());
+  const rssAfterReads = rssMB('self');
+  await store.close();
+  process.stdout.write(JSON.stringify({ openMs, rssAfterOpenMB: rssAfterOpen, rssAfterReadsMB: rssAfterReads, pageRandomMs: cold, pageNewestMs: latest, pageNewestAgainMs: again }) + '\n');
+}
+
+function runChild(args: string[]): Promise<object> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [HERE, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (c: string) => (out += c));
+    proc.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as object) : reject(new Error(`child exited ${code}`))));
+  });
+}
+
+// ---- the real server ----
 
 interface Server {
   proc: ChildProcess;
@@ -62,6 +233,85 @@ function stop(server: Server): Promise<void> {
     server.proc.kill('SIGTERM');
   });
 }
+
+type Event = Record<string, unknown> & { type: string };
+
+/** A line-protocol client that resolves waiters on matching events. */
+class Client {
+  private buf = '';
+  private waiters: { match: (e: Event) => boolean; resolve: (e: Event) => void }[] = [];
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buf += chunk;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const e = JSON.parse(this.buf.slice(0, nl)) as Event;
+        this.buf = this.buf.slice(nl + 1);
+        const i = this.waiters.findIndex((w) => w.match(e));
+        if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(e);
+        else if (e.type === 'error') throw new Error(`server error: ${JSON.stringify(e)}`);
+      }
+    });
+  }
+
+  static connect(port: number): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ port, host: '127.0.0.1' }, () => resolve(new Client(s)));
+      s.once('error', reject);
+    });
+  }
+
+  request(req: object, match: (e: Event) => boolean): Promise<Event> {
+    return new Promise((resolve) => {
+      this.waiters.push({ match, resolve });
+      this.socket.write(JSON.stringify(req) + '\n');
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+async function serverPart(dir: string, rooms: number, requests: number): Promise<object> {
+  const startMs: number[] = [];
+  let server = await startServer(['--data-dir', dir]);
+  startMs.push(Math.round(server.startMs));
+  const rssAtListen = rssMB(server.proc.pid!);
+  const c = await Client.connect(server.tcpPort);
+  await c.request({ type: 'hello', name: 'benchreader', id: 'h' }, (e) => e.type === 'welcome');
+  const rand = prng(11);
+  const historyMs: number[] = [];
+  const joinSinceMs: number[] = [];
+  for (let i = 0; i < requests; i++) {
+    const room = `room${Math.floor(rand() * rooms)}`;
+    // Where to resume from: the room's newest seq, asked of the server itself (not timed).
+    const probe = await c.request({ type: 'join', room, history: 1, id: `p${i}` }, (e) => e.type === 'history' && e.room === room);
+    const newest = (probe.messages as { seq: number }[])[0]?.seq ?? 0;
+    await c.request({ type: 'leave', room, id: `q${i}` }, (e) => e.type === 'ack' && e.re === `q${i}`);
+    // Resume 50 back: members, one history event of 50, then our own `joined`.
+    const t1 = performance.now();
+    await c.request({ type: 'join', room, since: Math.max(0, newest - 50), id: `s${i}` }, (e) => e.type === 'joined' && e.room === room && e.name === 'benchreader');
+    joinSinceMs.push(performance.now() - t1);
+    // A page from a random place: mostly not in any cache.
+    const before = 1 + Math.floor(rand() * newest);
+    const t2 = performance.now();
+    await c.request({ type: 'history', room, before, limit: 50, id: `h${i}` }, (e) => e.type === 'history' && e.re === `h${i}`);
+    historyMs.push(performance.now() - t2);
+    await c.request({ type: 'leave', room, id: `x${i}` }, (e) => e.type === 'ack' && e.re === `x${i}`);
+  }
+  const rssAfter = rssMB(server.proc.pid!);
+  c.close();
+  await stop(server);
+  server = await startServer(['--data-dir', dir]);
+  startMs.push(Math.round(server.startMs));
+  await stop(server);
+  return { startToListenMs: startMs, rssAtListenMB: rssAtListen, rssAfterRequestsMB: rssAfter, historyMs: quantiles(historyMs), joinSinceMs: quantiles(joinSinceMs) };
+}
+
+// ---- throughput through the real server (flat out) ----
 
 /** One client: hello, join, then `say` with a window of outstanding requests until `quota` acks or the deadline. */
 function floodClient(port: number, name: string, quota: number, deadline: number, window: number): Promise<number> {
@@ -126,60 +376,36 @@ async function throughput(fsync: 'batch' | 'always', clients: number, messages: 
   }
 }
 
-/** Writes `total` messages over `rooms` rooms with FileStore itself (fsync off: it is only setup). */
-async function generate(dir: string, total: number, rooms: number): Promise<number> {
-  const store = new FileStore({ dir, fsync: 'off', historyPerRoom: 10_000, log: () => {} });
-  await store.open();
-  const ts = new Date().toISOString();
-  const seqs = new Array<number>(rooms).fill(0);
-  for (let i = 0; i < total; ) {
-    // Yield every slice so the writer can drain and memory stays bounded.
-    const end = Math.min(total, i + 20_000);
-    for (; i < end; i++) {
-      const r = i % rooms;
-      const room = `room${r}`;
-      const msg: ChatMessage = { type: 'message', room, from: `user${i % 97}`, text: `benchmark message number ${i} with some ordinary text`, seq: ++seqs[r]!, ts };
-      store.appendMessage(roomConv(room), msg, undefined, () => {});
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-  for (let u = 0; u < 97; u++) store.rememberUser(`user${u}`, ts);
-  await store.close();
-  return logBytes(dir);
-}
-
-async function startup(total: number): Promise<{ messages: number; logMB: number; generateMs: number; startMs: number[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'parley-bench-startup-'));
-  try {
-    const rooms = Math.max(1, Math.ceil(total / 10_000));
-    const g0 = performance.now();
-    const bytes = await generate(dir, total, rooms);
-    const generateMs = Math.round(performance.now() - g0);
-    const startMs: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      const server = await startServer(['--data-dir', dir]);
-      startMs.push(Math.round(server.startMs));
-      await stop(server);
-    }
-    return { messages: total, logMB: Number((bytes / 1e6).toFixed(1)), generateMs, startMs };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 async function main(): Promise<void> {
-  const messages = arg('messages', 50_000);
-  const seconds = arg('seconds', 10);
-  const clients = arg('clients', 8);
+  const child = argStr('child-open');
+  const rooms = arg('rooms', 1000);
+  const requests = arg('requests', 200);
+  if (child) return childOpen(child, rooms, requests);
+  const parts = (argStr('part') ?? 'latency,open,server,throughput').split(',');
   const stored = arg('stored', 1_000_000);
-  const batch = await throughput('batch', clients, messages, seconds);
-  const always = await throughput('always', clients, Math.min(messages, 20_000), seconds);
-  const baseline = await startServer(['--memory']);
-  await stop(baseline);
-  const start = await startup(stored);
-  process.stdout.write(
-    JSON.stringify({ bench: 'store', clients, fsyncBatch: batch, fsyncAlways: always, emptyStartMs: Math.round(baseline.startMs), startup: start }) + '\n',
-  );
+  const out = (o: object): void => void process.stdout.write(JSON.stringify({ bench: 'store', ...o }) + '\n');
+  if (parts.includes('latency')) {
+    const seconds = arg('seconds', 10);
+    const rate = arg('rate', 2000);
+    const convs = arg('convs', 100);
+    for (const kind of ['memory', 'file'] as const) out({ part: 'latency', ...(await appendLatency(kind, seconds, rate, convs)) });
+  }
+  if (parts.includes('open') || parts.includes('server')) {
+    await withDataDir(stored, rooms, async (dir) => {
+      if (parts.includes('open')) {
+        for (let i = 0; i < 2; i++) out({ part: 'open', stored, rooms, run: i + 1, ...(await runChild(['--child-open', dir, '--rooms', String(rooms), '--requests', String(requests)])) });
+      }
+      if (parts.includes('server')) out({ part: 'server', stored, rooms, ...(await serverPart(dir, rooms, requests)) });
+    });
+  }
+  if (parts.includes('throughput')) {
+    const messages = arg('messages', 50_000);
+    const seconds = arg('seconds', 10);
+    const clients = arg('clients', 8);
+    const batch = await throughput('batch', clients, messages, seconds);
+    const always = await throughput('always', clients, Math.min(messages, 20_000), seconds);
+    out({ part: 'throughput', clients, fsyncBatch: batch, fsyncAlways: always });
+  }
 }
 
 main().catch((err: Error) => {

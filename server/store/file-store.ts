@@ -1,33 +1,42 @@
-// The durable store: the shared in-memory index (conversations.ts) rebuilt at startup from an
-// append-only log of numbered segment files in --data-dir (log-writer.ts, log-format.ts).
+// The durable store: an append-only log of numbered segment files in --data-dir (log-writer.ts,
+// log-format.ts, record-codec.ts) with, in memory, only an index: per conversation the seqs and
+// record positions of its retained messages (conv-index.ts, typed arrays), the known users and the
+// offline inboxes by reference. Message bodies stay on disk and are read back by position, through a
+// bounded cache of recent messages (message-cache.ts), when history or an inbox is asked for.
 //
-// Records (one JSON object each):
-//   m {c, m, o?}   a message of conversation c; o = user key whose inbox it also joins
-//   u {n, s}       a known user and when they were last seen
-//   d {u, k}       inbox entries (keys conv#seq) of user u were delivered
-//   h {c, m}       compaction copy of a still-retained message whose segment is being deleted
-//   i {u, c, m, p} compaction copy of an undelivered inbox entry; p keeps its place in the inbox
-//   x {}           compaction barrier (ignored)
-// Damage policy: a record whose frame or CRC is bad is skipped with a warning and reading resumes at
-// the next valid record, so one bad sector costs the records it hit, not everything after them; bad
-// bytes at the end of the newest segment (a torn write) are truncated so appends continue after the
-// last good record.
+// Startup replays each segment's sidecar index (sidecar.ts) instead of parsing its records, and scans
+// only what no trusted sidecar covers (segment-loader.ts). Sidecars are written when a segment is
+// sealed and, for the segment being written, at a clean close.
 //
-// Compaction: when the writer moves to a new segment, the oldest segments whose messages are mostly
-// beyond retention are deleted after the state still living in them (retained messages, users,
-// undelivered inbox entries) has been copied to the head and made durable. Only a prefix of the log
-// is ever deleted, so a delivery marker never outlives the message it refers to.
-import { mkdirSync, readdirSync, readFileSync, statSync, truncateSync, unlinkSync, openSync, fsyncSync, closeSync } from 'node:fs';
+// Numbering: append() gives each message its conversation's next seq and ts. A message becomes
+// visible (history, inbox, lastSeq) only once it is durable; a failed one never does, and its seq is
+// handed back (numbering.ts). The writer fails every record queued behind a failed one and truncates
+// the failed bytes durably before reporting, so a failed message cannot come back after a restart.
+//
+// Compaction: when the writer moves to a new segment, the oldest segments whose records are mostly
+// beyond retention are deleted after the state still living in them (retained messages, read back
+// from disk; users' newest records; undelivered inbox entries) has been copied to the head and made
+// durable. Only a prefix of the log is ever deleted, so a delivery marker never outlives the message it
+// refers to, and a crash between copying and deleting replays to the same state.
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
-import type { FsyncMode } from '../config.js';
 import { nameKey } from '../../protocol/validate.js';
-import { inboxKey, type InboxEntry } from './conversations.js';
+import type { FsyncMode } from '../config.js';
+import { ConvIndex, type Slot } from './conv-index.js';
 import { lockDir, type DirLock } from './dir-lock.js';
-import { IndexedStore } from './indexed-store.js';
-import { encodeRecord, scanRecords } from './log-format.js';
-import { LogWriter, nodeIo, parseSegmentName, segmentName, type LogIo } from './log-writer.js';
-import type { ConvKey, Done, KnownUser } from './store.js';
+import { Inboxes, type InboxEntry } from './inboxes.js';
+import { KnownUsers } from './known-users.js';
+import { encodeRecord, frameCrc } from './log-format.js';
+import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
+import { MessageCache } from './message-cache.js';
+import { handBack, stamp, type Numbering } from './numbering.js';
+import { pageSpan } from './page-span.js';
+import { BARRIER, chatMessage, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
+import { loadSegment, type LoadSink } from './segment-loader.js';
+import { SegmentReader } from './segment-reader.js';
+import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -36,76 +45,68 @@ export interface FileStoreOptions {
   log: (line: string) => void;
   /** A new segment file is started once the current one would exceed this (default 64 MiB). */
   segmentBytes?: number;
-  /** File operations used for appends; tests pass a shim to count fsyncs or inject failures. */
+  /** Estimated heap bytes of recently used messages kept decoded (default 16 MiB). */
+  cacheBytes?: number;
+  /** File operations used for appends; tests pass a shim to count writes or inject failures. */
   io?: LogIo;
 }
 
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
-/** Compaction copies this many records per event-loop turn so it never stalls the server. */
+/** Offsets are u32 in the index and the sidecars. */
+const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
+const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** Compaction copies this many messages per round trip (read them, append copies, wait for durable). */
 const COPY_SLICE = 500;
 /** Keys per delivery record, so a huge inbox delivered at once stays within the record size limit. */
 const KEYS_PER_MARKER = 1000;
 /** Inbox order keys: segment * 2^32 + offset sorts like log position (segments stay below 4 GiB). */
 const SEG_SPAN = 2 ** 32;
 
-interface SegmentInfo {
-  /** Lowest and highest seq of each conversation's messages (m and h records) in this segment. */
-  convs: Map<ConvKey, { min: number; max: number }>;
-  messages: number;
-  /** Every record, of any kind: the denominator of "mostly dead". */
+interface Conv extends Numbering {
+  key: ConvKey;
+  /** Display spelling of a room, from its newest message. */
+  room: string | undefined;
+  /** Seq that `room` and `lastTs` were taken from while loading. */
+  namedSeq: number;
+  index: ConvIndex;
+  /** Compaction copies met while loading, merged once the whole log is read. */
+  copies: Slot[] | undefined;
+}
+
+interface SegStats {
+  /** Valid records of any kind. */
   records: number;
+  /** Index entries pointing into this segment. */
+  live: number;
 }
 
-type Rec =
-  | { t: 'm'; c: ConvKey; m: ChatMessage; o?: string }
-  | { t: 'h'; c: ConvKey; m: ChatMessage }
-  | { t: 'u'; n: string; s: string }
-  | { t: 'd'; u: string; k: string[] }
-  | { t: 'i'; u: string; c: ConvKey; m: ChatMessage; p: number }
-  | { t: 'x' };
-
-function isMessage(v: unknown): v is ChatMessage {
-  const m = v as ChatMessage | null;
-  return typeof m === 'object' && m !== null && typeof m.seq === 'number' && typeof m.from === 'string' && typeof m.text === 'string';
-}
-
-/** Validates a parsed record; anything else is treated like damage. */
-function asRecord(v: unknown): Rec | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Record<string, unknown>;
-  switch (r.t) {
-    case 'm':
-    case 'h':
-      return typeof r.c === 'string' && isMessage(r.m) && (r.o === undefined || typeof r.o === 'string') ? (r as Rec) : undefined;
-    case 'u':
-      return typeof r.n === 'string' && typeof r.s === 'string' ? (r as Rec) : undefined;
-    case 'd':
-      return typeof r.u === 'string' && Array.isArray(r.k) && r.k.every((k) => typeof k === 'string') ? (r as Rec) : undefined;
-    case 'i':
-      return typeof r.u === 'string' && typeof r.c === 'string' && isMessage(r.m) && typeof r.p === 'number' ? (r as Rec) : undefined;
-    case 'x':
-      return r as Rec;
-    default:
-      return undefined;
-  }
-}
-
-export class FileStore extends IndexedStore {
-  private readonly segments = new Map<number, SegmentInfo>();
-  /** Segment holding each user's newest `u` record. */
+export class FileStore implements Store {
+  private readonly convs = new Map<ConvKey, Conv>();
+  private readonly known = new KnownUsers();
+  /** Segment holding each user's newest durable `u` record. */
   private readonly userSeg = new Map<string, number>();
+  private readonly inboxes = new Inboxes();
+  private readonly segs = new Map<number, SegStats>();
+  private readonly reader: SegmentReader;
+  private readonly cache: MessageCache;
+  private readonly segmentBytes: number;
   private writer: LogWriter | undefined;
-  private lastAppendSeg = 0;
+  /** The sidecar of the segment being written, fed as its records become durable. */
+  private builder: SidecarBuilder | undefined;
   private compacting = false;
+  /** Sidecar files being written in the background; close() waits for them. */
+  private readonly sidecarWrites = new Set<Promise<void>>();
   private closed = false;
   private lock: DirLock | undefined;
 
   constructor(private readonly opts: FileStoreOptions) {
-    super(opts.historyPerRoom);
+    this.reader = new SegmentReader(opts.dir);
+    this.cache = new MessageCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES);
   }
 
   async open(): Promise<void> {
-    mkdirSync(this.opts.dir, { recursive: true });
+    fs.mkdirSync(this.opts.dir, { recursive: true });
     const lock = lockDir(this.opts.dir);
     try {
       this.load();
@@ -116,292 +117,515 @@ export class FileStore extends IndexedStore {
     this.lock = lock;
   }
 
-  /** Rebuilds the index from the segments and opens the writer after the newest good record. */
-  private load(): void {
-    const ids = readdirSync(this.opts.dir)
-      .map(parseSegmentName)
-      .filter((id): id is number => id !== undefined)
-      .sort((a, b) => a - b);
-    const copies = new Map<ConvKey, ChatMessage[]>();
-    let sawInboxCopies = false;
-    let lastSize = 0;
-    for (const [n, id] of ids.entries()) {
-      const file = join(this.opts.dir, segmentName(id));
-      const buf = readFileSync(file);
-      const info: SegmentInfo = { convs: new Map(), messages: 0, records: 0 };
-      this.segments.set(id, info);
-      let bad = 0;
-      const result = scanRecords(buf, (payload, offset) => {
-        info.records++;
-        let rec: Rec | undefined;
-        try {
-          rec = asRecord(JSON.parse(payload));
-        } catch {
-          rec = undefined;
-        }
-        if (!rec) return void bad++;
-        if (rec.t === 'h') {
-          let list = copies.get(rec.c);
-          if (!list) copies.set(rec.c, (list = []));
-          list.push(rec.m);
-          this.noteMessage(info, rec.c, rec.m.seq);
-        } else if (rec.t === 'i') sawInboxCopies = true;
-        this.replay(rec, id, offset, info);
-      });
-      if (bad > 0) this.opts.log(`store: ${file}: ${bad} unreadable record(s) skipped`);
-      const last = n === ids.length - 1;
-      for (const d of result.damage) {
-        const what = d.tail ? 'torn or corrupt tail' : 'corrupt record(s)';
-        this.opts.log(`store: ${file}: ${what} at byte ${d.offset} (${d.length} bytes) skipped${d.tail && last ? ', truncated' : ''}`);
-      }
-      if (last) {
-        lastSize = result.goodEnd;
-        if (result.goodEnd < buf.length) {
-          truncateSync(file, result.goodEnd);
-          const fd = openSync(file, 'r+');
-          fsyncSync(fd);
-          closeSync(fd);
-        }
-      }
-    }
-    for (const [conv, list] of copies) this.index.restore(conv, list);
-    if (sawInboxCopies) this.index.sortInboxes();
-
-    const segmentBytes = this.opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    const lastId = ids[ids.length - 1];
-    const cont = lastId !== undefined && lastSize < segmentBytes;
-    const segment = cont ? lastId : (lastId ?? 0) + 1;
-    this.writer = new LogWriter({
-      dir: this.opts.dir,
-      fsync: this.opts.fsync,
-      segmentBytes,
-      io: this.opts.io ?? nodeIo,
-      segment,
-      size: cont ? lastSize : 0,
-      exists: cont,
-    });
-    this.lastAppendSeg = segment;
-    setImmediate(() => this.maybeCompact());
-  }
-
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     try {
       await this.writer?.close();
+      await Promise.all(this.sidecarWrites);
+      const b = this.builder;
+      if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
     } finally {
+      this.reader.closeAll();
       this.lock?.release();
     }
   }
 
-  appendMessage(conv: ConvKey, msg: ChatMessage, offlineRecipient: string | undefined, done: Done): void {
-    this.index.add(conv, msg);
-    const rec: Rec = offlineRecipient === undefined ? { t: 'm', c: conv, m: msg } : { t: 'm', c: conv, m: msg, o: offlineRecipient };
-    const key = inboxKey(conv, msg.seq);
-    const at = this.append(rec, (err) => {
-      if (err) {
-        // Not durable, so never served: not in history, not in the inbox.
-        this.index.remove(conv, msg.seq);
-        if (offlineRecipient !== undefined) this.index.inboxRemove(offlineRecipient, [key]);
+  append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
+    const refused = this.refusal() ?? (draft.room === undefined && draft.to === undefined ? new Error('a message needs a room or a recipient') : undefined);
+    if (refused) return queueMicrotask(() => done(refused, undefined));
+    const c = this.conv(conv);
+    const { seq, ts } = stamp(c);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true);
+    const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
+    this.writer!.append(frame, (err, at) => {
+      if (err || !at) {
+        handBack(c, seq);
+        return done(err ?? new Error('not stored'), undefined);
       }
-      done(err);
+      this.noteRecord(at, frame);
+      c.durable = seq;
+      if (msg.room !== undefined) c.room = msg.room;
+      this.pushEntry(c, seq, at);
+      this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
+      this.cache.put(conv, msg);
+      if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: at.seg * SEG_SPAN + at.off, seg: at.seg });
+      done(null, msg);
     });
-    this.noteMessage(this.segmentInfo(at.seg), conv, msg.seq);
-    if (offlineRecipient !== undefined) {
-      this.index.inboxAdd(offlineRecipient, { key, conv, msg, order: at.seg * SEG_SPAN + at.offset, seg: at.seg });
-    }
+  }
+
+  history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage> {
+    const c = this.convs.get(conv);
+    if (!c) return Promise.resolve({ messages: [], more: false });
+    const span = pageSpan(c.index.count, (s) => c.index.lowerBound(s), query);
+    const wanted: Wanted[] = [];
+    for (let p = span.start; p < span.end; p++) wanted.push({ conv, slot: c.index.slot(p) });
+    // The positions are taken now: what becomes durable after this call is not in the page.
+    return this.readMessages(wanted).then((messages) => ({ messages, more: span.more }));
+  }
+
+  lastSeq(conv: ConvKey): Promise<number> {
+    return Promise.resolve(this.convs.get(conv)?.durable ?? 0);
+  }
+
+  rooms(): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of this.convs.values()) if (c.room !== undefined && c.index.count > 0 && c.key.startsWith('r:')) out.push(c.room);
+    return Promise.resolve(out);
   }
 
   rememberUser(name: string, lastSeen: string): void {
-    const user = this.index.rememberUser(name, lastSeen);
-    this.appendUser(user, (err) => err && this.opts.log(`store: could not record user ${name}: ${err.message}`));
+    const user = this.known.remember(name, lastSeen);
+    this.appendUser(user, (err) => err && !this.closed && this.opts.log(`store: could not record user ${name}: ${err.message}`));
   }
 
-  markDelivered(userKey: string, count: number, done: Done): void {
-    const keys = this.index.inboxShift(userKey, count).map((e) => e.key);
-    if (keys.length === 0) return queueMicrotask(() => done(null));
+  knownUser(userKey: string): Promise<KnownUser | undefined> {
+    return Promise.resolve(this.known.get(userKey));
+  }
+
+  users(after: string | undefined, limit: number): Promise<UserPage> {
+    return Promise.resolve(this.known.page(after, limit));
+  }
+
+  inbox(userKey: string, limit: number): Promise<InboxItem[]> {
+    const entries = this.inboxes.list(userKey, limit, (e) => this.slotOf(e.conv, e.seq) !== undefined);
+    const wanted: Wanted[] = entries.map((e) => ({ conv: e.conv, slot: this.slotOf(e.conv, e.seq)! }));
+    return this.readMessages(wanted, true).then((msgs) => {
+      const out: InboxItem[] = [];
+      for (let i = 0; i < msgs.length; i++) if (msgs[i]) out.push({ conv: wanted[i]!.conv, msg: msgs[i]! });
+      return out;
+    });
+  }
+
+  markDelivered(userKey: string, refs: readonly MessageRef[], done: Done): void {
+    const removed = this.inboxes.remove(userKey, refs);
+    if (removed.length === 0) return queueMicrotask(() => done(null));
     let firstErr: Error | null = null;
-    for (let i = 0; i < keys.length; i += KEYS_PER_MARKER) {
-      const last = i + KEYS_PER_MARKER >= keys.length;
-      this.append({ t: 'd', u: userKey, k: keys.slice(i, i + KEYS_PER_MARKER) }, (err) => {
+    let left = Math.ceil(removed.length / KEYS_PER_MARKER);
+    for (let i = 0; i < removed.length; i += KEYS_PER_MARKER) {
+      const part = removed.slice(i, i + KEYS_PER_MARKER);
+      this.appendRaw(encodeDelivered(userKey, part), (b) => b.delivered(userKey, part), (err) => {
         firstErr ??= err;
-        if (last) done(firstErr);
+        if (--left === 0) done(firstErr);
       });
     }
   }
 
-  // ---- internals ----
+  // ---- loading ----
 
-  private append(rec: Rec, done: Done): { seg: number; offset: number } {
-    const writer = this.writer;
-    if (!writer) {
-      queueMicrotask(() => done(new Error('store is not open')));
-      return { seg: 0, offset: 0 };
+  private load(): void {
+    const files = fs.readdirSync(this.opts.dir);
+    const ids = files
+      .map(parseSegmentName)
+      .filter((id): id is number => id !== undefined)
+      .sort((a, b) => a - b);
+    const have = new Set(ids);
+    for (const f of files) {
+      const sid = parseSidecarName(f);
+      // A sidecar without its segment (deleted by compaction just before a crash), or a torn temp file.
+      if ((sid !== undefined && !have.has(sid)) || f.endsWith('.idx.tmp')) fs.rmSync(join(this.opts.dir, f), { force: true });
     }
-    const at = writer.append(encodeRecord(JSON.stringify(rec)), done);
-    this.segmentInfo(at.seg).records++;
-    if (at.seg !== this.lastAppendSeg) {
-      this.lastAppendSeg = at.seg;
-      setImmediate(() => this.maybeCompact());
+    let sawInboxCopies = false;
+    let seg = 0;
+    const sink: LoadSink = {
+      message: (t, conv, seq, off, len, inbox) => {
+        const c = this.conv(conv);
+        if (t === 'H') {
+          (c.copies ??= []).push({ seq, seg, off, len });
+          return;
+        }
+        if (seq <= c.durable) {
+          this.opts.log(`store: segment ${seg} byte ${off}: ${conv} seq ${seq} is not after ${c.durable}; skipped`);
+          return;
+        }
+        c.durable = c.assigned = seq;
+        this.pushEntry(c, seq, { seg, off, len });
+        if (inbox !== undefined) this.inboxes.add(inbox, { conv, seq, order: seg * SEG_SPAN + off, seg });
+      },
+      named: (conv, seq, ts, room) => {
+        const c = this.conv(conv);
+        if (seq < c.namedSeq) return;
+        c.namedSeq = seq;
+        if (ts > c.lastTs) c.lastTs = ts;
+        if (room !== undefined) c.room = room;
+      },
+      user: (name, lastSeen) => {
+        this.known.remember(name, lastSeen);
+        this.userSeg.set(nameKey(name), seg);
+      },
+      delivered: (user, refs) => void this.inboxes.remove(user, refs),
+      inboxCopy: (user, conv, seq, order) => {
+        sawInboxCopies = true;
+        const e = this.inboxes.get(user, conv, seq);
+        if (e) e.seg = seg;
+        else this.inboxes.add(user, { conv, seq, order, seg });
+      },
+    };
+    const toWrite: SidecarBuilder[] = [];
+    let size = 0;
+    for (const [n, id] of ids.entries()) {
+      seg = id;
+      const newest = n === ids.length - 1;
+      this.segs.set(id, { records: 0, live: 0 });
+      const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log);
+      this.segs.get(id)!.records = loaded.records;
+      if (newest) {
+        size = loaded.size;
+        this.builder = loaded.builder;
+      } else if (loaded.scanned && loaded.builder) toWrite.push(loaded.builder);
     }
-    return at;
+    for (const c of this.convs.values()) if (c.copies) this.mergeCopies(c);
+    if (sawInboxCopies) this.inboxes.sort();
+    this.inboxes.prune((e) => this.slotOf(e.conv, e.seq) !== undefined);
+
+    const id = ids[ids.length - 1] ?? 1;
+    if (ids.length === 0) this.segs.set(id, { records: 0, live: 0 });
+    this.builder ??= new SidecarBuilder(id);
+    const fd = fs.openSync(join(this.opts.dir, segmentName(id)), segmentFlags(this.opts.fsync, true));
+    if (ids.length === 0 && this.opts.fsync !== 'off') fsyncDir(this.opts.dir);
+    this.writer = new LogWriter({
+      dir: this.opts.dir,
+      fsync: this.opts.fsync,
+      segmentBytes: this.segmentBytes,
+      io: this.opts.io ?? nodeIo,
+      segment: id,
+      fd,
+      size,
+      onCallbackError: (err) =>
+        queueMicrotask(() => {
+          throw err;
+        }),
+    });
+    // Scanned sealed segments get their sidecars now, so the next start does not scan them again.
+    for (const b of toWrite) this.writeSidecar(b, true, false);
+    setImmediate(() => this.maybeCompact());
+  }
+
+  /** Joins a conversation's compaction copies with its in-order messages; retention applies. */
+  private mergeCopies(c: Conv): void {
+    const bySeq = new Map<number, Slot>();
+    const later = (a: Slot, b: Slot): boolean => a.seg > b.seg || (a.seg === b.seg && a.off > b.off);
+    for (const s of [...c.index.slots(), ...c.copies!]) {
+      const prev = bySeq.get(s.seq);
+      if (!prev || later(s, prev)) bySeq.set(s.seq, s);
+    }
+    c.copies = undefined;
+    while (c.index.count > 0) this.segs.get(c.index.shift())!.live--;
+    const sorted = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+    for (const s of sorted.slice(Math.max(0, sorted.length - this.opts.historyPerRoom))) this.pushEntry(c, s.seq, s);
+    const newest = sorted[sorted.length - 1];
+    if (newest && newest.seq > c.durable) c.durable = c.assigned = newest.seq;
+  }
+
+  // ---- writing ----
+
+  private refusal(): Error | undefined {
+    if (this.closed) return new Error('store is closed');
+    if (!this.writer) return new Error('store is not open');
+    return this.writer.broken;
+  }
+
+  private conv(key: ConvKey): Conv {
+    let c = this.convs.get(key);
+    if (!c) {
+      c = { key, room: undefined, namedSeq: 0, index: new ConvIndex(), copies: undefined, assigned: 0, durable: 0, lastTs: '' };
+      this.convs.set(key, c);
+    }
+    return c;
+  }
+
+  /** Adds a durable message's position and applies retention. */
+  private pushEntry(c: Conv, seq: number, at: { seg: number; off: number; len: number }): void {
+    c.index.push(seq, at.seg, at.off, at.len);
+    this.stats(at.seg).live++;
+    while (c.index.count > this.opts.historyPerRoom) this.stats(c.index.shift()).live--;
+  }
+
+  private stats(seg: number): SegStats {
+    let s = this.segs.get(seg);
+    if (!s) this.segs.set(seg, (s = { records: 0, live: 0 }));
+    return s;
+  }
+
+  /**
+   * Appends a record that is not a new message (users, markers, compaction copies). `index` runs the
+   * moment it is durable, before anything else can: it records the record in its segment's sidecar.
+   */
+  private appendRaw(payload: string, index: (b: SidecarBuilder, at: Placed) => void, done: (err: Error | null, at: Placed | undefined) => void): void {
+    const refused = this.refusal();
+    if (refused) return queueMicrotask(() => done(refused, undefined));
+    const frame = encodeRecord(payload);
+    this.writer!.append(frame, (err, at) => {
+      if (!err && at) {
+        this.noteRecord(at, frame);
+        index(this.builder!, at);
+      }
+      done(err, at);
+    });
   }
 
   private appendUser(user: KnownUser, done: Done): void {
     const key = nameKey(user.name);
-    const at = this.append({ t: 'u', n: user.name, s: user.lastSeen }, (err) => {
-      if (!err && (this.userSeg.get(key) ?? 0) <= at.seg) this.userSeg.set(key, at.seg);
-      done(err);
-    });
+    const { name, lastSeen } = user;
+    this.appendRaw(
+      encodeUser(name, lastSeen),
+      (b, at) => {
+        b.user(name, lastSeen);
+        if ((this.userSeg.get(key) ?? 0) <= at.seg) this.userSeg.set(key, at.seg);
+      },
+      (err) => done(err),
+    );
   }
 
-  private segmentInfo(seg: number): SegmentInfo {
-    let info = this.segments.get(seg);
-    if (!info) this.segments.set(seg, (info = { convs: new Map(), messages: 0, records: 0 }));
-    return info;
-  }
-
-  private noteMessage(info: SegmentInfo, conv: ConvKey, seq: number): void {
-    info.messages++;
-    const r = info.convs.get(conv);
-    if (!r) info.convs.set(conv, { min: seq, max: seq });
-    else {
-      if (seq < r.min) r.min = seq;
-      if (seq > r.max) r.max = seq;
+  /** Every durable record passes here first: it seals the previous segment when the writer moved on. */
+  private noteRecord(at: Placed, frame: Buffer): void {
+    let b = this.builder!;
+    if (at.seg !== b.seg) {
+      this.writeSidecar(b, true, false);
+      this.builder = b = new SidecarBuilder(at.seg);
+      setImmediate(() => this.maybeCompact());
     }
+    b.record(at.off, at.len, frameCrc(frame));
+    this.stats(at.seg).records++;
   }
 
-  private replay(rec: Rec, seg: number, offset: number, info: SegmentInfo): void {
-    switch (rec.t) {
-      case 'm': {
-        if (rec.m.seq <= this.index.lastSeq(rec.c)) {
-          this.opts.log(`store: segment ${seg} byte ${offset}: ${rec.c} seq ${rec.m.seq} is not after ${this.index.lastSeq(rec.c)}; skipped`);
-          return;
+  /** A sidecar is a shortcut, never needed for correctness: written without fsync, errors only logged. */
+  private writeSidecar(b: SidecarBuilder, sealed: boolean, sync: boolean): void {
+    const bytes = b.encode(sealed);
+    if (!bytes) return;
+    const file = join(this.opts.dir, sidecarName(b.seg));
+    const tmp = `${file}.tmp`;
+    const fail = (err: Error): void => this.opts.log(`store: could not write ${sidecarName(b.seg)}: ${err.message}`);
+    if (sync) {
+      try {
+        fs.writeFileSync(tmp, bytes);
+        fs.renameSync(tmp, file);
+      } catch (err) {
+        fail(err as Error);
+      }
+      return;
+    }
+    const done = new Promise<void>((resolve) =>
+      fs.writeFile(tmp, bytes, (err) => {
+        if (err) {
+          fail(err);
+          return resolve();
         }
-        this.index.add(rec.c, rec.m);
-        this.noteMessage(info, rec.c, rec.m.seq);
-        if (rec.o !== undefined) {
-          const key = inboxKey(rec.c, rec.m.seq);
-          this.index.inboxAdd(rec.o, { key, conv: rec.c, msg: rec.m, order: seg * SEG_SPAN + offset, seg });
-        }
-        return;
-      }
-      case 'u': {
-        this.index.rememberUser(rec.n, rec.s);
-        this.userSeg.set(nameKey(rec.n), seg);
-        return;
-      }
-      case 'd':
-        this.index.inboxRemove(rec.u, rec.k);
-        return;
-      case 'i': {
-        const key = inboxKey(rec.c, rec.m.seq);
-        const existing = this.index.inboxEntry(rec.u, key);
-        if (existing) existing.seg = seg;
-        else this.index.inboxAdd(rec.u, { key, conv: rec.c, msg: rec.m, order: rec.p, seg });
-        return;
-      }
-      case 'h':
-      case 'x':
-        return;
-    }
+        fs.rename(tmp, file, (e) => {
+          if (e) fail(e);
+          resolve();
+        });
+      }),
+    );
+    this.sidecarWrites.add(done);
+    void done.then(() => this.sidecarWrites.delete(done));
   }
 
-  /** Live messages of a segment: those at or after their conversation's oldest retained seq. */
-  private live(info: SegmentInfo): number {
-    let live = 0;
-    for (const [conv, r] of info.convs) {
-      const first = this.index.firstRetainedSeq(conv);
-      if (r.max >= first) live += r.max - Math.max(r.min, first) + 1;
-    }
-    return live;
+  // ---- reading ----
+
+  private slotOf(conv: ConvKey, seq: number): Slot | undefined {
+    const c = this.convs.get(conv);
+    if (!c) return undefined;
+    const pos = c.index.find(seq);
+    return pos < 0 ? undefined : c.index.slot(pos);
   }
+
+  /**
+   * The messages at those places, from the cache or the disk, in the order asked. A record that turns
+   * out unreadable is logged and dropped from the index (and from the result, or left undefined when
+   * `holes` is set). Segments are acquired synchronously, before the first await, so compaction
+   * cannot close a file between the index lookup and the read.
+   */
+  private async readMessages(wanted: Wanted[], holes = false): Promise<ChatMessage[]> {
+    if (this.closed) throw new Error('store is closed');
+    const out = new Array<ChatMessage | undefined>(wanted.length);
+    const bySeg = new Map<number, number[]>();
+    for (let i = 0; i < wanted.length; i++) {
+      const w = wanted[i]!;
+      const hit = this.cache.get(w.conv, w.slot.seq);
+      if (hit) out[i] = hit;
+      else {
+        let list = bySeg.get(w.slot.seg);
+        if (!list) bySeg.set(w.slot.seg, (list = []));
+        list.push(i);
+      }
+    }
+    const acquired: number[] = [];
+    try {
+      for (const seg of bySeg.keys()) {
+        const err = this.reader.acquire(seg);
+        if (err) throw err;
+        acquired.push(seg);
+      }
+      await Promise.all(
+        [...bySeg].map(async ([seg, idx]) => {
+          const got = await this.reader.read(
+            seg,
+            idx.map((i) => wanted[i]!.slot),
+          );
+          for (let k = 0; k < idx.length; k++) {
+            const w = wanted[idx[k]!]!;
+            const g = got[k]!;
+            const rec = 'payload' in g ? decodeRecord(g.payload.toString('utf8')) : undefined;
+            if (rec && (rec.t === 'M' || rec.t === 'H') && rec.conv === w.conv && rec.msg.seq === w.slot.seq) {
+              out[idx[k]!] = rec.msg;
+              this.cache.put(w.conv, rec.msg);
+            } else this.unreadable(w, 'damaged' in g ? g.damaged : 'not the message expected');
+          }
+        }),
+      );
+    } finally {
+      for (const seg of acquired) this.reader.release(seg);
+    }
+    if (holes) return out as ChatMessage[];
+    return out.filter((m): m is ChatMessage => m !== undefined);
+  }
+
+  private unreadable(w: Wanted, why: string): void {
+    this.opts.log(`store: ${segmentName(w.slot.seg)} byte ${w.slot.off}: ${w.conv} seq ${w.slot.seq} unreadable (${why}); skipped`);
+    const c = this.convs.get(w.conv);
+    const pos = c ? c.index.find(w.slot.seq) : -1;
+    if (!c || pos < 0) return;
+    const now = c.index.slot(pos);
+    if (now.seg !== w.slot.seg || now.off !== w.slot.off) return;
+    c.index.removeAt(pos);
+    this.stats(now.seg).live--;
+  }
+
+  // ---- compaction ----
 
   private maybeCompact(): void {
     const writer = this.writer;
-    if (this.compacting || this.closed || !writer) return;
-    // Records still needed per segment besides messages: newest user records, undelivered DMs.
-    const pinned = new Map<number, number>();
-    for (const seg of this.userSeg.values()) pinned.set(seg, (pinned.get(seg) ?? 0) + 1);
-    for (const [, e] of this.index.inboxEntries()) pinned.set(e.seg, (pinned.get(e.seg) ?? 0) + 1);
+    if (this.compacting || this.closed || !writer || writer.broken) return;
+    const pinned = this.pinned();
     const doomed: number[] = [];
-    for (const id of [...this.segments.keys()].sort((a, b) => a - b)) {
+    for (const id of [...this.segs.keys()].sort((a, b) => a - b)) {
       if (id >= writer.segment) break;
-      const info = this.segments.get(id)!;
+      const s = this.segs.get(id)!;
       // Deleting a segment costs copying its live part: worth it only once at most half is live.
-      if ((this.live(info) + (pinned.get(id) ?? 0)) * 2 > info.records) break;
+      if ((s.live + (pinned.get(id) ?? 0)) * 2 > s.records) break;
       doomed.push(id);
     }
-    const newest = doomed[doomed.length - 1];
-    if (newest === undefined) return;
+    if (doomed.length === 0) return;
     this.compacting = true;
-    const work = this.copyWork(doomed, newest);
-    let failed: Error | null = null;
-    const step = (): void => {
-      if (this.closed) {
+    this.compact(doomed).then(
+      (ok) => {
         this.compacting = false;
-        return;
-      }
-      for (let n = 0; n < COPY_SLICE; n++) {
-        const next = work.next();
-        if (next.done) {
-          this.append({ t: 'x' }, (err) => {
-            failed ??= err;
-            this.compacting = false;
-            if (failed) return this.opts.log(`store: compaction stopped: ${failed.message}`);
-            for (const id of doomed) {
-              try {
-                unlinkSync(join(this.opts.dir, segmentName(id)));
-              } catch (e) {
-                this.opts.log(`store: could not delete ${segmentName(id)}: ${(e as Error).message}`);
-              }
-              this.segments.delete(id);
-            }
-            setImmediate(() => this.maybeCompact());
-          });
-          return;
-        }
-        next.value((err) => (failed ??= err));
-      }
-      setImmediate(step);
-    };
-    step();
+        if (ok) setImmediate(() => this.maybeCompact());
+      },
+      (err: Error) => {
+        this.compacting = false;
+        if (!this.closed) this.opts.log(`store: compaction stopped: ${err.message}`);
+      },
+    );
   }
 
-  /** Copy jobs for everything still needed from the doomed segments, generated lazily per slice. */
-  private *copyWork(doomed: number[], newest: number): Generator<(onDone: Done) => void> {
+  /** Records besides messages still needed per segment: users' newest records, undelivered DMs. */
+  private pinned(): Map<number, number> {
+    const pinned = new Map<number, number>();
+    for (const seg of this.userSeg.values()) pinned.set(seg, (pinned.get(seg) ?? 0) + 1);
+    for (const [, e] of this.inboxes.entries()) pinned.set(e.seg, (pinned.get(e.seg) ?? 0) + 1);
+    return pinned;
+  }
+
+  private async compact(doomed: number[]): Promise<boolean> {
+    const gone = new Set(doomed);
+    const newest = doomed[doomed.length - 1]!;
+    for (const c of [...this.convs.values()]) {
+      // Read the index as it is now: messages may have aged out since the plan was made.
+      const slots: Slot[] = [];
+      for (let p = 0; p < c.index.count; p++) if (gone.has(c.index.segAt(p))) slots.push(c.index.slot(p));
+      for (let i = 0; i < slots.length; i += COPY_SLICE) await this.copyMessages(c, slots.slice(i, i + COPY_SLICE), gone);
+      await yieldTurn();
+    }
+    const users: Promise<void>[] = [];
+    for (const [key, seg] of [...this.userSeg]) {
+      const user = this.known.get(key);
+      if (seg <= newest && user) users.push(new Promise((res, rej) => this.appendUser(user, (err) => (err ? rej(err) : res()))));
+    }
+    await Promise.all(users);
+    const entries: [string, InboxEntry][] = [];
+    for (const [user, e] of this.inboxes.entries()) if (e.seg <= newest) entries.push([user, e]);
+    await Promise.all(entries.map(([user, e]) => this.copyInboxEntry(user, e)));
+    await this.appendAsync(BARRIER, () => {});
+    if (this.closed) return false;
+    // Nothing may point into a segment about to go; if something does, keep the segments.
+    const stillPinned = this.pinned();
     for (const id of doomed) {
-      for (const [conv, r] of this.segments.get(id)!.convs) {
-        // Retained messages may have aged out since the plan was made: read the index as it is now.
-        for (const m of this.index.range(conv, Math.max(r.min, this.index.firstRetainedSeq(conv)), r.max)) {
-          yield (onDone) => {
-            const at = this.append({ t: 'h', c: conv, m }, onDone);
-            this.noteMessage(this.segmentInfo(at.seg), conv, m.seq);
-          };
-        }
+      if (this.segs.get(id)!.live > 0 || (stillPinned.get(id) ?? 0) > 0) {
+        this.opts.log(`store: compaction left ${segmentName(id)} in place: it is still referenced`);
+        return false;
       }
     }
-    for (const [key, seg] of [...this.userSeg]) {
-      if (seg > newest) continue;
-      const user = this.index.knownUser(key);
-      if (user) yield (onDone) => this.appendUser(user, onDone);
+    for (const id of doomed) {
+      try {
+        fs.unlinkSync(join(this.opts.dir, segmentName(id)));
+        fs.rmSync(join(this.opts.dir, sidecarName(id)), { force: true });
+      } catch (e) {
+        this.opts.log(`store: could not delete ${segmentName(id)}: ${(e as Error).message}`);
+      }
+      this.reader.retire(id);
+      this.segs.delete(id);
     }
-    const entries: [string, InboxEntry][] = [];
-    for (const [user, e] of this.index.inboxEntries()) if (e.seg <= newest) entries.push([user, e]);
-    for (const [user, e] of entries) {
-      yield (onDone) => {
-        if (this.index.inboxEntry(user, e.key) !== e) return onDone(null);
-        const at = this.append({ t: 'i', u: user, c: e.conv, m: e.msg, p: e.order }, (err) => {
-          if (!err) e.seg = at.seg;
-          onDone(err);
-        });
-      };
+    return true;
+  }
+
+  /** Reads retained messages from doomed segments and appends copies; the index follows the copies. */
+  private async copyMessages(c: Conv, slots: Slot[], gone: Set<number>): Promise<void> {
+    const msgs = await this.readMessages(
+      slots.map((slot) => ({ conv: c.key, slot })),
+      true,
+    );
+    await Promise.all(
+      msgs.map(async (m, i) => {
+        if (!m) return;
+        const at = await this.appendAsync(encodeMessage('H', c.key, m, undefined), (b, p) => b.message('H', c.key, m.seq, p.off, p.len, undefined, m.ts, m.room));
+        const pos = c.index.find(m.seq);
+        if (pos < 0 || !gone.has(c.index.segAt(pos)) || slots[i]!.seq !== m.seq) return;
+        this.stats(c.index.segAt(pos)).live--;
+        c.index.move(pos, at.seg, at.off, at.len);
+        this.stats(at.seg).live++;
+      }),
+    );
+  }
+
+  private async copyInboxEntry(user: string, e: InboxEntry): Promise<void> {
+    if (this.inboxes.get(user, e.conv, e.seq) !== e) return;
+    if (!this.slotOf(e.conv, e.seq)) {
+      // Aged out of its conversation: it leaves the inbox instead of being copied.
+      this.inboxes.remove(user, [e]);
+      return;
     }
+    const at = await this.appendAsync(encodeInboxCopy(user, e.conv, e.seq, e.order), (b) => b.inboxCopy(user, e.conv, e.seq, e.order));
+    if (this.inboxes.get(user, e.conv, e.seq) === e) e.seg = at.seg;
+  }
+
+  private appendAsync(payload: string, index: (b: SidecarBuilder, at: Placed) => void): Promise<Placed> {
+    return new Promise((resolve, reject) => this.appendRaw(payload, index, (err, at) => (err || !at ? reject(err ?? new Error('not stored')) : resolve(at))));
+  }
+}
+
+interface Wanted {
+  conv: ConvKey;
+  slot: Slot;
+}
+
+function yieldTurn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+function fsyncDir(dir: string): void {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
 /** Total bytes of the segment files in a data directory (for tests and the benchmark). */
 export function logBytes(dir: string): number {
   let total = 0;
-  for (const f of readdirSync(dir)) if (parseSegmentName(f) !== undefined) total += statSync(join(dir, f)).size;
+  for (const f of fs.readdirSync(dir)) if (parseSegmentName(f) !== undefined) total += fs.statSync(join(dir, f)).size;
   return total;
 }

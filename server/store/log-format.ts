@@ -11,6 +11,11 @@ export const MAX_RECORD_BYTES = 1 << 20;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 
+/** CRC-32 stored in a frame's header. */
+export function frameCrc(frame: Buffer): number {
+  return frame.readUInt32LE(4);
+}
+
 export function encodeRecord(payload: string): Buffer {
   const len = Buffer.byteLength(payload);
   const buf = Buffer.allocUnsafe(HEADER_BYTES + len);
@@ -33,7 +38,8 @@ export interface ScanResult {
   damage: Damage[];
 }
 
-function validAt(buf: Buffer, pos: number): number {
+/** Payload length of a valid frame at `pos`, or -1. */
+export function validAt(buf: Buffer, pos: number): number {
   if (buf.length - pos < HEADER_BYTES) return -1;
   const len = buf.readUInt32LE(pos);
   const start = pos + HEADER_BYTES;
@@ -43,19 +49,23 @@ function validAt(buf: Buffer, pos: number): number {
   return len;
 }
 
+/** A valid record found by scanRecords: its frame starts at `offset`; `length` counts the payload. */
+export type OnRecord = (buf: Buffer, offset: number, length: number) => void;
+
 /**
- * Walks every record of one segment file. A damaged stretch is skipped by searching for the next
- * position where a whole valid record starts, so one flipped bit costs one record, not the rest of
- * the file; damage with nothing valid after it is reported as a torn tail.
+ * Walks every record of one segment file (or of its part from `start`, a record boundary). A damaged
+ * stretch is skipped by searching for the next position where a whole valid record starts, so one
+ * flipped bit costs one record, not the rest of the file; damage with nothing valid after it is
+ * reported as a torn tail. Offsets are relative to `buf`.
  */
-export function scanRecords(buf: Buffer, onRecord: (payload: string, offset: number) => void): ScanResult {
+export function scanRecords(buf: Buffer, onRecord: OnRecord, start = 0): ScanResult {
   const damage: Damage[] = [];
-  let pos = 0;
-  let goodEnd = 0;
+  let pos = start;
+  let goodEnd = start;
   while (pos < buf.length) {
     const len = validAt(buf, pos);
     if (len >= 0) {
-      onRecord(buf.toString('utf8', pos + HEADER_BYTES, pos + HEADER_BYTES + len), pos);
+      onRecord(buf, pos, len);
       pos += HEADER_BYTES + len;
       goodEnd = pos;
       continue;

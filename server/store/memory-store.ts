@@ -1,38 +1,120 @@
-// --memory: the shared index with nothing behind it. `done` runs as a microtask so callers see the
-// same asynchronous contract as the file store, in append order.
+// --memory: the Store contract with nothing behind it. Messages live in the heap, newest
+// --history-per-room per conversation. A message becomes durable (visible, acknowledged) in a
+// microtask, so callers see the same asynchronous contract as the file store, in append order.
 import type { ChatMessage } from '../../protocol/messages.js';
-import { inboxKey } from './conversations.js';
-import { IndexedStore } from './indexed-store.js';
-import type { ConvKey, Done } from './store.js';
+import { Inboxes } from './inboxes.js';
+import { KnownUsers } from './known-users.js';
+import { stamp, type Numbering } from './numbering.js';
+import { pageSpan } from './page-span.js';
+import { chatMessage } from './record-codec.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
 
 export interface MemoryStoreOptions {
   historyPerRoom: number;
 }
 
-export class MemoryStore extends IndexedStore {
+interface Conv extends Numbering {
+  key: ConvKey;
+  room: string | undefined;
+  /** Retained messages are msgs[head..], oldest first. */
+  msgs: ChatMessage[];
+  head: number;
+}
+
+export class MemoryStore implements Store {
+  private readonly convs = new Map<ConvKey, Conv>();
+  private readonly known = new KnownUsers();
+  private readonly inboxes = new Inboxes();
   private order = 0;
 
-  constructor(opts: MemoryStoreOptions) {
-    super(opts.historyPerRoom);
-  }
+  constructor(private readonly opts: MemoryStoreOptions) {}
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
 
-  appendMessage(conv: ConvKey, msg: ChatMessage, offlineRecipient: string | undefined, done: Done): void {
-    this.index.add(conv, msg);
-    if (offlineRecipient !== undefined) {
-      this.index.inboxAdd(offlineRecipient, { key: inboxKey(conv, msg.seq), conv, msg, order: this.order++, seg: 0 });
-    }
-    queueMicrotask(() => done(null));
+  append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
+    if (draft.room === undefined && draft.to === undefined) return queueMicrotask(() => done(new Error('a message needs a room or a recipient'), undefined));
+    let c = this.convs.get(conv);
+    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
+    const { seq, ts } = stamp(c);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true);
+    const conversation = c;
+    queueMicrotask(() => {
+      this.add(conversation, msg);
+      if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: this.order++, seg: 0 });
+      done(null, msg);
+    });
+  }
+
+  history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage> {
+    const c = this.convs.get(conv);
+    if (!c) return Promise.resolve({ messages: [], more: false });
+    const span = pageSpan(c.msgs.length - c.head, (s) => this.lowerBound(c, s), query);
+    return Promise.resolve({ messages: c.msgs.slice(c.head + span.start, c.head + span.end), more: span.more });
+  }
+
+  lastSeq(conv: ConvKey): Promise<number> {
+    return Promise.resolve(this.convs.get(conv)?.durable ?? 0);
+  }
+
+  rooms(): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of this.convs.values()) if (c.room !== undefined && c.msgs.length > c.head && c.key.startsWith('r:')) out.push(c.room);
+    return Promise.resolve(out);
   }
 
   rememberUser(name: string, lastSeen: string): void {
-    this.index.rememberUser(name, lastSeen);
+    this.known.remember(name, lastSeen);
   }
 
-  markDelivered(userKey: string, count: number, done: Done): void {
-    this.index.inboxShift(userKey, count);
+  knownUser(userKey: string): Promise<KnownUser | undefined> {
+    return Promise.resolve(this.known.get(userKey));
+  }
+
+  users(after: string | undefined, limit: number): Promise<UserPage> {
+    return Promise.resolve(this.known.page(after, limit));
+  }
+
+  inbox(userKey: string, limit: number): Promise<InboxItem[]> {
+    const out: InboxItem[] = [];
+    for (const e of this.inboxes.list(userKey, limit, (x) => this.find(x.conv, x.seq) !== undefined)) {
+      out.push({ conv: e.conv, msg: this.find(e.conv, e.seq)! });
+    }
+    return Promise.resolve(out);
+  }
+
+  markDelivered(userKey: string, refs: readonly MessageRef[], done: Done): void {
+    this.inboxes.remove(userKey, refs);
     queueMicrotask(() => done(null));
+  }
+
+  private add(c: Conv, msg: ChatMessage): void {
+    c.durable = msg.seq;
+    if (msg.room !== undefined) c.room = msg.room;
+    c.msgs.push(msg);
+    if (c.msgs.length - c.head > this.opts.historyPerRoom) c.head++;
+    // Drop the dead front now and then: amortised O(1), and never a copy of more than twice the retention.
+    if (c.head > 1024 && c.head * 2 > c.msgs.length) {
+      c.msgs = c.msgs.slice(c.head);
+      c.head = 0;
+    }
+  }
+
+  private lowerBound(c: Conv, seq: number): number {
+    let lo = c.head;
+    let hi = c.msgs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (c.msgs[mid]!.seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - c.head;
+  }
+
+  private find(conv: ConvKey, seq: number): ChatMessage | undefined {
+    const c = this.convs.get(conv);
+    if (!c) return undefined;
+    const m = c.msgs[c.head + this.lowerBound(c, seq)];
+    return m?.seq === seq ? m : undefined;
   }
 }

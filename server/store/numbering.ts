@@ -1,0 +1,24 @@
+// How a store numbers a conversation's messages: seq = the last one handed out + 1, ts = now but
+// never earlier than the previous message's (ISO UTC strings of one width compare like times). A
+// refused message hands its number back, and so does every message numbered after it — they are
+// refused with it, oldest first — so the next message takes the lowest unused seq and nobody ever
+// sees a gap.
+export interface Numbering {
+  /** Highest seq handed out, durable or still being written. */
+  assigned: number;
+  /** Highest durable seq: what lastSeq reports. */
+  durable: number;
+  /** ts of the newest message handed out. */
+  lastTs: string;
+}
+
+export function stamp(n: Numbering): { seq: number; ts: string } {
+  const now = new Date().toISOString();
+  if (now > n.lastTs) n.lastTs = now;
+  return { seq: ++n.assigned, ts: n.lastTs };
+}
+
+/** Message `seq` was refused. Later ones of the conversation are refused after it (append order). */
+export function handBack(n: Numbering, seq: number): void {
+  n.assigned = Math.min(n.assigned, seq - 1);
+}

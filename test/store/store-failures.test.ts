@@ -1,0 +1,225 @@
+// The seq promise under write and fsync failures, injected through the LogIo shim on real files:
+// what is served never has a gap, a refused message is never served (not after a restart either),
+// and appends after a recovered failure land where they can be read back, across segment rolls.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../protocol/messages.js';
+import type { FileStore } from '../../server/store/file-store.js';
+import { roomConv } from '../../server/store/store.js';
+import { historySeqs, newDir, open, range, say, segmentFiles, shimIo, sidecarFiles, until } from './store-helpers.js';
+
+const ENOSPC = (): Error => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+const EIO = (): Error => Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+
+/** What a crash at this moment would leave: a copy of the data dir's files as they are now. */
+function crashImage(dir: string): string {
+  const copy = newDir();
+  for (const f of fs.readdirSync(dir)) if (f !== 'LOCK') fs.copyFileSync(join(dir, f), join(copy, f));
+  return copy;
+}
+
+type Outcome = { text: string; seq?: number; err?: string };
+
+function sayTracked(store: FileStore, text: string, log: Outcome[], room = 'Lobby'): Promise<void> {
+  return new Promise((res) =>
+    store.append(roomConv(room.toLowerCase()), { room, from: 'a', text }, undefined, (err, m) => {
+      log.push(err ? { text, err: err.message } : { text, seq: m!.seq });
+      res();
+    }),
+  );
+}
+
+async function texts(store: FileStore, room = 'Lobby'): Promise<string[]> {
+  return (await store.history(roomConv(room.toLowerCase()), { limit: 1000 })).messages.map((m: ChatMessage) => `${m.seq}:${m.text}`);
+}
+
+describe('store failures', () => {
+  it('a failed batch fails every later-numbered one, even one already written; seqs are handed back without a gap', async () => {
+    const io = shimIo();
+    const dir = newDir();
+    const { store, warnings } = await open(dir, { io });
+    await say(store, 'Lobby', 'one');
+    await say(store, 'Lobby', 'two');
+    const sizeBefore = fs.statSync(join(dir, segmentFiles(dir)[0]!)).size;
+    let release!: () => void;
+    io.hold = new Promise((r) => (release = r));
+    const log: Outcome[] = [];
+    const all: Promise<void>[] = [];
+    const w0 = io.writes;
+    // Batch 1 (seq 3) goes to the kernel and fails; batch 2 (seq 4, and Other's seq 1) is written
+    // fine behind it; seq 5 waits in the queue. Everything after the failure was numbered on top of it.
+    all.push(sayTracked(store, 'three', log));
+    await until(() => io.writes === w0 + 1);
+    all.push(sayTracked(store, 'four', log), sayTracked(store, 'other', log, 'Other'));
+    await until(() => io.writes === w0 + 2);
+    all.push(sayTracked(store, 'five', log));
+    io.failWrite = { err: ENOSPC(), how: 'short', times: 1 };
+    io.hold = undefined;
+    release();
+    await Promise.all(all);
+    expect(log).toEqual([
+      { text: 'three', err: expect.stringMatching(/ENOSPC/) },
+      { text: 'four', err: expect.stringMatching(/ENOSPC/) },
+      { text: 'other', err: expect.stringMatching(/ENOSPC/) },
+      { text: 'five', err: expect.stringMatching(/ENOSPC/) },
+    ]);
+    expect(fs.statSync(join(dir, segmentFiles(dir)[0]!)).size).toBe(sizeBefore);
+    expect(await texts(store)).toEqual(['1:one', '2:two']);
+    expect(await store.lastSeq(roomConv('lobby'))).toBe(2);
+    expect(await store.lastSeq(roomConv('other'))).toBe(0);
+    await sayTracked(store, 'three again', log);
+    expect((await say(store, 'Other', 'other again')).seq).toBe(1);
+    expect((await say(store, 'Lobby', 'four again')).seq).toBe(4);
+    expect(await texts(store)).toEqual(['1:one', '2:two', '3:three again', '4:four again']);
+    await store.close();
+    expect(warnings).toEqual([]);
+    const b = await open(dir);
+    expect(b.warnings).toEqual([]);
+    expect(await texts(b.store)).toEqual(['1:one', '2:two', '3:three again', '4:four again']);
+    expect(await texts(b.store, 'Other')).toEqual(['1:other again']);
+    await b.store.close();
+  });
+
+  it('a message appended from inside a failure callback takes the lowest free seq; the rest follow without a gap', async () => {
+    const io = shimIo();
+    const { store } = await open(newDir(), { io });
+    await say(store, 'Lobby', 'one');
+    io.failWrite = { err: EIO(), how: 'short', times: 1 };
+    const got: string[] = [];
+    const inner: Promise<ChatMessage>[] = [];
+    await Promise.all(
+      ['a', 'b', 'c'].map(
+        (t) =>
+          new Promise<void>((res) =>
+            store.append(roomConv('lobby'), { room: 'Lobby', from: 'x', text: t }, undefined, (err) => {
+              got.push(`${t}:${err ? 'failed' : 'ok'}`);
+              if (err) inner.push(say(store, 'Lobby', `${t}-again`));
+              res();
+            }),
+          ),
+      ),
+    );
+    expect(got).toEqual(['a:failed', 'b:failed', 'c:failed']);
+    expect((await Promise.all(inner)).map((m) => `${m.seq}:${m.text}`)).toEqual(['2:a-again', '3:b-again', '4:c-again']);
+    expect(await historySeqs(store, 'Lobby')).toEqual([1, 2, 3, 4]);
+    await store.close();
+  });
+
+  it('after a failed fsync the refused message is never served: its bytes are cut off durably before anyone is told', async () => {
+    const io = shimIo();
+    const dir = newDir();
+    const { store } = await open(dir, { io });
+    await say(store, 'Lobby', 'kept');
+    const file = join(dir, segmentFiles(dir)[0]!);
+    const durableSize = fs.statSync(file).size;
+    // The bytes reach the file, then the flush fails (an O_DSYNC write reports it as EIO).
+    io.failWrite = { err: EIO(), how: 'synced-not', times: 1 };
+    let image: string | undefined;
+    const fsyncsBefore = io.fsyncs;
+    await new Promise<void>((res) =>
+      store.append(roomConv('lobby'), { room: 'Lobby', from: 'a', text: 'refused' }, undefined, (err) => {
+        expect(err?.message).toMatch(/EIO/);
+        // The sender hears "unavailable" now: a crash right after must not bring the message back.
+        image = crashImage(dir);
+        res();
+      }),
+    );
+    expect(io.truncates).toBe(1);
+    expect(io.fsyncs).toBe(fsyncsBefore + 1); // the truncation was made durable
+    expect(fs.statSync(file).size).toBe(durableSize);
+    expect(await texts(store)).toEqual(['1:kept']);
+    const after = await open(image!);
+    expect(await texts(after.store)).toEqual(['1:kept']);
+    await after.store.close();
+    // And the store goes on: the seq goes to the next message.
+    expect((await say(store, 'Lobby', 'next')).seq).toBe(2);
+    await store.close();
+    const b = await open(dir);
+    expect(b.warnings).toEqual([]);
+    expect(await texts(b.store)).toEqual(['1:kept', '2:next']);
+    await b.store.close();
+  });
+
+  it('when the failed bytes cannot be cut off, every later append is refused until a restart', async () => {
+    const io = shimIo();
+    const dir = newDir();
+    const { store } = await open(dir, { io });
+    await say(store, 'Lobby', 'kept');
+    io.failWrite = { err: EIO(), how: 'synced-not', times: 1 };
+    io.failFsync = EIO();
+    await expect(say(store, 'Lobby', 'refused')).rejects.toThrow(/EIO/);
+    io.failFsync = undefined;
+    await expect(say(store, 'Lobby', 'later')).rejects.toThrow(/restart the server/);
+    await expect(say(store, 'Other', 'elsewhere')).rejects.toThrow(/restart the server/);
+    expect(await texts(store)).toEqual(['1:kept']);
+    await store.close();
+  });
+
+  it('appends after a recovered write error land at the right offsets, also across segment rolls', async () => {
+    const io = shimIo();
+    const dir = newDir();
+    // About six records per segment: the failure happens with appends queued for the next segment.
+    const opts = { io, segmentBytes: 1100 };
+    const { store, warnings } = await open(dir, opts);
+    for (let i = 1; i <= 5; i++) await say(store, 'Lobby', `before ${i}`);
+    let release!: () => void;
+    io.hold = new Promise((r) => (release = r));
+    const log: Outcome[] = [];
+    const w0 = io.writes;
+    // One batch fills the rest of the segment; the others wait for the next one, which is started
+    // only once that batch has settled.
+    const burst = range(1, 12).map((i) => sayTracked(store, `burst ${i}`, log));
+    await until(() => io.writes === w0 + 1);
+    io.failWrite = { err: ENOSPC(), how: 'short', times: 1 };
+    io.hold = undefined;
+    release();
+    await Promise.all(burst);
+    expect(log.every((o) => o.err !== undefined)).toBe(true);
+    for (let i = 1; i <= 30; i++) {
+      // Now and then a failure in the middle of a segment: the next record must take its place.
+      if (i % 4 === 0) {
+        io.failWrite = { err: ENOSPC(), how: 'short', times: 1 };
+        await expect(say(store, 'Lobby', `refused ${i}`)).rejects.toThrow(/ENOSPC/);
+      }
+      expect((await say(store, 'Lobby', `after ${i}`)).seq).toBe(5 + i);
+    }
+    expect(segmentFiles(dir).length).toBeGreaterThanOrEqual(4);
+    const want = [...range(1, 5).map((i) => `${i}:before ${i}`), ...range(1, 30).map((i) => `${5 + i}:after ${i}`)];
+    // Read back from the files (no cache), then after a reopen from the sidecars, then by scanning.
+    expect(await texts(store)).toEqual(want);
+    await store.close();
+    expect(warnings).toEqual([]);
+    const b = await open(dir);
+    expect(b.warnings).toEqual([]);
+    expect(await texts(b.store)).toEqual(want);
+    await b.store.close();
+    for (const f of sidecarFiles(dir)) fs.rmSync(join(dir, f));
+    const c = await open(dir);
+    expect(c.warnings.filter((w) => !/scanning/.test(w))).toEqual([]);
+    expect(await texts(c.store)).toEqual(want);
+    await c.store.close();
+  });
+
+  it('a failure to start the next segment fails what was queued for it; the next append starts it', async () => {
+    const io = shimIo();
+    const dir = newDir();
+    const { store } = await open(dir, { io, segmentBytes: 600 });
+    for (let i = 1; i <= 3; i++) await say(store, 'Lobby', `m${i}`);
+    const open0 = io.open;
+    let failOpen = true;
+    io.open = (path, flags, cb) => (failOpen ? ((failOpen = false), cb(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }), -1)) : open0(path, flags, cb));
+    const results = await Promise.allSettled(range(1, 4).map((i) => say(store, 'Lobby', `x${i}`)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    expect(failed).toBeGreaterThan(0);
+    const stored = results.filter((r): r is PromiseFulfilledResult<ChatMessage> => r.status === 'fulfilled').map((r) => r.value.seq);
+    expect(stored).toEqual(range(4, 3 + stored.length));
+    const next = await say(store, 'Lobby', 'after');
+    expect(next.seq).toBe(4 + stored.length);
+    expect(await historySeqs(store, 'Lobby')).toEqual(range(1, next.seq));
+    await store.close();
+    const b = await open(dir);
+    expect(await historySeqs(b.store, 'Lobby')).toEqual(range(1, next.seq));
+    await b.store.close();
+  });
+});
