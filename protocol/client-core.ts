@@ -276,7 +276,8 @@ export class ClientCore {
   }
 
   private release(t: DmThread): void {
-    const msgs = [...(t.gathering ?? new Map<number, ChatMessage>()).values()].sort((a, b) => a.seq - b.seq);
+    // The client may have shown some meanwhile (followDm with a page of its own): those stay shown once.
+    const msgs = [...(t.gathering ?? new Map<number, ChatMessage>()).values()].filter((m) => m.seq > t.last).sort((a, b) => a.seq - b.seq);
     t.gathering = undefined;
     const last = msgs.at(-1);
     if (!last) return;

@@ -149,6 +149,22 @@ describe('ClientCore: every followed DM conversation is caught up after a reconn
     expect(shown.map((b) => b.map((m) => m.seq))).toEqual([[2, 3, 4]]);
   });
 
+  it('a page the client shows itself during a catch-up is not shown again, and the mark never goes down', () => {
+    const { core, welcome, lastHistoryId, page, shown } = setup({ catchUpPage: 2 });
+    welcome();
+    core.accept(dm('bob', 'ann', 3));
+    core.disconnected();
+    welcome();
+    const catchUp = lastHistoryId();
+    expect(core.accept(dm('bob', 'ann', 5))).toBe(false); // held
+    // The web page's own first load of the conversation lands first and shows 1-6.
+    core.followDm('bob', [1, 2, 3, 4, 5, 6].map((s) => dm('bob', 'ann', s)));
+    core.accept(page(catchUp, 'bob', [4, 5], false));
+    expect(shown).toEqual([]);
+    expect(core.lastSeenDm('bob')).toBe(6);
+    expect(core.accept(dm('bob', 'ann', 6))).toBe(false);
+  });
+
   it('an error reply ends the catch-up and lets held messages through; the client never sees it', () => {
     const { core, welcome, lastHistoryId, shown } = setup();
     welcome();
