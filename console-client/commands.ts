@@ -23,6 +23,9 @@ interface Command {
   run(args: string, ctx: CommandContext): CommandResult;
 }
 
+/** `/users *` asks for one page: the server may know more users than a terminal line can hold. */
+const USERS_PAGE = 100;
+
 const usage = (message: string): CommandResult => ({ kind: 'usage', message });
 const request = (req: Outbound, switchTo?: string): CommandResult =>
   switchTo === undefined ? { kind: 'request', req } : { kind: 'request', req, switchTo };
@@ -54,9 +57,9 @@ export const COMMANDS: Record<string, Command> = {
   rooms: { usage: '/rooms', help: 'list rooms and how many are in each', run: () => request({ type: 'rooms' }) },
   users: {
     usage: '/users [ROOM]',
-    help: 'who is in a room; /users * lists everyone the server knows',
+    help: `who is in a room; /users * lists the first ${USERS_PAGE} users the server knows`,
     run(args, ctx) {
-      if (args.trim() === '*') return request({ type: 'who' });
+      if (args.trim() === '*') return request({ type: 'who', limit: USERS_PAGE });
       const room = roomArg(args, ctx, true);
       return typeof room === 'string' ? request({ type: 'who', room }) : room;
     },

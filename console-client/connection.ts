@@ -1,8 +1,12 @@
 // A TCP connection to the server that speaks JSON lines and comes back by itself: after a loss it
-// retries with exponential backoff and jitter, so a restarted server is not hit by every client at once.
+// retries on the shared back-off (protocol/backoff.ts), so a restarted server is not hit by every
+// client at once.
 import { connect, type Socket } from 'node:net';
-import type { Request, ServerEvent } from '../protocol/messages.js';
+import { Backoff } from '../protocol/backoff.js';
+import type { WireRequest } from '../protocol/client-core.js';
+import type { ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
+import { LineReader } from './line-reader.js';
 
 export interface ConnectionHandlers {
   open(): void;
@@ -11,16 +15,13 @@ export interface ConnectionHandlers {
   lost(reason: string, retryInMs: number | undefined): void;
 }
 
-/** Backoff: first retry after BACKOFF_MIN_MS, doubling up to BACKOFF_MAX_MS, +-25% jitter. */
-export const BACKOFF_MIN_MS = 500;
-export const BACKOFF_MAX_MS = 10_000;
 /** A server line longer than this is a broken server; the connection is dropped rather than buffered. */
 const MAX_LINE_CHARS = 4 * 1024 * 1024;
 
 export class Connection {
   private socket: Socket | undefined;
-  private buf = '';
-  private attempt = 0;
+  private readonly reader = new LineReader(MAX_LINE_CHARS);
+  private readonly backoff = new Backoff();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -44,7 +45,7 @@ export class Connection {
     return this.socket?.readyState === 'open';
   }
 
-  send(req: Request): void {
+  send(req: WireRequest): void {
     this.socket?.write(JSON.stringify(req) + '\n');
   }
 
@@ -58,25 +59,21 @@ export class Connection {
   private open(): void {
     const socket = connect({ host: this.host, port: this.port });
     this.socket = socket;
-    this.buf = '';
+    this.reader.reset();
     let why = '';
     socket.setNoDelay(true);
-    socket.setEncoding('utf8');
     socket.on('connect', () => {
-      this.attempt = 0;
+      this.backoff.up();
       this.downSince = undefined;
       this.handlers.open();
     });
-    socket.on('data', (chunk: string) => {
-      this.buf += chunk;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
+    socket.on('data', (chunk: Buffer) => {
+      const read = this.reader.push(chunk);
+      for (const line of read.lines) {
         const ev = parseEvent(line);
         if (ev) this.handlers.event(ev);
       }
-      if (this.buf.length > MAX_LINE_CHARS) {
+      if (!read.ok) {
         why = 'the server sent an over-long line';
         socket.destroy();
       }
@@ -94,8 +91,7 @@ export class Connection {
         this.handlers.lost(why || 'connection closed', undefined);
         return;
       }
-      const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt++);
-      const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+      const delay = this.backoff.down();
       this.handlers.lost(why || 'the server closed the connection', delay);
       this.timer = setTimeout(() => this.open(), delay);
     });

@@ -3,7 +3,7 @@
 // you are typing); a pipe on stdin makes it a script tool that sends each line and exits once the
 // server has acknowledged all of them.
 import { createInterface, type Interface } from 'node:readline';
-import { ClientCore, type Pending } from '../protocol/client-core.js';
+import { ClientCore, moreUsers, type Pending } from '../protocol/client-core.js';
 import type { ChatMessage, ErrorEvent, ServerEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { helpText, interpret } from './commands.js';
@@ -97,7 +97,8 @@ function main(): void {
   };
   const setPrompt = (): void => rl?.setPrompt(current ? `[#${current}] > ` : '> ');
 
-  const core = new ClientCore({ send: (req) => conn.send(req) });
+  // DMs a reconnect's catch-up found (or held back while it ran) are printed like live ones, in seq order.
+  const core = new ClientCore({ send: (req) => conn.send(req), show: (msgs) => msgs.forEach(show) });
   // A terminal user is there to see the reconnect notices and can /quit; a script must not hang forever.
   const conn = new Connection(opts.host, opts.port, {
     open() {
@@ -216,7 +217,8 @@ function main(): void {
         print(
           formatNotice(
             `${ev.room ? `in #${ev.room}` : 'known users'}: ` +
-              (ev.users.map((u) => (u.online ? u.name : `${u.name} (offline${u.lastSeen ? `, last seen ${u.lastSeen.slice(0, 16).replace('T', ' ')}` : ''})`)).join(', ') || 'nobody'),
+              (ev.users.map((u) => (u.online ? u.name : `${u.name} (offline${u.lastSeen ? `, last seen ${u.lastSeen.slice(0, 16).replace('T', ' ')}` : ''})`)).join(', ') || 'nobody') +
+              (moreUsers(ev) ? ` (and more after these ${ev.users.length})` : ''),
             st,
           ),
         );

@@ -1,7 +1,7 @@
 // Wires the page together: the connection feeds events through ClientCore (which owns ids, rejoin
-// with `since` and duplicate dropping, shared with the console client), ChatState keeps what is
-// shown, and render.ts draws it. Only this file touches the page's fixed elements.
-import { ClientCore, type Outbound, type Pending } from '../protocol/client-core.js';
+// with `since`, DM catch-up and duplicate dropping, shared with the console client), ChatState keeps
+// what is shown, and render.ts draws it. Only this file touches the page's fixed elements.
+import { ClientCore, moreUsers, type Outbound, type Pending } from '../protocol/client-core.js';
 import type { ChatMessage, ErrorEvent, HistoryEvent, HistoryRequest, RequestId, ServerEvent, UsersEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { HELP, parseInput } from './commands.js';
@@ -20,6 +20,8 @@ const STICKY_PX = 48;
 /** Pixels from the top at which the next older page is fetched. */
 const OLDER_PX = 80;
 const KEEPALIVE_MS = 25_000;
+/** `/users` shows one page: the server may know far more users than a notice can list. */
+const USERS_PAGE = 100;
 
 function $<T extends HTMLElement>(id: string): T {
   const node = document.getElementById(id);
@@ -77,7 +79,8 @@ function save(key: string, value: string): void {
 const state = new ChatState();
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 const conn = new Connection(wsUrl, { open: onOpen, event: onEvent, closed: onClosed, status: showStatus });
-const core = new ClientCore({ send: (req) => conn.send(req), historyOnJoin: PAGE });
+// DMs a reconnect's catch-up found (or held back while it ran) arrive as if live, in seq order.
+const core = new ClientCore({ send: (req) => conn.send(req), historyOnJoin: PAGE, catchUpPage: PAGE, show: (msgs) => msgs.forEach(onMessage) });
 
 let wantedName: string | undefined;
 let helloId: RequestId | undefined;
@@ -260,7 +263,6 @@ function onEvent(ev: ServerEvent): void {
 }
 
 function onWelcome(name: string): void {
-  conn.healthy();
   helloRetries = 0;
   state.me = name;
   wantedName = name;
@@ -281,11 +283,10 @@ function onWelcome(name: string): void {
     const c = state.active ? state.conversations.get(state.active) : undefined;
     if (c) notice(c, 'Reconnected.', 'info');
   }
-  // Direct conversations whose history has not arrived yet (restored, or its reply lost in a drop).
+  // Direct conversations whose history has not arrived yet (restored, or its reply lost in a drop);
+  // those already shown are caught up by the core.
   for (const c of state.conversations.values()) loadDm(c);
   renderSidebar();
-  // Online dots for the DM list come from the full user list.
-  core.request({ type: 'who' });
 }
 
 function onMembers(room: string, users: string[]): void {
@@ -313,6 +314,8 @@ function onHistory(ev: HistoryEvent, pending: Pending | undefined): void {
     if (c.kind === 'dm') {
       c.name = ev.with ?? c.name;
       c.loaded = true;
+      // Shown from here on, so caught up after every reconnect.
+      core.followDm(c.name, ev.messages);
     }
     c.more = ev.more ?? false;
     const added = state.prepend(c, ev.messages);
@@ -401,7 +404,8 @@ function onUsers(ev: UsersEvent, re: RequestId | undefined): void {
   if (re !== undefined && printReplies.delete(re)) {
     const on = ev.users.filter((u) => u.online).map((u) => u.name);
     const off = ev.users.filter((u) => !u.online).map((u) => (u.lastSeen ? `${u.name} (last seen ${clockTime(u.lastSeen)})` : u.name));
-    notice(activeConversation(), `Online: ${on.join(', ') || 'nobody'}${off.length ? `. Offline: ${off.join(', ')}` : ''}`, 'info');
+    const rest = moreUsers(ev) ? ` There are more users than the first ${ev.users.length} listed here.` : '';
+    notice(activeConversation(), `Online: ${on.join(', ') || 'nobody'}${off.length ? `. Offline: ${off.join(', ')}` : ''}.${rest}`, 'info');
   }
   renderSidebar();
 }
@@ -588,6 +592,7 @@ function closeConversation(c: Conversation): void {
     return;
   }
   state.conversations.delete(c.key);
+  core.unfollowDm(c.name);
   rememberDms();
   if (state.active === c.key) {
     state.active = undefined;
@@ -650,7 +655,7 @@ function submitComposer(): void {
       break;
     }
     case 'users':
-      printReplies.add(core.request({ type: 'who' }));
+      printReplies.add(core.request({ type: 'who', limit: USERS_PAGE }));
       break;
     case 'rooms':
       printReplies.add(core.request({ type: 'rooms' }));

@@ -18,7 +18,7 @@ export const HELP: readonly string[] = [
   '/leave [ROOM]: leave this room or the one named',
   '/msg NAME TEXT: send a direct message',
   '/me ACTION: say something in the third person',
-  '/users: everyone the server knows, online or not',
+  '/users: the first 100 users the server knows, online or not',
   '/rooms: the rooms on this server',
   '/time: the server clock',
   '/help: this list',

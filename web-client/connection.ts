@@ -1,7 +1,9 @@
-// One WebSocket to /ws that comes back by itself: exponential backoff with jitter (so a restarted
-// server is not hit by every browser at once), an immediate retry when the browser says it is online
-// again, and a keepalive so a silently dead connection is noticed instead of hanging forever.
-import type { Request, ServerEvent } from '../protocol/messages.js';
+// One WebSocket to /ws that comes back by itself: the shared back-off of protocol/backoff.ts (so a
+// restarted server is not hit by every browser at once), and an immediate retry when the browser says
+// it is online again. The page's keepalive (app.ts) notices a silently dead connection.
+import { Backoff } from '../protocol/backoff.js';
+import type { WireRequest } from '../protocol/client-core.js';
+import type { ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
 
 export type Status =
@@ -17,12 +19,11 @@ export interface ConnectionHandlers {
   status(s: Status): void;
 }
 
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 15_000;
-
 export class Connection {
   private ws: WebSocket | undefined;
+  /** Attempts since the last open socket, for the status line. */
   private attempt = 0;
+  private readonly backoff = new Backoff();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
@@ -43,13 +44,8 @@ export class Connection {
     return this.ws?.readyState === WebSocket.OPEN;
   }
 
-  send(req: Request): void {
+  send(req: WireRequest): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(req));
-  }
-
-  /** The server answered hello: the link works, so the next loss starts the backoff afresh. */
-  healthy(): void {
-    this.attempt = 0;
   }
 
   retryNow(): void {
@@ -86,6 +82,8 @@ export class Connection {
     this.ws = ws;
     ws.addEventListener('open', () => {
       if (this.ws !== ws) return;
+      this.attempt = 0;
+      this.backoff.up();
       this.h.status({ state: 'open' });
       this.h.open();
     });
@@ -103,8 +101,7 @@ export class Connection {
   }
 
   private schedule(): void {
-    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** Math.max(0, this.attempt - 1));
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    const delay = this.backoff.down();
     this.h.status({ state: 'waiting', retryAt: Date.now() + delay, attempt: this.attempt });
     this.timer = setTimeout(() => {
       this.timer = undefined;

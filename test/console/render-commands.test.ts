@@ -47,7 +47,7 @@ describe('interpret', () => {
     ['/msg bob', { kind: 'usage' }],
     ['/me waves', { kind: 'request', req: { type: 'say', room: 'general', text: 'waves', action: true } }],
     ['/users', { kind: 'request', req: { type: 'who', room: 'general' } }],
-    ['/users *', { kind: 'request', req: { type: 'who' } }],
+    ['/users *', { kind: 'request', req: { type: 'who', limit: 100 } }],
     ['/rooms', { kind: 'request', req: { type: 'rooms' } }],
     ['/history', { kind: 'request', req: { type: 'history', room: 'general', limit: 20, before: 40 } }],
     ['/history 0', { kind: 'usage' }],

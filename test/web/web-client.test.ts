@@ -2,7 +2,7 @@
 // console client in the same rooms, DMs, hostile text, reconnect with resume after a restart,
 // keyboard-only use, permessage-deflate as negotiated by a real browser, and the phone layout.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
 import { ROOT, SERVER_JS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
 import { helloTcp, type TcpClient } from '../helpers/tcp-client.js';
+import { tapWebSocket } from './ws-tap.js';
 
 const skip = skipUnless(chromiumMissing(), 'web client browser tests (test/web)');
 
@@ -358,6 +359,76 @@ describe.skipIf(skip)('web client in Chromium', () => {
   }, TIMEOUT);
 });
 
+describe.skipIf(skip)('web client across a dead link', () => {
+  it('a DM the server sent into a dead connection shows after the reconnect, without a reload, once and in order', async () => {
+    const page = await newPage();
+    const tap = await tapWebSocket(page);
+    await signIn(page, 'uma');
+    // Gone if the page reloads: the DM must appear in this very document.
+    await page.evaluate('window.__sameDocument = true');
+    const vic = await helloTcp(server.tcpPort, 'vic');
+    tcps.push(vic);
+    vic.send({ type: 'join', room: 'general', id: 'j' });
+    await vic.next((e) => e.type === 'members');
+    vic.send({ type: 'dm', to: 'uma', text: 'before the cut', id: 1 });
+    await page.locator('#dms .conv-open', { hasText: '@vic' }).click();
+    await msg(page, 'before the cut').waitFor();
+    await expect.poll(() => page.locator('#older').textContent()).toBe('This is the beginning of your conversation with vic.');
+
+    await tap.cut();
+    await expect.poll(() => page.locator('#status').getAttribute('class'), { timeout: 15_000 }).toContain('waiting');
+    // The server still counts uma online: these go into the dead connection, and never to the inbox.
+    vic.send({ type: 'dm', to: 'uma', text: 'into the void', id: 2 });
+    vic.send({ type: 'dm', to: 'uma', text: 'and again', id: 3 });
+    await vic.next((e) => e.type === 'ack' && e.re === 3);
+    await tap.closeServerSides();
+    await vic.next((e) => e.type === 'left' && e.name === 'uma');
+    // Offline now: this one goes through the inbox and arrives right after the welcome.
+    vic.send({ type: 'dm', to: 'uma', text: 'from the inbox', id: 4 });
+    await vic.next((e) => e.type === 'ack' && e.re === 4);
+    tap.heal();
+    await page.locator('#retry').click();
+    await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 30_000 }).toBe('Connected as uma');
+
+    await msg(page, 'from the inbox').waitFor();
+    vic.send({ type: 'dm', to: 'uma', text: 'live again', id: 5 });
+    await msg(page, 'live again').waitFor();
+    expect(await page.locator('#log .msg .body').allTextContents()).toEqual(['before the cut', 'into the void', 'and again', 'from the inbox', 'live again']);
+    const seqs = await page.locator('#log .msg').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+    expect(seqs).toEqual([1, 2, 3, 4, 5]);
+    expect(await page.evaluate<unknown>('window.__sameDocument')).toBe(true);
+  }, TIMEOUT);
+
+  it('asks for users only on /users, one page of 100, never at a welcome, and says when there are more', async () => {
+    const page = await newPage();
+    const tap = await tapWebSocket(page);
+    // Today's server lists everyone; the paged server will say `more` when it stops at the limit.
+    tap.rewrite = (ev) => (ev.type === 'users' && ev.room === undefined ? { ...ev, more: true } : ev);
+    const allUsers = (): unknown[] => tap.sent.filter((r) => r.type === 'who' && r.room === undefined);
+    await signIn(page, 'quinn');
+    // A reply to a request sent after the welcome: whatever the welcome made the page send went first.
+    await say(page, '/time');
+    await page.locator('#log .notice', { hasText: 'Server time' }).waitFor();
+    expect(allUsers()).toEqual([]);
+
+    await say(page, '/users');
+    const listed = page.locator('#log .notice', { hasText: 'Online:' });
+    await listed.waitFor();
+    expect(await listed.textContent()).toMatch(/quinn.*There are more users than the first \d+ listed here\./);
+    expect(allUsers()).toEqual([{ type: 'who', limit: 100, id: expect.anything() }]);
+
+    // Nor after a reconnect's welcome.
+    await tap.cut();
+    await tap.closeServerSides();
+    tap.heal();
+    await page.locator('#retry').click();
+    await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 30_000 }).toBe('Connected as quinn');
+    await say(page, '/time');
+    await expect.poll(() => page.locator('#log .notice', { hasText: 'Server time' }).count()).toBe(2);
+    expect(allUsers()).toHaveLength(1);
+  }, TIMEOUT);
+});
+
 describe.skipIf(skip)('web client across a server restart', () => {
   it('reconnects with backoff, rejoins with since, and shows missed messages exactly once', async () => {
     const dir = tempDir('parley-web-restart-');
@@ -447,8 +518,37 @@ describe.skipIf(skip)('docs screenshot', () => {
       await say(tess, '/msg sam Also: can you review my PR after lunch?');
       await sam.locator('#dms .badge').first().waitFor();
       await sam.locator('#input').fill('Sounds good, see you there');
+
+      // What the picture is meant to show is on screen, inside the captured viewport.
+      const inView = async (locator: ReturnType<Page['locator']>): Promise<boolean> => {
+        const box = await locator.boundingBox();
+        return box !== null && box.x >= 0 && box.y >= 0 && box.x + box.width <= 1280 && box.y + box.height <= 800;
+      };
+      expect(await sam.locator('#conv-title').textContent()).toBe('#general');
+      for (const [, text] of lines) {
+        const shown = msg(sam, text.startsWith('/me ') ? text.slice(4) : text.split('\n')[0]!);
+        expect(await shown.count()).toBe(1);
+        expect(await inView(shown)).toBe(true);
+      }
+      expect(await sam.locator('#rooms .conv-open').allTextContents()).toEqual(['#general', '#design1', '#releases']);
+      expect(await inView(sam.locator('#rooms .conv-open', { hasText: '#design' }).locator('.badge', { hasText: '1' }))).toBe(true);
+      expect(await inView(sam.locator('#dms .conv-open', { hasText: '@tess' }).locator('.badge', { hasText: '1' }))).toBe(true);
+      expect(await sam.locator('#members .member-open').allTextContents()).toEqual(['sam (you)', 'tess']);
+      expect(await sam.locator('#input').inputValue()).toBe('Sounds good, see you there');
+      expect(await sam.locator('#status-text').textContent()).toBe('Connected as sam');
+      expect(await sam.locator('#name-screen').isHidden()).toBe(true);
+
       const out = artifactPath('screenshot.png');
       await sam.screenshot({ path: out });
+      // A PNG of the viewport's size, with more in it than an empty page would compress to.
+      const png = readFileSync(out);
+      expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+      expect(png.subarray(12, 16).toString('latin1')).toBe('IHDR');
+      expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1280, 800]);
+      const blank = await newPage({ width: 1280, height: 800, colorScheme: 'light' });
+      await blank.setContent('<body style="background:#fff"></body>');
+      const empty = await blank.screenshot();
+      expect(png.length).toBeGreaterThan(empty.length * 4);
       if (process.env.PARLEY_WRITE_DOCS_SCREENSHOT === '1') copyFileSync(out, join(ROOT, 'docs', 'screenshot.png'));
     } finally {
       await s.stop();
