@@ -71,6 +71,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     minPasswordLength: config.minPasswordLength,
     rateLimits: config.noRateLimit ? null : defaultRateLimits(config.rateLimit),
     maxRooms: config.maxRooms,
+    maxBufferedBytes: config.maxBufferedBytes,
   });
   await hub.start();
   const connect = (peer: Peer): Session => hub.connect(peer);

@@ -14,12 +14,28 @@ import type { InboxDelivery } from './messaging.js';
 import type { Allowance } from './rate-limits.js';
 import type { Room } from './rooms.js';
 
-/** Unsent bytes above which the connection stops being read (and a page producer waits). */
-export const HIGH_WATER_BYTES = 256 * 1024;
-/** Unsent bytes below which it is read again. */
-export const LOW_WATER_BYTES = 64 * 1024;
-/** Messages a connection may have on their way to disk before it stops being read. */
-export const MAX_PENDING_WRITES = 64;
+/**
+ * The bounds a connection is paced by, all well below the transport's slow-consumer bound (which cuts
+ * a connection, and can only be reached by broadcasts it does not read): what its own requests cause
+ * (replies, the echoes of its own messages) stops it from being read long before that.
+ */
+export interface Pacing {
+  /** Unsent bytes above which the connection stops being read (and a page producer waits). */
+  highWaterBytes: number;
+  /** Unsent bytes below which it is read again. */
+  lowWaterBytes: number;
+  /** Messages on their way to disk before it stops being read. */
+  maxPendingWrites: number;
+  /** Bytes of text on their way to disk before it stops being read (each comes back as an echo). */
+  maxPendingBytes: number;
+}
+
+/** Pacing for a transport that cuts connections at `maxBufferedBytes` unsent bytes. */
+export function pacingFor(maxBufferedBytes: number): Pacing {
+  const highWaterBytes = Math.min(256 * 1024, Math.floor(maxBufferedBytes / 4));
+  return { highWaterBytes, lowWaterBytes: Math.floor(highWaterBytes / 4), maxPendingWrites: 64, maxPendingBytes: highWaterBytes };
+}
+
 /** How often a paused connection is re-checked in case no drain is ever reported. */
 const RECHECK_MS = 100;
 
@@ -28,6 +44,7 @@ let nextClientId = 1;
 
 /** What a Client needs of the hub: where requests go and who to tell when it leaves. */
 export interface ClientOwner {
+  readonly pacing: Pacing;
   dispatch(client: Client, req: Request): void;
   rejected(client: Client, code: ErrorCode, message: string, re: RequestId | undefined, fatal: boolean): void;
   disconnected(client: Client): void;
@@ -58,6 +75,7 @@ export class Client implements Session {
   inbox: InboxDelivery | undefined;
   private busy = false;
   private pendingWrites = 0;
+  private pendingBytes = 0;
   private paused = false;
   private waiters: (() => void)[] | undefined;
   private recheckTimer: NodeJS.Timeout | undefined;
@@ -116,19 +134,23 @@ export class Client implements Session {
     });
   }
 
-  writeStarted(): void {
+  /** A message of `bytes` (UTF-16 length of its text: close enough to bound) is on its way to disk. */
+  writeStarted(bytes: number): void {
     this.pendingWrites++;
-    if (this.pendingWrites > MAX_PENDING_WRITES) this.flow();
+    this.pendingBytes += bytes;
+    const p = this.owner.pacing;
+    if (this.pendingWrites > p.maxPendingWrites || this.pendingBytes > p.maxPendingBytes) this.flow();
   }
 
-  writeDone(): void {
+  writeDone(bytes: number): void {
     this.pendingWrites--;
+    this.pendingBytes -= bytes;
     if (this.paused) this.flow();
   }
 
   /** Resolves once the connection has room for another page of output (or is gone: check `gone`). */
   roomToWrite(): Promise<void> {
-    if (this.gone || this.peer.bufferedBytes <= LOW_WATER_BYTES) return Promise.resolve();
+    if (this.gone || this.peer.bufferedBytes <= this.owner.pacing.lowWaterBytes) return Promise.resolve();
     return new Promise((resolve) => {
       (this.waiters ??= []).push(resolve);
       this.armRecheck();
@@ -138,9 +160,14 @@ export class Client implements Session {
   /** Called after anything that may change the pressure on this connection. */
   flow(): void {
     if (this.gone) return;
+    const p = this.owner.pacing;
     const buffered = this.peer.bufferedBytes;
-    if (this.waiters && buffered <= LOW_WATER_BYTES) this.wakeWaiters();
-    const overloaded = this.busy || this.pendingWrites > MAX_PENDING_WRITES || buffered > (this.paused ? LOW_WATER_BYTES : HIGH_WATER_BYTES);
+    if (this.waiters && buffered <= p.lowWaterBytes) this.wakeWaiters();
+    const overloaded =
+      this.busy ||
+      this.pendingWrites > p.maxPendingWrites ||
+      this.pendingBytes > p.maxPendingBytes ||
+      buffered > (this.paused ? p.lowWaterBytes : p.highWaterBytes);
     if (overloaded && !this.paused) {
       this.paused = true;
       this.peer.pause();

@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics.js';
 import { Outgoing } from '../outgoing.js';
 import type { Peer, Session } from '../peer.js';
 import type { Store } from '../store/store.js';
-import { Client, isRegistered, type ClientOwner } from './client.js';
+import { Client, isRegistered, pacingFor, type ClientOwner, type Pacing } from './client.js';
 import { HubContext, type HubSettings } from './context.js';
 import { dispatch, type Parts } from './dispatcher.js';
 import { Accounts } from './accounts.js';
@@ -39,11 +39,14 @@ export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   rateLimits?: RateLimitSettings | null;
   /** Rooms in all (--max-rooms); 0 = no cap. */
   maxRooms?: number;
+  /** The transports' slow-consumer bound (--max-buffered-bytes): connections are paced well below it. */
+  maxBufferedBytes?: number;
 }
 
 export const DEFAULT_MAX_ROOMS = 10_000;
 
 export class Hub implements ClientOwner {
+  readonly pacing: Pacing;
   private readonly clients = new Set<Client>();
   private readonly ctx: HubContext;
   private readonly parts: Parts;
@@ -60,6 +63,7 @@ export class Hub implements ClientOwner {
     const history = new History(ctx, rooms, presence, messaging);
     const accounts = new Accounts(ctx, presence, new LoginGuard(opts.loginGuard), opts.scrypt);
     this.ctx = ctx;
+    this.pacing = pacingFor(opts.maxBufferedBytes ?? 8 * 1024 * 1024);
     const limits = opts.rateLimits === null ? undefined : new RateLimiter(opts.rateLimits ?? defaultRateLimits());
     this.parts = { ctx, presence, rooms, messaging, history, accounts, limits };
     ctx.bus.attach((event) => this.deliver(event));

@@ -50,9 +50,10 @@ export class Messaging {
     if (!client.account) draft.guest = true;
     this.ctx.metrics.messagesIn++;
     this.rooms.writeStarted(room);
-    client.writeStarted();
+    const bytes = req.text.length;
+    client.writeStarted(bytes);
     this.ctx.store.append(room.conv, draft, undefined, (err, msg) => {
-      client.writeDone();
+      client.writeDone(bytes);
       if (err || !msg) {
         this.refused(client, err, req.id);
       } else {
@@ -73,10 +74,11 @@ export class Messaging {
     const draft: Draft = { to: account.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
     this.ctx.metrics.messagesIn++;
-    client.writeStarted();
+    const bytes = req.text.length;
+    client.writeStarted(bytes);
     const fromKey = client.key;
     this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg) => {
-      client.writeDone();
+      client.writeDone(bytes);
       if (err || !msg) return this.refused(client, err, req.id);
       const out = new Outgoing(msg);
       this.ctx.bus.publish({ kind: 'user', user: toKey, conv, seq: msg.seq, out });

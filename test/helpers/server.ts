@@ -24,12 +24,15 @@ export function tempDir(prefix = 'parley-test-'): string {
 }
 
 /**
- * Starts a server. Defaults: loopback, ports 0, in-memory store, log level info. Any flag in `args`
+ * Starts a server. Defaults: loopback, ports 0, in-memory store, no rate limits, log level info. Any flag in `args`
  * overrides them (later flags win), e.g. ['--data-dir', dir] together with ['--memory=false'].
  */
 export function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { prefix?: string[] } = {}): Promise<RunningServer> {
   const base = ['--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0'];
   if (!args.some((a) => a.startsWith('--data-dir') || a.startsWith('--memory'))) base.push('--memory');
+  // Tests send faster than a person types; the rate limits have tests of their own, which pass
+  // --rate-limit (or --no-rate-limit=false) to keep them on.
+  if (!args.some((a) => a.startsWith('--rate-limit') || a.startsWith('--no-rate-limit'))) base.push('--no-rate-limit');
   // `prefix` runs the server through another command, e.g. ['ip', 'netns', 'exec', NS] (which execs,
   // so signals still reach node).
   const [cmd, ...pre] = [...(opts.prefix ?? []), process.execPath];

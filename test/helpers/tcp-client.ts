@@ -100,3 +100,24 @@ export async function helloTcp(port: number, name: string): Promise<TcpClient> {
   await c.next((e) => e.type === 'welcome');
   return c;
 }
+
+/**
+ * A client logged into the account `name`: registered on first use (as a guest that says register),
+ * logged in with the password afterwards. DMs are stored only between accounts.
+ */
+export async function accountTcp(port: number, name: string, password = `pw-of-${name.toLowerCase()}`): Promise<TcpClient> {
+  const c = await connectTcp(port);
+  c.send({ type: 'hello', name, protocol: 1, id: 'hello' });
+  const first = await c.next((e) => e.re === 'hello');
+  if (first.type === 'error' && first.code === 'auth_required') {
+    c.send({ type: 'hello', name, password, id: 'login' });
+    const login = await c.next((e) => e.re === 'login', 10_000);
+    if (login.type !== 'welcome') throw new Error(`login as ${name} failed: ${JSON.stringify(login)}`);
+    return c;
+  }
+  if (first.type !== 'welcome') throw new Error(`hello as ${name} failed: ${JSON.stringify(first)}`);
+  c.send({ type: 'register', password, id: 'register' });
+  const reg = await c.next((e) => e.re === 'register', 10_000);
+  if (reg.type !== 'ack') throw new Error(`register ${name} failed: ${JSON.stringify(reg)}`);
+  return c;
+}

@@ -52,7 +52,7 @@ const ROWS: Row[] = [
   { name: 'bad room name', hello: true, send: '{"type":"join","room":"no spaces"}\n', code: 'bad_room', stays: true },
   { name: 'room name too long', hello: true, send: `{"type":"join","room":"${long(33)}"}\n`, code: 'bad_room', stays: true },
   { name: 'say to a room not joined', hello: true, send: '{"type":"say","room":"elsewhere","text":"x"}\n', code: 'not_member', stays: true },
-  { name: 'dm to nobody', hello: true, send: '{"type":"dm","to":"ghost","text":"x"}\n', code: 'no_such_user', stays: true },
+  { name: 'dm to nobody', hello: true, send: '{"type":"dm","to":"ghost","text":"x"}\n', code: 'not_reachable', stays: true },
   { name: 'join before hello', hello: false, send: '{"type":"join","room":"calm","id":9}\n', code: 'not_ready', stays: true, re: 9 },
   { name: 'say before hello', hello: false, send: '{"type":"say","room":"calm","text":"x"}\n', code: 'not_ready', stays: true },
   { name: 'bad name at hello', hello: false, send: '{"type":"hello","name":"a b"}\n', code: 'bad_name', stays: true },

@@ -1,7 +1,7 @@
 // Protocol v1 over TCP against the real server process: the basic promise of issue 2.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../helpers/server.js';
-import { helloTcp, type TcpClient } from '../helpers/tcp-client.js';
+import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
 
 let server: RunningServer;
 const clients: TcpClient[] = [];
@@ -52,21 +52,21 @@ describe('chat over TCP', () => {
     expect(other.events.some((e) => e.type === 'message')).toBe(false);
   });
 
-  it('direct messages reach the recipient and echo to the sender; unknown names are no_such_user', async () => {
-    const carol = await user('carol');
-    const dave = await user('Dave');
+  it('direct messages reach the recipient and echo to the sender; a name with no account, offline, is not_reachable', async () => {
+    const carol = await accountTcp(server.tcpPort, 'carol');
+    const dave = await accountTcp(server.tcpPort, 'Dave');
     carol.send({ type: 'dm', to: 'dave', text: 'psst', id: 7 });
     expect(await dave.next((e) => e.type === 'message')).toMatchObject({ from: 'carol', to: 'Dave', text: 'psst', seq: 1 });
     expect(await carol.next((e) => e.type === 'message')).toMatchObject({ from: 'carol', to: 'Dave', text: 'psst' });
     expect(await carol.next((e) => e.type === 'ack')).toEqual({ type: 'ack', re: 7, seq: 1 });
     carol.send({ type: 'dm', to: 'nobody-ever', text: 'x', id: 8 });
-    expect(await carol.next((e) => e.type === 'error')).toMatchObject({ code: 'no_such_user', re: 8 });
+    expect(await carol.next((e) => e.type === 'error')).toMatchObject({ code: 'not_reachable', re: 8 });
   });
 
   it('history with a user pages back through that direct conversation only', async () => {
-    const erin = await user('Erin');
-    const finn = await user('finn');
-    const gil = await user('gil');
+    const erin = await accountTcp(server.tcpPort, 'Erin');
+    const finn = await accountTcp(server.tcpPort, 'finn');
+    const gil = await accountTcp(server.tcpPort, 'gil');
     for (let i = 1; i <= 5; i++) {
       (i % 2 ? erin : finn).send({ type: 'dm', to: i % 2 ? 'finn' : 'erin', text: `dm ${i}`, id: `d${i}` });
       await (i % 2 ? erin : finn).next((e) => e.type === 'ack' && e.re === `d${i}`);
