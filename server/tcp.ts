@@ -17,8 +17,9 @@ import { corkUntilNextTurn, livenessSweep, type LivenessMember, type LivenessSwe
 export interface TcpOptions {
   maxMessageBytes: number;
   /**
-   * Unsent bytes a connection may hold, this turn's included. An event that would pass it is not
-   * queued: the connection is cut as a slow consumer. The liveness sweep checks it too.
+   * Unsent bytes a connection may hold, this turn's included. An event sent while it holds more is not
+   * queued: the connection is cut as a slow consumer. The liveness sweep checks it too. One event may
+   * take it past the bound (a long history reply to a reader that keeps up), by at most one message.
    */
   maxBufferedBytes: number;
   /** Send a ping event to a connection from which nothing has been received for this long. */
@@ -97,7 +98,7 @@ class TcpPeer implements Peer, LineSink, LivenessMember {
     const socket = this.socket;
     if (this.closing || !socket.writable) return;
     const bytes = event.encode(jsonLine);
-    if (socket.writableLength + bytes.length > this.shared.maxBufferedBytes) {
+    if (socket.writableLength >= this.shared.maxBufferedBytes) {
       this.cutSlowConsumer(bytes.length);
       return;
     }

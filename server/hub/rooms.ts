@@ -229,10 +229,16 @@ export class Rooms {
     return top;
   }
 
-  /** Messages published while the joiner read its history: read them too, until none is left. */
+  /**
+   * Messages published while the joiner read its history: read them too, until none is left. Whatever
+   * was sent last (the history, a page of this catch-up) leaves before more is sent, so a reader that
+   * keeps up never holds a long reply and a burst of room events at once; the last check of lastSeq
+   * and going live (the caller's finally) happen in one synchronous step.
+   */
   private async catchUp(client: RegisteredClient, room: Room, after: number): Promise<void> {
-    while (room.lastSeq > after && !client.gone) {
+    for (;;) {
       await client.roomToWrite();
+      if (client.gone || room.lastSeq <= after) return;
       const page = await this.ctx.read('history', this.ctx.store.history(room.conv, { after, limit: RESUME_PAGE, from: 'oldest' }));
       const last = page.messages[page.messages.length - 1];
       if (!last) {

@@ -24,8 +24,10 @@ export const IDLE_CLOSE_CODE = CloseCode.GOING_AWAY;
 export interface WsConnectionOptions {
   maxMessageBytes: number;
   /**
-   * Unsent bytes the connection may hold, this turn's included. A frame that would take it past this
-   * is not queued: the connection is closed with 1008 (slow consumer). The liveness sweep checks it too.
+   * Unsent bytes the connection may hold, this turn's included. A frame sent while it holds more is not
+   * queued: the connection is closed with 1008 (slow consumer). The liveness sweep checks it too. One
+   * frame may take a connection past it (a long history reply to a reader that keeps up), by at most
+   * one message: the owner paces its own replies well below the bound.
    */
   maxBufferedBytes: number;
   /** Negotiated permessage-deflate parameters, or undefined. */
@@ -295,13 +297,13 @@ export class WsConnection implements ReceiverHandlers, LivenessMember {
   }
 
   /**
-   * Writes a frame within the send-buffer bound, this turn's bytes counted: one that would pass it is
-   * not queued, and the connection is cut as a slow consumer, so memory stays within the bound.
+   * Writes a frame within the send-buffer bound, this turn's bytes counted: a connection already past
+   * it gets nothing more and is cut as a slow consumer, so memory stays within the bound plus one frame.
    */
   private writeFrame(frame: Buffer): boolean {
     const socket = this.socket;
     if (socket.destroyed || this.state === 'closed') return false;
-    if (socket.writableLength + frame.length > this.maxBufferedBytes) {
+    if (socket.writableLength >= this.maxBufferedBytes) {
       this.cutSlowConsumer();
       return false;
     }
