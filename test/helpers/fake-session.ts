@@ -47,7 +47,7 @@ export function fakeHub(): { connect: (peer: Peer) => FakeSession; sessions: Fak
       return s;
     },
     async session(n) {
-      await vi.waitFor(() => expect(sessions.length).toBeGreaterThan(n));
+      await vi.waitFor(() => expect(sessions.length).toBeGreaterThan(n), { timeout: 10_000 });
       return sessions[n]!;
     },
   };

@@ -16,6 +16,9 @@ import { netnsUnavailable } from '../helpers/netns.js';
 import { skipUnless } from '../helpers/require.js';
 import { connectTcp, type TcpClient } from '../helpers/tcp-client.js';
 
+/** Waits poll for state; generous because the test machine is shared and often loaded. */
+const WAIT = { timeout: 5000, interval: 10 };
+
 interface Harness {
   server: Server;
   port: number;
@@ -63,7 +66,7 @@ async function harness(over: Partial<TcpOptions> = {}, host = '127.0.0.1'): Prom
     logs,
     async next() {
       const i = taken++;
-      await vi.waitFor(() => expect(sessions.length).toBeGreaterThan(i));
+      await vi.waitFor(() => expect(sessions.length).toBeGreaterThan(i), { timeout: 10_000 });
       return { session: sessions[i]!, socket: sockets[i]! };
     },
   };
@@ -90,7 +93,7 @@ describe('tcp transport: values at the edge', () => {
     c.sendRaw(Buffer.from([0x7b, 0xff, 0x7d, 0x0a]));
     c.sendRaw(`${'y'.repeat(150)}\n`);
     c.sendRaw('{"type":"pong"}\n');
-    await vi.waitFor(() => expect(session.received.length).toBe(2));
+    await vi.waitFor(() => expect(session.received.length).toBe(2), WAIT);
     expect(session.received).toEqual([{ type: 'hello', name: 'amy' }, { type: 'pong' }]);
     expect(session.rejected).toEqual([
       { code: 'bad_request', message: 'join needs the field "room"', re: 5, fatal: undefined },
@@ -103,7 +106,7 @@ describe('tcp transport: values at the edge', () => {
     expect(session.peer.transport).toBe('tcp');
     expect(session.peer.remote).toMatch(/^127\.0\.0\.1:\d+$/);
     c.close();
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
     expect(h.metrics.connections.tcp).toBe(0);
     expect(h.metrics.connectionsTotal.tcp).toBe(1);
   });
@@ -119,13 +122,13 @@ describe('tcp transport: pause and resume', () => {
     };
     // One write, so the three lines share a chunk.
     c.sendRaw('{"type":"time","id":1}\n{"type":"time","id":2}\n{"type":"time","id":3}\n');
-    await vi.waitFor(() => expect(session.received.length).toBe(1));
+    await vi.waitFor(() => expect(session.received.length).toBe(1), WAIT);
     expect(socket.isPaused()).toBe(true);
     c.sendRaw('{"type":"time","id":4}\n');
     session.peer.resume();
     // Never synchronously.
     expect(session.received.length).toBe(1);
-    await vi.waitFor(() => expect(session.received.map((r) => r.id)).toEqual([1, 2, 3, 4]));
+    await vi.waitFor(() => expect(session.received.map((r) => r.id)).toEqual([1, 2, 3, 4]), WAIT);
     expect(socket.isPaused()).toBe(false);
   });
 
@@ -167,10 +170,10 @@ describe('tcp transport: pause and resume', () => {
       if (req.id === 2) session.peer.close('bye');
     };
     c.sendRaw('{"type":"time","id":1}\n{"type":"time","id":2}\n{"type":"time","id":3}\n');
-    await vi.waitFor(() => expect(session.received.length).toBe(1));
+    await vi.waitFor(() => expect(session.received.length).toBe(1), WAIT);
     session.peer.resume();
     await c.closed();
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
     // Closing stopped delivery at once: the third request, in the same chunk, was not handed on.
     expect(session.received.map((r) => r.id)).toEqual([1, 2]);
   });
@@ -190,7 +193,7 @@ describe('tcp transport: send buffer', () => {
     for (let i = 0; i < 4; i++) session.peer.send(e);
     expect(h.metrics.render()).toMatch(/parley_errors_total\{code="slow_consumer"\} 1/);
     expect(h.logs.some((l) => / warn slow consumer tcp 127\.0\.0\.1:\d+: /.test(l))).toBe(true);
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
     c.socket.resume();
     await c.closed();
   });
@@ -211,7 +214,7 @@ describe('tcp transport: send buffer', () => {
     expect(session.disconnectedCount).toBe(0);
     livenessSweep(51_000, 101_000).run();
     expect(h.metrics.render()).toMatch(/parley_errors_total\{code="slow_consumer"\} 1/);
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
   });
 
   it("drained follows a turn that reached the socket's high-water mark, once everything has left", async () => {
@@ -224,7 +227,7 @@ describe('tcp transport: send buffer', () => {
     expect(session.drainedCount).toBe(0);
     session.peer.send(big(10_000));
     session.peer.send(big(10_000));
-    await vi.waitFor(() => expect(session.drainedCount).toBe(1));
+    await vi.waitFor(() => expect(session.drainedCount).toBe(1), WAIT);
     expect(session.peer.bufferedBytes).toBe(0);
   });
 });
@@ -243,7 +246,7 @@ describe('tcp transport: liveness', () => {
     expect(session.rejected).toHaveLength(1);
     expect(session.rejected[0]).toMatchObject({ code: 'idle_timeout', re: undefined, fatal: true });
     expect(session.rejected[0]!.message).toMatch(/^silent for \d+ ms$/);
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
   });
 
   it('a client that answers pings with pong requests outlives the idle timeout', async () => {
@@ -274,7 +277,7 @@ describe('tcp transport: liveness', () => {
     const t0 = Date.now();
     await c.closed(3000);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(50);
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
   });
 
   it('the connections of one setting share one sweep and its one timer', async () => {
@@ -289,7 +292,7 @@ describe('tcp transport: liveness', () => {
     expect(sweep.running).toBe(true);
     a.close();
     b.close();
-    await vi.waitFor(() => expect(sweep.size).toBe(before));
+    await vi.waitFor(() => expect(sweep.size).toBe(before), WAIT);
   });
 });
 

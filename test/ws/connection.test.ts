@@ -9,6 +9,9 @@ import { validateUpgrade } from '../../server/ws/handshake.js';
 import { livenessSweep } from '../../server/ws/liveness.js';
 import { clientFrame, connectWs, OP, type WsClient } from '../helpers/ws-client.js';
 
+/** Waits poll for state; generous because the test machine is shared and often loaded. */
+const WAIT = { timeout: 5000, interval: 10 };
+
 interface Harness {
   port: number;
   conns: WsConnection[];
@@ -314,7 +317,7 @@ describe('WsConnection send buffer: bound, bufferedBytes, drained', () => {
     conn.sendFrame(f);
     conn.sendFrame(f);
     expect(conn.bufferedBytes).toBe(2 * f.length);
-    await vi.waitFor(() => expect(conn.bufferedBytes).toBe(0));
+    await vi.waitFor(() => expect(conn.bufferedBytes).toBe(0), WAIT);
   });
 
   it("this turn counts: a burst past the bound with nothing sent after it is cut with 1008, what was queued arrives first", async () => {
@@ -375,7 +378,7 @@ describe('WsConnection send buffer: bound, bufferedBytes, drained', () => {
     expect(h.drained).toBe(0);
     conn.sendFrame(binary(10_000));
     conn.sendFrame(binary(10_000));
-    await vi.waitFor(() => expect(h.drained).toBe(1));
+    await vi.waitFor(() => expect(h.drained).toBe(1), WAIT);
     expect(conn.bufferedBytes).toBe(0);
   });
 });
@@ -391,7 +394,7 @@ describe('WsConnection pause and resume', () => {
     const conn = await accepted;
     // One write: the rest sits in the same chunk as 'first'.
     c.sendRaw(Buffer.concat([clientFrame(OP.TEXT, Buffer.from('first')), clientFrame(OP.PING, Buffer.from('p')), clientFrame(OP.TEXT, Buffer.from('second'))]));
-    await vi.waitFor(() => expect(h.received).toEqual(['first']));
+    await vi.waitFor(() => expect(h.received).toEqual(['first']), WAIT);
     expect(h.sockets[0]!.isPaused()).toBe(true);
     // The echo of 'first' comes back; the ping behind the pause is not answered.
     await c.nextFrame((f) => f.opcode === OP.TEXT);
@@ -400,7 +403,7 @@ describe('WsConnection pause and resume', () => {
     conn.resume();
     // Never synchronously.
     expect(h.received).toEqual(['first']);
-    await vi.waitFor(() => expect(h.received).toEqual(['first', 'second', 'third']));
+    await vi.waitFor(() => expect(h.received).toEqual(['first', 'second', 'third']), WAIT);
     expect((await c.nextFrame((f) => f.opcode === OP.PONG)).payload.toString()).toBe('p');
     expect(h.sockets[0]!.isPaused()).toBe(false);
   });
@@ -417,6 +420,6 @@ describe('WsConnection pause and resume', () => {
     c.sendClose(1000);
     await c.closed();
     expect(Date.now() - t0).toBeLessThan(2000);
-    await vi.waitFor(() => expect(h.closed).toEqual([{ code: 1000, reason: '' }]));
+    await vi.waitFor(() => expect(h.closed).toEqual([{ code: 1000, reason: '' }]), WAIT);
   });
 });

@@ -5,6 +5,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { corkUntilNextTurn } from '../../server/ws/corker.js';
 
+/** Waits poll for state; generous because the test machine is shared and often loaded. */
+const WAIT = { timeout: 5000, interval: 10 };
+
 let server: Server;
 let client: Socket;
 let accepted: Socket;
@@ -45,7 +48,7 @@ describe('corkUntilNextTurn', () => {
     expect(write).not.toHaveBeenCalled();
     let got = '';
     client.on('data', (d: Buffer) => (got += d.toString()));
-    await vi.waitFor(() => expect(got).toBe('abc'));
+    await vi.waitFor(() => expect(got).toBe('abc'), WAIT);
   });
 
   it('corks again on every later turn, and many sockets flush in the same turn', async () => {
@@ -67,7 +70,7 @@ describe('corkUntilNextTurn', () => {
       }
       let got = '';
       other.on('data', (d: Buffer) => (got += d.toString()));
-      await vi.waitFor(() => expect(got).toBe('001122'));
+      await vi.waitFor(() => expect(got).toBe('001122'), WAIT);
     } finally {
       other.destroy();
       otherAccepted.destroy();
@@ -80,7 +83,7 @@ describe('corkUntilNextTurn', () => {
     corkUntilNextTurn(accepted);
     accepted.write(Buffer.alloc(500));
     expect(accepted.writableLength).toBe(1500);
-    await vi.waitFor(() => expect(accepted.writableLength).toBe(0));
+    await vi.waitFor(() => expect(accepted.writableLength).toBe(0), WAIT);
   });
 
   it('tolerates a socket destroyed while corked', async () => {

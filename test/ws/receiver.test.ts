@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { deflateMessage } from '../../server/ws/deflate.js';
 import { liveHeapBytes } from '../helpers/heap.js';
 import { Receiver } from '../../server/ws/receiver.js';
@@ -186,6 +186,37 @@ describe('Receiver memory', () => {
     expect(data.length).toBe(N);
     for (let i = 0; i < N; i++) if (data[i] !== (i & 0xff)) throw new Error(`byte ${i} is ${data[i]}`);
     expect(r.heldBytes).toBe(0);
+  });
+});
+
+describe('Receiver gathering cost', () => {
+  it('1 MiB in 64-byte fragments grows its buffer by doubling: a few allocations, not one per fragment (Autobahn 9.3.1)', () => {
+    const total = 1024 * 1024;
+    const piece = 64;
+    const { r, events } = collect({ maxMessageBytes: total });
+    const allocations = vi.spyOn(Buffer, 'allocUnsafeSlow');
+    try {
+      const payload = Buffer.alloc(piece, 0x61);
+      const first = frame({ fin: false, opcode: B, payload });
+      const middle = frame({ fin: false, opcode: C, payload });
+      const last = frame({ opcode: C, payload });
+      r.push(Buffer.from(first));
+      // 16,382 continuation frames, pushed a thousand at a time as a socket would deliver them.
+      const batch = Buffer.concat(Array.from({ length: 1000 }, () => middle));
+      let sent = piece;
+      while (sent + 1000 * piece < total) {
+        r.push(Buffer.from(batch));
+        sent += 1000 * piece;
+      }
+      for (; sent < total - piece; sent += piece) r.push(Buffer.from(middle));
+      r.push(Buffer.from(last));
+      expect(events).toHaveLength(1);
+      expect((events[0] as { data: Buffer }).data.length).toBe(total);
+      // 256 bytes doubling to 1 MiB is 13 allocations; before, every fragment reallocated (16,384).
+      expect(allocations.mock.calls.length).toBeLessThanOrEqual(13);
+    } finally {
+      allocations.mockRestore();
+    }
   });
 });
 

@@ -161,7 +161,7 @@ describe('ws transport slow consumer', () => {
   });
 
   it('slow consumer: a client that never reads is cut with 1008 while another keeps receiving; RSS bounded', async () => {
-    // The bound applies to what is still unsent from earlier turns; 100 messages of ~4 KB per batch.
+    // The bound counts everything unsent, this turn's bytes included; 100 messages of ~4 KB per batch.
     server = await startServer(['--log-level', 'warn', '--max-buffered-bytes', String(1024 * 1024)]);
     const slow = track(await helloWs(server.httpPort, 'sloth'));
     const fast = track(await helloWs(server.httpPort, 'hare'));

@@ -17,6 +17,9 @@ import { fakeHub } from '../helpers/fake-session.js';
 import { connectTcp } from '../helpers/tcp-client.js';
 import { clientFrame, connectWs, OP, type WsClient } from '../helpers/ws-client.js';
 
+/** Waits poll for state; generous because the test machine is shared and often loaded. */
+const WAIT = { timeout: 5000, interval: 10 };
+
 const servers: (Server | NetServer)[] = [];
 const clients: { destroy(): void }[] = [];
 
@@ -75,7 +78,7 @@ describe('ws transport: values at the edge', () => {
     c.sendText('{"type":"join","id":"j"}');
     c.sendText('{oops');
     c.sendJson({ type: 'pong' });
-    await vi.waitFor(() => expect(session.received).toEqual([{ type: 'hello', name: 'amy' }, { type: 'pong' }]));
+    await vi.waitFor(() => expect(session.received).toEqual([{ type: 'hello', name: 'amy' }, { type: 'pong' }]), WAIT);
     expect(session.rejected).toEqual([
       { code: 'bad_request', message: 'join needs the field "room"', re: 'j', fatal: undefined },
       { code: 'bad_json', message: 'not valid JSON' },
@@ -96,7 +99,7 @@ describe('ws transport: values at the edge', () => {
     session.peer.close('too_large');
     expect(await b.closeFrame()).toEqual({ code: 1009, reason: 'too_large' });
     b.sendClose(1009);
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
   });
 
   it('a broadcast is serialised once for TCP, plain and deflate WebSocket recipients alike', async () => {
@@ -144,11 +147,11 @@ describe('ws transport: pause, send buffer, drain', () => {
       if (req.id === 1) session.peer.pause();
     };
     c.sendRaw(Buffer.concat([1, 2, 3].map((id) => clientFrame(OP.TEXT, Buffer.from(JSON.stringify({ type: 'time', id }))))));
-    await vi.waitFor(() => expect(session.received.length).toBe(1));
+    await vi.waitFor(() => expect(session.received.length).toBe(1), WAIT);
     c.sendJson({ type: 'time', id: 4 });
     session.peer.resume();
     expect(session.received.length).toBe(1);
-    await vi.waitFor(() => expect(session.received.map((r) => r.id)).toEqual([1, 2, 3, 4]));
+    await vi.waitFor(() => expect(session.received.map((r) => r.id)).toEqual([1, 2, 3, 4]), WAIT);
   });
 
   it("counts this turn's bytes: an event that would pass the bound closes with 1008 though nothing follows", async () => {
@@ -166,7 +169,7 @@ describe('ws transport: pause, send buffer, drain', () => {
     expect((await c.closeFrame()).code).toBe(1008);
     expect(c.messages.length).toBe(3);
     c.sendClose(1008);
-    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1));
+    await vi.waitFor(() => expect(session.disconnectedCount).toBe(1), WAIT);
   });
 
   it('drained reaches the session after a turn that reached the high-water mark', async () => {
@@ -176,7 +179,7 @@ describe('ws transport: pause, send buffer, drain', () => {
     const e = out({ type: 'error', code: 'bad_text', message: 'x'.repeat(10_000) });
     session.peer.send(e);
     session.peer.send(e);
-    await vi.waitFor(() => expect(session.drainedCount).toBe(1));
+    await vi.waitFor(() => expect(session.drainedCount).toBe(1), WAIT);
     expect(session.peer.bufferedBytes).toBe(0);
   });
 });
