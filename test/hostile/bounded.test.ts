@@ -31,7 +31,7 @@ const ROWS: { attack: Attack; budgetMs: number }[] = [
   // Today: ~+220-300 MB, 100 copies of 5,000 messages queued for a reader that never reads.
   { attack: joinSinceFlood(), budgetMs: 25_000 },
   // Today: ~+390 MB and a ~14 s stall; 20,000 users take ~7 s to create.
-  { attack: whoFlood(), budgetMs: 35_000 },
+  { attack: whoFlood(), budgetMs: 45_000 },
   // Today: ~8.6 MB of bookkeeping per connection for 65 KB of message, ~+260 MB for 30.
   { attack: wsFragments(), budgetMs: 20_000 },
   // Scaled to 10 x 30 KB (one-byte writes cost this process ~20 µs each): ~+30 MB today, so this row
