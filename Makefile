@@ -13,7 +13,7 @@ PORT ?=
 ROOM ?=
 ARGS ?=
 
-.PHONY: install build run-server run-console run-web test typecheck bench clean
+.PHONY: install build run-server run-console run-web test typecheck bench bench-attacks clean
 
 install: $(NPM_STAMP)
 
@@ -54,6 +54,12 @@ bench: build
 	  (cd "$(BENCH_REF_DIR)" && npm install --no-audit --no-fund); fi
 	BENCH_REF_DIR="$(BENCH_REF_DIR)" node dist/bench/main.js --suite $(ARGS)
 	node dist/bench/store.js
+	node dist/bench/attacks.js
+
+# Hostile clients (bench/attacks.ts): each attack against a fresh server, RSS and a canary's latency.
+# ARGS="--only history-flood,who-flood" picks attacks; ARGS=--check exits 1 when a target is missed.
+bench-attacks: build
+	node dist/bench/attacks.js $(ARGS)
 
 clean:
 	rm -rf dist
