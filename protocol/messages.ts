@@ -22,6 +22,9 @@ export const LIMITS = {
   maxWhoPage: 500,
   /** Rooms one connection may be in at once. */
   maxRoomsPerConnection: 100,
+  /** Room topics and away messages, in characters. */
+  topicMaxChars: 390,
+  awayMaxChars: 300,
   /** Passwords: the default minimum (--min-password-length) and the maximum, in characters. */
   minPasswordLength: 8,
   maxPasswordLength: 1024,
@@ -62,6 +65,22 @@ export interface PasswordRequest extends Base {
   type: 'password';
   old: string;
   new: string;
+}
+/** With `text`: sets the room's topic (empty clears it). Without: asks for it. */
+export interface TopicRequest extends Base {
+  type: 'topic';
+  room: string;
+  text?: string;
+}
+/** With `text`: marks the user away with that message. Without: back. */
+export interface AwayRequest extends Base {
+  type: 'away';
+  text?: string;
+}
+/** What is known about one user. */
+export interface WhoisRequest extends Base {
+  type: 'whois';
+  name: string;
 }
 /** Revokes this connection's token, or with `all` every token of the account. */
 export interface LogoutRequest extends Base {
@@ -141,6 +160,9 @@ export type Request =
   | RegisterRequest
   | PasswordRequest
   | LogoutRequest
+  | TopicRequest
+  | AwayRequest
+  | WhoisRequest
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -180,6 +202,8 @@ export interface MembersEvent {
   users: string[];
   /** Those of `users` who are guests (no account). */
   guests?: string[];
+  /** Away messages of those of `users` who are away. */
+  away?: Record<string, string>;
   re?: RequestId;
 }
 /** A room's history (`room`), or a direct conversation's (`with`, the other user), never both. */
@@ -220,6 +244,7 @@ export interface UserInfo {
   lastSeen?: string;
   /** The user is a guest (no account). */
   guest?: true;
+  away?: string;
 }
 export interface UsersEvent {
   type: 'users';
@@ -245,6 +270,35 @@ export interface TimeEvent {
 }
 export interface PongEvent {
   type: 'pong';
+  re?: RequestId;
+}
+/** A room's topic: on join (when set), as the answer to `topic {room}`, and to every member when set. */
+export interface TopicEvent {
+  type: 'topic';
+  room: string;
+  /** Empty when the room has no topic. */
+  text: string;
+  by?: string;
+  ts?: string;
+  re?: RequestId;
+}
+/** A user in a room one shares went away (`text`) or came back (no `text`). */
+export interface AwayEvent {
+  type: 'away';
+  name: string;
+  text?: string;
+}
+/** The answer to whois. */
+export interface UserEvent {
+  type: 'user';
+  name: string;
+  online: boolean;
+  /** The name belongs to an account. */
+  account: boolean;
+  away?: string;
+  /** Rooms the user is in on this server (while online). */
+  rooms?: string[];
+  lastSeen?: string;
   re?: RequestId;
 }
 /** The server asks a quiet TCP connection for a sign of life: answer with a `pong` request. */
@@ -279,6 +333,9 @@ export type ServerEvent =
   | TimeEvent
   | PongEvent
   | PingEvent
+  | TopicEvent
+  | AwayEvent
+  | UserEvent
   | ByeEvent
   | ErrorEvent;
 

@@ -29,6 +29,16 @@ const text: Rule = (v, f) => {
   }
   return undefined;
 };
+/** One line of text that may be empty (a topic or away message cleared): no NUL, no line breaks. */
+const line =
+  (max: number): Rule =>
+  (v, f) => {
+    if (typeof v !== 'string') return { code: 'bad_text', message: `${f} must be a string` };
+    if (/[\0\r\n]/.test(v)) return { code: 'bad_text', message: `${f} must be one line without NUL` };
+    if (LONE_SURROGATE.test(v)) return { code: 'bad_text', message: `${f} contains a lone surrogate (not valid Unicode)` };
+    if (v.length > max && codePoints(v) > max) return { code: 'bad_text', message: `${f} is longer than ${max} characters` };
+    return undefined;
+  };
 const intIn =
   (min: number, max: number): Rule =>
   (v, f) =>
@@ -62,6 +72,9 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   register: { password: req(shortString(LIMITS.secretMaxLength)) },
   password: { old: req(shortString(LIMITS.secretMaxLength)), new: req(shortString(LIMITS.secretMaxLength)) },
   logout: { all: opt(bool) },
+  topic: { room: req(roomName), text: opt(line(LIMITS.topicMaxChars)) },
+  away: { text: opt(line(LIMITS.awayMaxChars)) },
+  whois: { name: req(userName) },
   join: { room: req(roomName), history: opt(intIn(0, LIMITS.maxHistory)), since: opt(intIn(0, SEQ_MAX)) },
   leave: { room: req(roomName) },
   say: { room: req(roomName), text: req(text), action: opt(bool) },

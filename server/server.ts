@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryAccounts, type AccountStore } from './accounts/account-store.js';
 import { FileAccounts } from './accounts/file-accounts.js';
+import { FileTopics, MemoryTopics, type TopicStore } from './kv/room-topics.js';
 import type { Config } from './config.js';
 import { createHttpFront } from './http.js';
 import { Hub } from './hub/hub.js';
@@ -54,8 +55,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   await store.open();
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
+  const topics: TopicStore = config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line));
   try {
     await accounts.open();
+    await topics.open();
   } catch (err) {
     await store.close();
     throw err;
@@ -64,6 +67,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const hub = new Hub({
     store,
     accounts,
+    topics,
     metrics,
     log,
     serverName: SERVER_NAME,
@@ -115,6 +119,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   } catch (err) {
     tcp.close();
     await accounts.close();
+    await topics.close();
     await store.close();
     throw err;
   }
@@ -130,6 +135,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       ws.destroyAll();
       http.closeAllConnections();
       await accounts.close();
+      await topics.close();
       await store.close();
     })());
 

@@ -6,7 +6,7 @@
 // paused (client.ts), so requests are served in order and one at a time. A handler that fails with a
 // RequestError is answered with that error; any other exception is a bug, answered `internal` and
 // logged, and never allowed to end the process.
-import type { Request, RequestType, UserInfo } from '../../protocol/messages.js';
+import type { Request, RequestType } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/names.js';
 import { isRegistered, type Client, type RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
@@ -81,7 +81,7 @@ const COMMANDS: CommandTable = {
     handle: async (p, c, r) => {
       if (r.room !== undefined) {
         const room = p.rooms.members(nameKey(r.room));
-        const users = (room?.users ?? []).map((u): UserInfo => (u.guest ? { name: u.name, online: true, guest: true } : { name: u.name, online: true })).sort(byName);
+        const users = (room?.users ?? []).sort(byName);
         return p.ctx.reply(c, { type: 'users', room: room?.name ?? r.room, users }, r.id);
       }
       const page = await p.presence.who(r);
@@ -97,6 +97,23 @@ const COMMANDS: CommandTable = {
     },
   },
   history: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.history.page(c, r) },
+  topic: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.topic(c, r) },
+  away: {
+    beforeHello: false,
+    cost: 'join',
+    handle: (p, c, r) => {
+      if (p.presence.setAway(c, r.text)) p.rooms.publishAway(c.key, c.name, p.presence.awayOf(c.key));
+      if (r.id !== undefined) p.ctx.reply(c, { type: 'ack', re: r.id }, undefined);
+    },
+  },
+  whois: {
+    beforeHello: false,
+    cost: 'read',
+    handle: async (p, c, r) => {
+      const user = await p.presence.whois(r);
+      if (!c.gone) p.ctx.reply(c, user, r.id);
+    },
+  },
 };
 
 export function dispatch(parts: Parts, client: Client, req: Request): void {

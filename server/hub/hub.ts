@@ -9,6 +9,7 @@ import { MemoryAccounts, type AccountStore } from '../accounts/account-store.js'
 import { LoginGuard, type LoginGuardOptions } from '../accounts/login-guard.js';
 import type { ScryptParams } from '../accounts/passwords.js';
 import { LocalBus, type Bus, type BusEvent } from '../bus.js';
+import { MemoryTopics, type TopicStore } from '../kv/room-topics.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Outgoing } from '../outgoing.js';
@@ -27,6 +28,7 @@ import { Rooms } from './rooms.js';
 export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   store: Store;
   accounts?: AccountStore;
+  topics?: TopicStore;
   metrics: Metrics;
   log: Logger;
   bus?: Bus;
@@ -52,7 +54,7 @@ export class Hub implements ClientOwner {
   private readonly parts: Parts;
 
   constructor(opts: HubOptions) {
-    const ctx = new HubContext(opts.store, opts.accounts ?? new MemoryAccounts(), opts.bus ?? new LocalBus(), opts.log, opts.metrics, {
+    const ctx = new HubContext(opts.store, opts.accounts ?? new MemoryAccounts(), opts.topics ?? new MemoryTopics(), opts.bus ?? new LocalBus(), opts.log, opts.metrics, {
       serverName: opts.serverName,
       helloTimeoutMs: opts.helloTimeoutMs,
       minPasswordLength: opts.minPasswordLength ?? LIMITS.minPasswordLength,

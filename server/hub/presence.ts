@@ -3,7 +3,7 @@
 // is; `joined`/`left` are said once per user (rooms.ts asks sessionsOf). A second server would keep
 // the same view of other servers' users from the presence events this part publishes.
 import { randomUUID } from 'node:crypto';
-import { LIMITS, PROTOCOL_VERSION, type UserInfo, type WhoRequest } from '../../protocol/messages.js';
+import { LIMITS, PROTOCOL_VERSION, type UserEvent, type UserInfo, type WhoisRequest, type WhoRequest } from '../../protocol/messages.js';
 import { nameKey, nameSkeleton } from '../../protocol/names.js';
 import type { Client, RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
@@ -22,6 +22,8 @@ export interface Admit {
 
 export class Presence {
   private readonly users = new Map<string, Sessions>();
+  /** Away messages of online users, by name key: forgotten when the last session leaves. */
+  private readonly away = new Map<string, string>();
   /** Online name keys by skeleton, to refuse a new name that looks like one in use. */
   private readonly skeletons = new Map<string, string>();
 
@@ -97,6 +99,7 @@ export class Presence {
     const s = this.users.get(client.key);
     if (s === client) {
       this.users.delete(client.key);
+      this.away.delete(client.key);
       const skeleton = nameSkeleton(client.name);
       if (this.skeletons.get(skeleton) === client.key) this.skeletons.delete(skeleton);
     }
@@ -106,6 +109,39 @@ export class Presence {
     } else return;
     this.ctx.store.rememberUser(client.name, new Date().toISOString());
     this.ctx.bus.publish({ kind: 'presence', user: client.key, name: client.name, online: false });
+  }
+
+  awayOf(key: string): string | undefined {
+    return this.away.get(key);
+  }
+
+  /** Sets (text) or clears the user's away message; returns whether it changed. */
+  setAway(client: RegisteredClient, text: string | undefined): boolean {
+    const before = this.away.get(client.key);
+    const next = text === undefined || text === '' ? undefined : text;
+    if (next === undefined) this.away.delete(client.key);
+    else this.away.set(client.key, next);
+    return before !== next;
+  }
+
+  /** `whois`: what is known of one user, online or not. */
+  async whois(req: WhoisRequest): Promise<UserEvent> {
+    const key = nameKey(req.name);
+    const account = await this.ctx.read('accounts', this.ctx.accounts.get(key));
+    const here = this.online(key);
+    if (here) {
+      const rooms = new Set<string>();
+      for (const s of this.sessionsOf(key)) for (const r of s.rooms) rooms.add(r.name);
+      const event: UserEvent = { type: 'user', name: here.name, online: true, account: here.account, rooms: [...rooms].sort() };
+      const away = this.away.get(key);
+      if (away !== undefined) event.away = away;
+      return event;
+    }
+    const known = await this.ctx.read('the user', this.ctx.store.knownUser(key));
+    if (!known && !account) throw this.noSuchUser(req.name);
+    const event: UserEvent = { type: 'user', name: account?.name ?? known!.name, online: false, account: account !== undefined };
+    if (known) event.lastSeen = known.lastSeen;
+    return event;
   }
 
   /**
@@ -118,7 +154,10 @@ export class Presence {
     const users = page.users.map((u): UserInfo => {
       const here = this.online(nameKey(u.name));
       if (!here) return { name: u.name, online: false, lastSeen: u.lastSeen };
-      return here.account ? { name: here.name, online: true } : { name: here.name, online: true, guest: true };
+      const info: UserInfo = here.account ? { name: here.name, online: true } : { name: here.name, online: true, guest: true };
+      const away = this.away.get(nameKey(u.name));
+      if (away !== undefined) info.away = away;
+      return info;
     });
     return { users, more: page.more };
   }

@@ -8,7 +8,16 @@
 // nothing is sent from two places at once). Only when the reads have caught up with the room's last
 // published seq, within one synchronous step, does the joiner start receiving live messages.
 // Other room events that arrive during the catch-up (joined, left) are held and sent after it.
-import { LIMITS, type ChatMessage, type JoinRequest, type LeaveRequest, type RoomInfo } from '../../protocol/messages.js';
+import {
+  LIMITS,
+  type ChatMessage,
+  type JoinRequest,
+  type LeaveRequest,
+  type MembersEvent,
+  type RoomInfo,
+  type TopicRequest,
+  type UserInfo,
+} from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
@@ -66,11 +75,62 @@ export class Rooms {
     return room !== undefined && room.members.has(client) ? room : undefined;
   }
 
-  /** Members of a room as `who {room}` lists them: each user once, guests marked. */
-  members(key: string): { name: string; users: { name: string; guest: boolean }[] } | undefined {
+  /** Members of a room as `who {room}` lists them: each user once, guests and away marked. */
+  members(key: string): { name: string; users: UserInfo[] } | undefined {
     const room = this.byKey.get(key);
     if (!room) return undefined;
-    return { name: room.name, users: memberList(room) };
+    return { name: room.name, users: memberList(room).map((m) => this.userInfo(m)) };
+  }
+
+  /** `topic {room}` asks; `topic {room, text}` sets (members only; empty clears) and every member hears it. */
+  async topic(client: RegisteredClient, req: TopicRequest): Promise<void> {
+    const key = nameKey(req.room);
+    if (req.text === undefined) {
+      const t = await this.ctx.read('the topic', this.ctx.topics.get(key));
+      const name = this.byKey.get(key)?.name ?? this.names.get(key) ?? req.room;
+      this.ctx.reply(client, t ? { type: 'topic', room: name, text: t.text, by: t.by, ts: t.ts } : { type: 'topic', room: name, text: '' }, req.id);
+      return;
+    }
+    const room = this.memberRoom(client, key);
+    if (!room) throw new RequestError('not_member', `join ${req.room} first`);
+    const topic = { text: req.text, by: client.name, ts: new Date().toISOString() };
+    await this.ctx.read('the topic', this.ctx.topics.set(key, topic));
+    this.publish(room, { type: 'topic', room: room.name, ...topic });
+    if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  /** Tells every room the user is in (once per room, whichever sessions are in it) that its away changed. */
+  publishAway(key: string, name: string, text: string | undefined): void {
+    const told = new Set<Room>();
+    for (const s of this.presence.sessionsOf(key)) {
+      for (const room of s.rooms) {
+        if (told.has(room)) continue;
+        told.add(room);
+        this.publish(room, text === undefined ? { type: 'away', name } : { type: 'away', name, text });
+      }
+    }
+  }
+
+  private membersEvent(room: Room): MembersEvent {
+    const list = memberList(room);
+    const event: MembersEvent = { type: 'members', room: room.name, users: list.map((m) => m.name) };
+    const guests = list.filter((m) => m.guest).map((m) => m.name);
+    if (guests.length > 0) event.guests = guests;
+    let away: Record<string, string> | undefined;
+    for (const m of list) {
+      const text = this.presence.awayOf(nameKey(m.name));
+      if (text !== undefined) (away ??= {})[m.name] = text;
+    }
+    if (away) event.away = away;
+    return event;
+  }
+
+  private userInfo(m: { name: string; guest: boolean }): UserInfo {
+    const info: UserInfo = { name: m.name, online: true };
+    if (m.guest) info.guest = true;
+    const away = this.presence.awayOf(nameKey(m.name));
+    if (away !== undefined) info.away = away;
+    return info;
   }
 
   /**
@@ -104,9 +164,9 @@ export class Rooms {
     const held: Outgoing[] = [];
     (room.catchingUp ??= new Map()).set(client, held);
     try {
-      const list = memberList(room);
-      const guests = list.filter((m) => m.guest).map((m) => m.name);
-      this.ctx.reply(client, { type: 'members', room: room.name, users: list.map((m) => m.name), ...(guests.length > 0 ? { guests } : {}) }, req.id);
+      this.ctx.reply(client, this.membersEvent(room), req.id);
+      const topic = await this.ctx.read('the topic', this.ctx.topics.get(room.key));
+      if (topic) this.ctx.reply(client, { type: 'topic', room: room.name, text: topic.text, by: topic.by, ts: topic.ts }, undefined);
       if (announce) {
         const ts = new Date().toISOString();
         this.publish(room, client.account ? { type: 'joined', room: room.name, name: client.name, ts } : { type: 'joined', room: room.name, name: client.name, ts, guest: true });
