@@ -22,10 +22,12 @@ export interface Peer {
    */
   readonly bufferedBytes: number;
   /**
-   * Queues one event. Never throws; a closed peer drops it. A peer whose unsent bytes exceed the
-   * transport's bound (--max-buffered-bytes) is cut as a slow consumer: broadcasts cannot wait.
+   * Queues one event; false when it was dropped (the connection is closing, or was just cut). Never
+   * throws. A peer whose unsent bytes exceed the transport's bound (--max-buffered-bytes) is cut as a
+   * slow consumer: broadcasts cannot wait. What a delivery counts on (a DM leaving the inbox) asks
+   * for true.
    */
-  send(event: Outgoing): void;
+  send(event: Outgoing): boolean;
   /**
    * Ends the connection after what is queued has been written. `reason` says why (for the WebSocket
    * close code and for logs); undefined is a normal close.

@@ -86,11 +86,11 @@ class WsPeer implements Peer, WsConnectionHandlers {
     return this.conn.bufferedBytes;
   }
 
-  send(event: Outgoing): void {
+  send(event: Outgoing): boolean {
     const conn = this.conn;
-    if (!conn.isOpen) return;
+    if (!conn.isOpen) return false;
     const bits = conn.deflateWindowBits;
-    conn.sendFrame(event.encode(bits === undefined ? wsTextFrame : wsDeflateFrame(bits)));
+    return conn.sendFrame(event.encode(bits === undefined ? wsTextFrame : wsDeflateFrame(bits)));
   }
 
   close(reason?: CloseReason): void {

@@ -129,9 +129,11 @@ export class Messaging {
         }
         continue;
       }
-      client.peer.send(event.out);
-      this.ctx.metrics.messagesOut++;
-      delivered = true;
+      // Only a queued copy counts: a session that is closing drops it, and the DM must stay queued.
+      if (client.peer.send(event.out)) {
+        this.ctx.metrics.messagesOut++;
+        delivered = true;
+      }
     }
     if (delivered && toThisUser && event.conv !== undefined && event.seq !== undefined) {
       this.markDelivered(event.user, [{ conv: event.conv, seq: event.seq }]);
@@ -164,18 +166,24 @@ export class Messaging {
       const items = await this.ctx.read('the inbox', this.ctx.store.inbox(inbox, INBOX_PAGE));
       if (client.gone) return;
       const refs: MessageRef[] = [];
+      let dropped = false;
       for (const { conv, msg } of items) {
         const id = `${conv}#${msg.seq}`;
         if (state.sent.has(id)) continue;
+        // Dropped (the connection is closing): it and the rest stay queued for the next login.
+        if (!client.peer.send(new Outgoing(msg))) {
+          dropped = true;
+          break;
+        }
         state.sent.add(id);
-        client.peer.send(new Outgoing(msg));
         refs.push({ conv, seq: msg.seq });
       }
       if (refs.length > 0) {
         this.ctx.metrics.messagesOut += refs.length;
         this.ctx.store.markDelivered(inbox, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+        if (dropped) return;
         await client.roomToWrite();
-      } else if (state.skipped === 0) {
+      } else if (state.skipped === 0 || dropped) {
         return;
       }
     }

@@ -21,8 +21,10 @@ export class FakePeer implements Peer {
   session!: Session;
   private inbox: Request[] = [];
   constructor(readonly remote: string) {}
-  send(event: Outgoing): void {
-    if (!this.closed) this.events.push(structuredClone(event.event));
+  send(event: Outgoing): boolean {
+    if (this.closed) return false;
+    this.events.push(structuredClone(event.event));
+    return true;
   }
   close(): void {
     this.closed = true;
