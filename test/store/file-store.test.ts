@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../protocol/messages.js';
 import { logBytes } from '../../server/store/file-store.js';
 import { dmConv, roomConv } from '../../server/store/store.js';
 import { dm, historySeqs, newDir, open, range, say, segmentFiles, seqs, shimIo, sidecarFiles, until } from './store-helpers.js';
@@ -49,6 +50,11 @@ describe('FileStore', () => {
     expect(got[3]).toEqual({ type: 'message', to: 'y', from: 'x', text: 'psst', seq: 1, ts: got[3]!.ts });
     const all = (await store.history(roomConv('a'), { limit: 10 })).messages;
     expect(all).toEqual([got[0], got[2]]);
+    // A guest's message says so, when stored and when read back (Draft.guest comes with accounts).
+    const guestDraft = { room: 'A', from: 'g', text: 'hi', guest: true as const };
+    const g = await new Promise<ChatMessage>((r) => store.append(roomConv('a'), guestDraft, undefined, (_e, m) => r(m!)));
+    expect(g).toMatchObject({ seq: 3, guest: true });
+    expect((await store.history(roomConv('a'), { after: 2, limit: 1 })).messages).toEqual([g]);
     expect(all[1]!.ts >= all[0]!.ts).toBe(true);
     expect(Number.isNaN(Date.parse(all[0]!.ts))).toBe(false);
     await store.close();

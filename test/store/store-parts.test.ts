@@ -153,6 +153,8 @@ describe('record codec', () => {
     const h = Buffer.from(encodeMessage('H', 'd:al|bob', d, undefined));
     expect(readHead(h, 0, h.length)).toEqual({ t: 'H', conv: 'd:al|bob', seq: 1, ts: m.ts, inbox: undefined, room: undefined });
     expect(decodeRecord(h.toString())).toEqual({ t: 'H', conv: 'd:al|bob', msg: d, inbox: undefined });
+    const g = { ...msg(3), guest: true as const };
+    expect(decodeRecord(encodeMessage('M', 'r:lobby', g, undefined))).toEqual({ t: 'M', conv: 'r:lobby', msg: g, inbox: undefined });
   });
 
   it('the head reader gives up (the caller parses) on escapes, other records and truncation', () => {
