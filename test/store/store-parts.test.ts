@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { ConvIndex } from '../../server/store/conv-index.js';
-import { crc32 } from '../../server/store/crc32.js';
+import { crc32, crc32Tables } from '../../server/store/crc32.js';
 import { KnownUsers } from '../../server/store/known-users.js';
 import { MessageCache, messageBytes } from '../../server/store/message-cache.js';
 import { handBack, stamp, type Numbering } from '../../server/store/numbering.js';
@@ -26,6 +26,13 @@ describe('crc32', () => {
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
     expect(crc32(Buffer.from('xx123456789yy'), 2, 11)).toBe(0xcbf43926);
     expect(crc32(Buffer.alloc(0))).toBe(0);
+  });
+
+  it('the native and the portable implementation agree', () => {
+    const rand = Buffer.alloc(10_007);
+    for (let i = 0; i < rand.length; i++) rand[i] = (i * 2654435761) >>> 24;
+    for (const [a, b] of [[0, rand.length], [3, 9_999], [5, 6], [7, 7]] as const) expect(crc32(rand, a, b)).toBe(crc32Tables(rand, a, b));
+    expect(crc32Tables(Buffer.from('123456789'))).toBe(0xcbf43926);
   });
 });
 
