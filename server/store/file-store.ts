@@ -33,7 +33,7 @@ import { MessageCache } from './message-cache.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { BARRIER, chatMessage, type GuestFlag, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
-import { loadSegment, type LoadSink } from './segment-loader.js';
+import { loadSegment, SidecarInconsistent, type LoadSink } from './segment-loader.js';
 import { SegmentReader } from './segment-reader.js';
 import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
@@ -109,7 +109,19 @@ export class FileStore implements Store {
     fs.mkdirSync(this.opts.dir, { recursive: true });
     const lock = lockDir(this.opts.dir);
     try {
-      this.load();
+      const distrusted = new Set<number>();
+      for (;;) {
+        try {
+          this.load(distrusted);
+          break;
+        } catch (err) {
+          if (!(err instanceof SidecarInconsistent)) throw err;
+          // Only a bug writes a sidecar that passes its CRC yet does not add up: start over without it.
+          this.opts.log(`store: ${err.message}; scanning ${segmentName(err.seg)} instead`);
+          distrusted.add(err.seg);
+          this.forget();
+        }
+      }
     } catch (err) {
       lock.release();
       throw err;
@@ -213,7 +225,17 @@ export class FileStore implements Store {
 
   // ---- loading ----
 
-  private load(): void {
+  /** Everything a half-done load may have filled in. */
+  private forget(): void {
+    this.convs.clear();
+    this.known.clear();
+    this.userSeg.clear();
+    this.inboxes.clear();
+    this.segs.clear();
+    this.builder = undefined;
+  }
+
+  private load(distrusted: ReadonlySet<number>): void {
     const files = fs.readdirSync(this.opts.dir);
     const ids = files
       .map(parseSegmentName)
@@ -267,7 +289,7 @@ export class FileStore implements Store {
       seg = id;
       const newest = n === ids.length - 1;
       this.segs.set(id, { records: 0, live: 0 });
-      const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log);
+      const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log, distrusted);
       this.segs.get(id)!.records = loaded.records;
       if (newest) {
         size = loaded.size;
