@@ -149,17 +149,29 @@ describe('FileStore', () => {
     await store.close();
   });
 
-  it('group commit: many appends in one turn cost one write; dones in order', async () => {
+  it('group commit: many appends in one turn cost two writes (the first starts at once); dones in order', async () => {
     const io = shimIo();
     const { store } = await open(newDir(), { io });
     await say(store);
     io.writes = io.fsyncs = 0;
     const order: number[] = [];
     await Promise.all(range(1, 500).map(() => say(store).then((m) => void order.push(m.seq))));
-    expect(io.writes).toBe(1);
+    expect(io.writes).toBe(2);
     // O_DSYNC: the write is the sync; no separate fdatasync per batch.
     expect(io.fsyncs).toBe(0);
     expect(order).toEqual(range(2, 501));
+    await store.close();
+  });
+
+  it('a record that finds the writer idle is written at once, not at the end of the turn', async () => {
+    const io = shimIo();
+    const { store } = await open(newDir(), { io });
+    const w0 = io.writes;
+    const first = say(store);
+    expect(io.writes).toBe(w0 + 1);
+    const second = say(store); // the writer is busy now: this one waits for the batch
+    expect(io.writes).toBe(w0 + 1);
+    expect((await Promise.all([first, second])).map((m) => m.seq)).toEqual([1, 2]);
     await store.close();
   });
 
