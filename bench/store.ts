@@ -1,6 +1,7 @@
 // Store benchmark. Parts (default: all), each printing one JSON line:
 //   latency     in process: appends at --rate/s spread over --convs conversations for --seconds, file
-//               store (--fsync batch) and memory store: ack latency p50/p99/p99.9 and event-loop delay
+//               store (--fsync batch) and memory store: ack latency p50/p99/p99.9 and event-loop delay;
+//               --busy-us N spins N us after each append (a server's per-message work in that turn)
 //   open        builds (or reuses --dir) a data dir of --stored messages in --rooms rooms, then a child
 //               process opens the FileStore on it: open time, RSS, history page (50) latency cold/warm
 //   server      the real server on that dir: start-to-listening, RSS, and over TCP after hello the
@@ -59,7 +60,11 @@ function prng(seed: number): () => number {
 
 // ---- latency: the store alone, at a chatty rate ----
 
-async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: number, convs: number): Promise<object> {
+/**
+ * `busyUs`: CPU spent after each append in the same callback, as a server does fanning the message out
+ * and reading the next requests; it is what a write scheduled for the end of the turn waits behind.
+ */
+async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: number, convs: number, busyUs: number): Promise<object> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-bench-lat-'));
   const store: Store = kind === 'file' ? new FileStore({ dir, fsync: 'batch', historyPerRoom: 10_000, log: () => {} }) : new MemoryStore({ historyPerRoom: 10_000 });
   try {
@@ -82,6 +87,7 @@ async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: num
             if (err) failed++;
             else if (t - t0 > warm) lat.push(performance.now() - t);
           });
+          for (const until = performance.now() + busyUs / 1000; performance.now() < until; );
         }
         if (now - t0 > warm && !loop.count) loop.enable();
         if (now - t0 > seconds * 1000 + warm) {
@@ -93,7 +99,7 @@ async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: num
     loop.disable();
     await store.close();
     const ms = (ns: number): number => Number((ns / 1e6).toFixed(3));
-    return { kind, rate, convs, seconds, failed, ack: quantiles(lat), loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } };
+    return { kind, rate, convs, busyUs, seconds, failed, ack: quantiles(lat), loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -402,7 +408,8 @@ async function main(): Promise<void> {
     const seconds = arg('seconds', 10);
     const rate = arg('rate', 2000);
     const convs = arg('convs', 100);
-    for (const kind of ['memory', 'file'] as const) out({ part: 'latency', ...(await appendLatency(kind, seconds, rate, convs)) });
+    const busy = argStr('busy-us') === undefined ? 0 : Number(argStr('busy-us'));
+    for (const kind of ['memory', 'file'] as const) out({ part: 'latency', ...(await appendLatency(kind, seconds, rate, convs, busy)) });
   }
   if (parts.includes('open') || parts.includes('server')) {
     await withDataDir(stored, rooms, async (dir) => {
