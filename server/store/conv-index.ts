@@ -199,3 +199,52 @@ export class ConvIndex {
     return c[i + w]!;
   }
 }
+
+/**
+ * Slots in no particular order, 16 bytes each: the compaction copies of a conversation met while
+ * loading (they come after newer messages in the log), kept compact until they are merged.
+ */
+export class SlotList {
+  private words = new Uint32Array(16 * WORDS);
+  private n = 0;
+
+  get count(): number {
+    return this.n;
+  }
+
+  add(seq: number, seg: number, off: number, len: number): void {
+    if ((this.n + 1) * WORDS > this.words.length) {
+      const grown = new Uint32Array(this.words.length * 4);
+      grown.set(this.words);
+      this.words = grown;
+    }
+    const at = this.n++ * WORDS;
+    this.words[at] = seq;
+    this.words[at + 1] = seg;
+    this.words[at + 2] = off;
+    this.words[at + 3] = len;
+  }
+
+  /**
+   * These slots and `index`'s as one seq-ordered list, one slot per seq (the one latest in the log:
+   * a copy is newer than its original), only the newest `keep` of them.
+   */
+  mergedWith(index: ConvIndex, keep: number): Slot[] {
+    for (let p = 0; p < index.count; p++) {
+      const s = index.slot(p);
+      this.add(s.seq, s.seg, s.off, s.len);
+    }
+    const w = this.words;
+    const order = new Uint32Array(this.n);
+    for (let i = 0; i < this.n; i++) order[i] = i;
+    order.sort((a, b) => w[a * WORDS]! - w[b * WORDS]! || w[a * WORDS + 1]! - w[b * WORDS + 1]! || w[a * WORDS + 2]! - w[b * WORDS + 2]!);
+    const out: Slot[] = [];
+    for (let k = this.n - 1; k >= 0 && out.length < keep; k--) {
+      const i = order[k]! * WORDS;
+      // Sorted by (seq, segment, offset): the last of equal seqs is the latest copy.
+      if (out.length > 0 && out[out.length - 1]!.seq === w[i]) continue;
+      out.push({ seq: w[i]!, seg: w[i + 1]!, off: w[i + 2]!, len: w[i + 3]! });
+    }
+    return out.reverse();
+  }
+}

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
 import type { FsyncMode } from '../config.js';
-import { ConvIndex, type Slot } from './conv-index.js';
+import { ConvIndex, SlotList, type Slot } from './conv-index.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
 import { KnownUsers } from './known-users.js';
@@ -70,7 +70,7 @@ interface Conv extends Numbering {
   namedSeq: number;
   index: ConvIndex;
   /** Compaction copies met while loading, merged once the whole log is read. */
-  copies: Slot[] | undefined;
+  copies: SlotList | undefined;
 }
 
 interface SegStats {
@@ -253,7 +253,7 @@ export class FileStore implements Store {
       message: (t, conv, seq, off, len, inbox) => {
         const c = this.conv(conv);
         if (t === 'H') {
-          (c.copies ??= []).push({ seq, seg, off, len });
+          (c.copies ??= new SlotList()).add(seq, seg, off, len);
           return;
         }
         if (seq <= c.durable) {
@@ -325,17 +325,11 @@ export class FileStore implements Store {
 
   /** Joins a conversation's compaction copies with its in-order messages; retention applies. */
   private mergeCopies(c: Conv): void {
-    const bySeq = new Map<number, Slot>();
-    const later = (a: Slot, b: Slot): boolean => a.seg > b.seg || (a.seg === b.seg && a.off > b.off);
-    for (const s of [...c.index.slots(), ...c.copies!]) {
-      const prev = bySeq.get(s.seq);
-      if (!prev || later(s, prev)) bySeq.set(s.seq, s);
-    }
+    const merged = c.copies!.mergedWith(c.index, this.opts.historyPerRoom);
     c.copies = undefined;
     while (c.index.count > 0) this.segs.get(c.index.shift())!.live--;
-    const sorted = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-    for (const s of sorted.slice(Math.max(0, sorted.length - this.opts.historyPerRoom))) this.pushEntry(c, s.seq, s);
-    const newest = sorted[sorted.length - 1];
+    for (const s of merged) this.pushEntry(c, s.seq, s);
+    const newest = merged[merged.length - 1];
     if (newest && newest.seq > c.durable) c.durable = c.assigned = newest.seq;
   }
 
