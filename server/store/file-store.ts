@@ -82,6 +82,8 @@ interface SegStats {
 
 export class FileStore implements Store {
   private readonly convs = new Map<ConvKey, Conv>();
+  /** The room conversations among them: rooms() walks these, not every direct conversation too. */
+  private readonly roomConvs = new Set<Conv>();
   private readonly known = new KnownUsers();
   /** Segment holding each user's newest durable `u` record. */
   private readonly userSeg = new Map<string, number>();
@@ -182,7 +184,7 @@ export class FileStore implements Store {
 
   rooms(): Promise<string[]> {
     const out: string[] = [];
-    for (const c of this.convs.values()) if (c.room !== undefined && c.index.count > 0 && c.key.startsWith('r:')) out.push(c.room);
+    for (const c of this.roomConvs) if (c.room !== undefined && c.index.count > 0) out.push(c.room);
     return Promise.resolve(out);
   }
 
@@ -228,6 +230,7 @@ export class FileStore implements Store {
   /** Everything a half-done load may have filled in. */
   private forget(): void {
     this.convs.clear();
+    this.roomConvs.clear();
     this.known.clear();
     this.userSeg.clear();
     this.inboxes.clear();
@@ -346,6 +349,7 @@ export class FileStore implements Store {
     if (!c) {
       c = { key, room: undefined, namedSeq: 0, index: new ConvIndex(), copies: undefined, assigned: 0, durable: 0, lastTs: '' };
       this.convs.set(key, c);
+      if (key.startsWith('r:')) this.roomConvs.add(c);
     }
     return c;
   }
