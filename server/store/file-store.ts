@@ -2,7 +2,7 @@
 // log-format.ts, record-codec.ts) with, in memory, only an index: per conversation the seqs and
 // record positions of its retained messages (conv-index.ts, typed arrays), the known users and the
 // offline inboxes by reference. Message bodies stay on disk and are read back by position, through a
-// bounded cache of recent messages (message-cache.ts), when history or an inbox is asked for.
+// bounded cache of recently read messages (message-cache.ts), when history or an inbox is asked for.
 //
 // Startup replays each segment's sidecar index (sidecar.ts) instead of parsing its records, and scans
 // only what no trusted sidecar covers (segment-loader.ts). Sidecars are written when a segment is
@@ -162,7 +162,6 @@ export class FileStore implements Store {
       if (msg.room !== undefined) c.room = msg.room;
       this.pushEntry(c, seq, at);
       this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
-      this.cache.put(conv, msg);
       if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: at.seg * SEG_SPAN + at.off, seg: at.seg });
       done(null, msg);
     });
