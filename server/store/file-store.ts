@@ -2,7 +2,7 @@
 // log-format.ts, record-codec.ts) with, in memory, only an index: per conversation the seqs and
 // record positions of its retained messages (conv-index.ts, typed arrays), the known users and the
 // offline inboxes by reference. Message bodies stay on disk and are read back by position, through a
-// bounded cache of recent messages (message-cache.ts), when history or an inbox is asked for.
+// bounded cache of recently read messages (message-cache.ts), when history or an inbox is asked for.
 //
 // Startup replays each segment's sidecar index (sidecar.ts) instead of parsing its records, and scans
 // only what no trusted sidecar covers (segment-loader.ts). Sidecars are written when a segment is
@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
 import type { FsyncMode } from '../config.js';
-import { ConvIndex, type Slot } from './conv-index.js';
+import { ConvIndex, SlotList, type Slot } from './conv-index.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
 import { KnownUsers } from './known-users.js';
@@ -32,8 +32,8 @@ import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type Lo
 import { MessageCache } from './message-cache.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
-import { BARRIER, chatMessage, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
-import { loadSegment, type LoadSink } from './segment-loader.js';
+import { BARRIER, chatMessage, type GuestFlag, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
+import { loadSegment, SidecarInconsistent, type LoadSink } from './segment-loader.js';
 import { SegmentReader } from './segment-reader.js';
 import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
@@ -70,7 +70,7 @@ interface Conv extends Numbering {
   namedSeq: number;
   index: ConvIndex;
   /** Compaction copies met while loading, merged once the whole log is read. */
-  copies: Slot[] | undefined;
+  copies: SlotList | undefined;
 }
 
 interface SegStats {
@@ -82,6 +82,8 @@ interface SegStats {
 
 export class FileStore implements Store {
   private readonly convs = new Map<ConvKey, Conv>();
+  /** The room conversations among them: rooms() walks these, not every direct conversation too. */
+  private readonly roomConvs = new Set<Conv>();
   private readonly known = new KnownUsers();
   /** Segment holding each user's newest durable `u` record. */
   private readonly userSeg = new Map<string, number>();
@@ -109,7 +111,19 @@ export class FileStore implements Store {
     fs.mkdirSync(this.opts.dir, { recursive: true });
     const lock = lockDir(this.opts.dir);
     try {
-      this.load();
+      const distrusted = new Set<number>();
+      for (;;) {
+        try {
+          this.load(distrusted);
+          break;
+        } catch (err) {
+          if (!(err instanceof SidecarInconsistent)) throw err;
+          // Only a bug writes a sidecar that passes its CRC yet does not add up: start over without it.
+          this.opts.log(`store: ${err.message}; scanning ${segmentName(err.seg)} instead`);
+          distrusted.add(err.seg);
+          this.forget();
+        }
+      }
     } catch (err) {
       lock.release();
       throw err;
@@ -136,7 +150,7 @@ export class FileStore implements Store {
     if (refused) return queueMicrotask(() => done(refused, undefined));
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, (draft as Draft & GuestFlag).guest === true);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
     this.writer!.append(frame, (err, at) => {
       if (err || !at) {
@@ -148,7 +162,6 @@ export class FileStore implements Store {
       if (msg.room !== undefined) c.room = msg.room;
       this.pushEntry(c, seq, at);
       this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
-      this.cache.put(conv, msg);
       if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: at.seg * SEG_SPAN + at.off, seg: at.seg });
       done(null, msg);
     });
@@ -170,7 +183,7 @@ export class FileStore implements Store {
 
   rooms(): Promise<string[]> {
     const out: string[] = [];
-    for (const c of this.convs.values()) if (c.room !== undefined && c.index.count > 0 && c.key.startsWith('r:')) out.push(c.room);
+    for (const c of this.roomConvs) if (c.room !== undefined && c.index.count > 0) out.push(c.room);
     return Promise.resolve(out);
   }
 
@@ -213,7 +226,18 @@ export class FileStore implements Store {
 
   // ---- loading ----
 
-  private load(): void {
+  /** Everything a half-done load may have filled in. */
+  private forget(): void {
+    this.convs.clear();
+    this.roomConvs.clear();
+    this.known.clear();
+    this.userSeg.clear();
+    this.inboxes.clear();
+    this.segs.clear();
+    this.builder = undefined;
+  }
+
+  private load(distrusted: ReadonlySet<number>): void {
     const files = fs.readdirSync(this.opts.dir);
     const ids = files
       .map(parseSegmentName)
@@ -231,7 +255,7 @@ export class FileStore implements Store {
       message: (t, conv, seq, off, len, inbox) => {
         const c = this.conv(conv);
         if (t === 'H') {
-          (c.copies ??= []).push({ seq, seg, off, len });
+          (c.copies ??= new SlotList()).add(seq, seg, off, len);
           return;
         }
         if (seq <= c.durable) {
@@ -267,7 +291,7 @@ export class FileStore implements Store {
       seg = id;
       const newest = n === ids.length - 1;
       this.segs.set(id, { records: 0, live: 0 });
-      const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log);
+      const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log, distrusted);
       this.segs.get(id)!.records = loaded.records;
       if (newest) {
         size = loaded.size;
@@ -303,17 +327,11 @@ export class FileStore implements Store {
 
   /** Joins a conversation's compaction copies with its in-order messages; retention applies. */
   private mergeCopies(c: Conv): void {
-    const bySeq = new Map<number, Slot>();
-    const later = (a: Slot, b: Slot): boolean => a.seg > b.seg || (a.seg === b.seg && a.off > b.off);
-    for (const s of [...c.index.slots(), ...c.copies!]) {
-      const prev = bySeq.get(s.seq);
-      if (!prev || later(s, prev)) bySeq.set(s.seq, s);
-    }
+    const merged = c.copies!.mergedWith(c.index, this.opts.historyPerRoom);
     c.copies = undefined;
     while (c.index.count > 0) this.segs.get(c.index.shift())!.live--;
-    const sorted = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-    for (const s of sorted.slice(Math.max(0, sorted.length - this.opts.historyPerRoom))) this.pushEntry(c, s.seq, s);
-    const newest = sorted[sorted.length - 1];
+    for (const s of merged) this.pushEntry(c, s.seq, s);
+    const newest = merged[merged.length - 1];
     if (newest && newest.seq > c.durable) c.durable = c.assigned = newest.seq;
   }
 
@@ -330,6 +348,7 @@ export class FileStore implements Store {
     if (!c) {
       c = { key, room: undefined, namedSeq: 0, index: new ConvIndex(), copies: undefined, assigned: 0, durable: 0, lastTs: '' };
       this.convs.set(key, c);
+      if (key.startsWith('r:')) this.roomConvs.add(c);
     }
     return c;
   }

@@ -245,9 +245,8 @@ export function parseSidecar(buf: Buffer, seg: number): Sidecar | string {
     p += 2 + len;
   }
   if (p !== stringsEnd) return 'bad string table';
+  // The body is checked entry by entry as it is replayed (replaySidecar), not walked twice.
   const body = buf.subarray(p, p + bodyBytes);
-  const bad = walk(body, strings, undefined);
-  if (bad) return bad;
   p += bodyBytes;
   const summaries: Summary[] = [];
   for (let i = 0; i < sumCount; i++, p += 16) {
@@ -271,13 +270,16 @@ export function parseSidecar(buf: Buffer, seg: number): Sidecar | string {
   };
 }
 
-/** Replays a parsed sidecar's entries into `sink`, in log order. */
-export function replaySidecar(sc: Sidecar, sink: SegmentSink): void {
-  walk(sc.body, sc.strings, sink);
+/**
+ * Replays a parsed sidecar's entries into `sink`, in log order, checking every index and length on the
+ * way. A string says why it stopped: the CRC matched, so only a bug could make that happen, and the
+ * caller must then forget what was replayed (the store reloads without this sidecar).
+ */
+export function replaySidecar(sc: Sidecar, sink: SegmentSink): string | undefined {
+  return walk(sc.body, sc.strings, sink);
 }
 
-/** Walks body entries, checking every index and length; with no sink it only checks. */
-function walk(body: Buffer, strings: string[], sink: SegmentSink | undefined): string | undefined {
+function walk(body: Buffer, strings: string[], sink: SegmentSink): string | undefined {
   const n = body.length;
   let p = 0;
   const s = (at: number): string | undefined => strings[body.readUInt32LE(at)];
@@ -292,7 +294,7 @@ function walk(body: Buffer, strings: string[], sink: SegmentSink | undefined): s
         const inboxIx = kind === K_M ? body.readUInt32LE(p + 17) : 0;
         if (conv === undefined || inboxIx > strings.length) return 'bad string index';
         const inbox = inboxIx === 0 ? undefined : strings[inboxIx - 1];
-        sink?.message(kind === K_M ? 'M' : 'H', conv, body.readUInt32LE(p + 5), body.readUInt32LE(p + 9), body.readUInt32LE(p + 13), inbox);
+        sink.message(kind === K_M ? 'M' : 'H', conv, body.readUInt32LE(p + 5), body.readUInt32LE(p + 9), body.readUInt32LE(p + 13), inbox);
         p += size;
         break;
       }
@@ -301,7 +303,7 @@ function walk(body: Buffer, strings: string[], sink: SegmentSink | undefined): s
         const name = s(p + 1);
         const lastSeen = s(p + 5);
         if (name === undefined || lastSeen === undefined) return 'bad string index';
-        sink?.user(name, lastSeen);
+        sink.user(name, lastSeen);
         p += 9;
         break;
       }
@@ -318,7 +320,7 @@ function walk(body: Buffer, strings: string[], sink: SegmentSink | undefined): s
           if (conv === undefined) return 'bad string index';
           refs.push({ conv, seq: body.readUInt32LE(at + 4) });
         }
-        sink?.delivered(user, refs);
+        sink.delivered(user, refs);
         p += 9 + 8 * count;
         break;
       }
@@ -327,7 +329,7 @@ function walk(body: Buffer, strings: string[], sink: SegmentSink | undefined): s
         const user = s(p + 1);
         const conv = s(p + 5);
         if (user === undefined || conv === undefined) return 'bad string index';
-        sink?.inboxCopy(user, conv, body.readUInt32LE(p + 9), body.readDoubleLE(p + 13));
+        sink.inboxCopy(user, conv, body.readUInt32LE(p + 9), body.readDoubleLE(p + 13));
         p += 21;
         break;
       }
