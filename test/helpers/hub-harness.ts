@@ -55,6 +55,12 @@ export class FakePeer implements Peer {
   }
 }
 
+/** The reply to the request with this id, once it has come. */
+export async function reply(peer: FakePeer, re: string | number): Promise<ServerEvent> {
+  await waitFor(() => peer.events.some((e) => 're' in e && e.re === re));
+  return peer.events.find((e) => 're' in e && e.re === re)!;
+}
+
 export async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
 }

@@ -2,13 +2,9 @@
 // sessions of one account share it. Row by row, each with the exact error code docs/protocol.md names.
 import { describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../protocol/messages.js';
-import { settle, setup, waitFor, type FakePeer } from '../helpers/hub-harness.js';
+import { reply, settle, setup, waitFor, type FakePeer } from '../helpers/hub-harness.js';
 
 const lastOf = (peer: FakePeer, type: ServerEvent['type']): ServerEvent | undefined => [...peer.events].reverse().find((e) => e.type === type);
-const reply = async (peer: FakePeer, re: string | number): Promise<ServerEvent> => {
-  await waitFor(() => peer.events.some((e) => 're' in e && e.re === re));
-  return peer.events.find((e) => 're' in e && e.re === re)!;
-};
 
 describe('hub accounts: who may use a name', () => {
   it('a registered name needs credentials: auth_required without, bad_credentials when wrong, the same for an unknown name', async () => {
