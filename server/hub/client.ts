@@ -9,7 +9,7 @@
 // (resume, who, the inbox) are produced a page at a time, each page only once the previous one left.
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { Request, RequestId } from '../../protocol/messages.js';
-import type { Peer, Session } from '../peer.js';
+import type { CloseReason, Peer, Session } from '../peer.js';
 import type { InboxDelivery } from './messaging.js';
 import type { Allowance } from './rate-limits.js';
 import type { Room } from './rooms.js';
@@ -109,6 +109,16 @@ export class Client implements Session {
   }
 
   // ---- used by the hub's parts ----
+
+  /**
+   * The hub ends this connection (bye, a fatal error): the transport drains and closes it, and the hub
+   * forgets it now rather than when the socket is gone. A peer that vanished takes the transport a grace
+   * period to give up on, and meanwhile its name must already be free and nothing delivered to it.
+   */
+  end(reason: CloseReason): void {
+    this.peer.close(reason);
+    this.disconnected();
+  }
 
   get registered(): boolean {
     return this.name !== undefined;

@@ -61,7 +61,7 @@ export class HubContext {
     if (retryAfterMs !== undefined) event.retryAfterMs = retryAfterMs;
     client.peer.send(new Outgoing(event));
     this.log.info(`error ${code} ${client.peer.transport} ${client.peer.remote}${client.name ? ` ${client.name}` : ''}: ${message}`);
-    if (fatal) client.peer.close(code);
+    if (fatal) client.end(code);
   }
 
   /** A store read; its failure becomes `unavailable` for the request that needed it. */

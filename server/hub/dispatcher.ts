@@ -68,7 +68,7 @@ const COMMANDS: CommandTable = {
     cost: 'free',
     handle: (p, c, r) => {
       p.ctx.reply(c, { type: 'bye', reason: 'client' }, r.id);
-      c.peer.close('bye');
+      c.end('bye');
     },
   },
   join: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.join(c, r, () => p.limits?.allowance(c).take('create') ?? 0) },
