@@ -118,8 +118,8 @@ describe('store startup', () => {
     const idx = join(dir, sidecarFiles(dir)[1]!);
     const buf = fs.readFileSync(idx);
     // Point the first entry's conversation at a string that does not exist, then fix the CRC up.
-    const body = 44 + buf.readUInt32LE(32);
-    buf.writeUInt32LE(0xfffffff, body + 1);
+    const body = 48 + buf.readUInt32LE(36);
+    buf.writeUInt32LE(0xfffffff, body + 4);
     buf.writeUInt32LE(crc32(buf, 0, buf.length - 4), buf.length - 4);
     fs.writeFileSync(idx, buf);
     const b = await open(dir, opts);
