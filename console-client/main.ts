@@ -3,7 +3,7 @@
 // you are typing); a pipe on stdin makes it a script tool that sends each line and exits once the
 // server has acknowledged all of them.
 import { createInterface, type Interface } from 'node:readline';
-import { ClientCore, moreUsers, type Pending } from '../protocol/client-core.js';
+import { ClientCore, type Pending } from '../protocol/client-core.js';
 import type { ChatMessage, ErrorEvent, ServerEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { helpText, interpret } from './commands.js';
@@ -218,7 +218,7 @@ function main(): void {
           formatNotice(
             `${ev.room ? `in #${ev.room}` : 'known users'}: ` +
               (ev.users.map((u) => (u.online ? u.name : `${u.name} (offline${u.lastSeen ? `, last seen ${u.lastSeen.slice(0, 16).replace('T', ' ')}` : ''})`)).join(', ') || 'nobody') +
-              (moreUsers(ev) ? ` (and more after these ${ev.users.length})` : ''),
+              (ev.more === true ? ` (and more after these ${ev.users.length})` : ''),
             st,
           ),
         );

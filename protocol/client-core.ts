@@ -2,46 +2,17 @@
 // replies, the rooms to rejoin after a reconnect, the last seq seen per room and per direct
 // conversation (resume with `since`, catch up DMs from their history, duplicates dropped), answers to
 // the server's pings, and requests typed while offline. Browser-safe: no Node imports.
-import type { ChatMessage, HistoryEvent, Request, RequestId, ServerEvent, UsersEvent } from './messages.js';
+import type { ChatMessage, HistoryEvent, Request, RequestId, ServerEvent } from './messages.js';
 import { nameKey } from './validate.js';
-
-// ---- Protocol additions of issue 11 that protocol/messages.ts does not have yet (the lead is
-// changing that file). Defined here so the clients can speak them now; replace with imports there.
-
-/** The server's liveness probe on a quiet TCP connection. */
-export interface PingEvent {
-  type: 'ping';
-}
-/** The answer to a server `ping` event. The server sends no reply to it, so it never carries an id. */
-export interface PongRequest {
-  type: 'pong';
-}
-/**
- * `who` without a room, paged: up to `limit` (1-500, default 100) users whose names sort after
- * `after` (case-insensitively); the `users` reply says `more` when further pages exist.
- */
-export interface UserPageRequest {
-  type: 'who';
-  after?: string;
-  limit?: number;
-  id?: RequestId;
-}
-/** Everything a client writes on the wire. */
-export type WireRequest = Request | UserPageRequest | PongRequest;
-
-/** True when a paged `users` reply says more users exist after the last one listed. */
-export function moreUsers(ev: UsersEvent): boolean {
-  return 'more' in ev && ev.more === true;
-}
 
 // ---- The core.
 
 /** A request without its id: the core numbers every request so each reply can be matched. */
-export type Outbound = Request | UserPageRequest extends infer R ? (R extends Request | UserPageRequest ? Omit<R, 'id'> : never) : never;
+export type Outbound = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
 
 export interface ClientCoreOptions {
   /** Writes one request on the current connection. */
-  send(req: WireRequest): void;
+  send(req: Request): void;
   /** Messages asked for on a first join (resumes ask for everything since the last seq seen). */
   historyOnJoin?: number;
   /** Page size of the history requests that catch up a direct conversation after a reconnect. */
@@ -139,7 +110,7 @@ export class ClientCore {
    * message already seen (a resume overlap, a redelivery), one held back until a catch-up completes
    * (it comes out through `show`), the replies to the core's own requests, and a server ping.
    */
-  accept(ev: ServerEvent | PingEvent): boolean {
+  accept(ev: ServerEvent): boolean {
     switch (ev.type) {
       case 'welcome':
         this.name = ev.name;

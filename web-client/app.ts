@@ -1,7 +1,7 @@
 // Wires the page together: the connection feeds events through ClientCore (which owns ids, rejoin
 // with `since`, DM catch-up and duplicate dropping, shared with the console client), ChatState keeps
 // what is shown, and render.ts draws it. Only this file touches the page's fixed elements.
-import { ClientCore, moreUsers, type Outbound, type Pending } from '../protocol/client-core.js';
+import { ClientCore, type Outbound, type Pending } from '../protocol/client-core.js';
 import type { ChatMessage, ErrorEvent, HistoryEvent, HistoryRequest, RequestId, ServerEvent, UsersEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { HELP, parseInput } from './commands.js';
@@ -404,7 +404,7 @@ function onUsers(ev: UsersEvent, re: RequestId | undefined): void {
   if (re !== undefined && printReplies.delete(re)) {
     const on = ev.users.filter((u) => u.online).map((u) => u.name);
     const off = ev.users.filter((u) => !u.online).map((u) => (u.lastSeen ? `${u.name} (last seen ${clockTime(u.lastSeen)})` : u.name));
-    const rest = moreUsers(ev) ? ` There are more users than the first ${ev.users.length} listed here.` : '';
+    const rest = ev.more === true ? ` There are more users than the first ${ev.users.length} listed here.` : '';
     notice(activeConversation(), `Online: ${on.join(', ') || 'nobody'}${off.length ? `. Offline: ${off.join(', ')}` : ''}.${rest}`, 'info');
   }
   renderSidebar();

@@ -2,8 +2,7 @@
 // restarted server is not hit by every browser at once), and an immediate retry when the browser says
 // it is online again. The page's keepalive (app.ts) notices a silently dead connection.
 import { Backoff } from '../protocol/backoff.js';
-import type { WireRequest } from '../protocol/client-core.js';
-import type { ServerEvent } from '../protocol/messages.js';
+import type { Request, ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
 
 export type Status =
@@ -44,7 +43,7 @@ export class Connection {
     return this.ws?.readyState === WebSocket.OPEN;
   }
 
-  send(req: WireRequest): void {
+  send(req: Request): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(req));
   }
 

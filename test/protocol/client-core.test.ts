@@ -1,8 +1,8 @@
 // The client half of the protocol that both clients share, driven by hand-written server events:
 // what it writes, what it lets the client show, and in which order.
 import { describe, expect, it } from 'vitest';
-import { ClientCore, type WireRequest } from '../../protocol/client-core.js';
-import type { ChatMessage, HistoryEvent, RequestId } from '../../protocol/messages.js';
+import { ClientCore } from '../../protocol/client-core.js';
+import type { ChatMessage, HistoryEvent, Request, RequestId } from '../../protocol/messages.js';
 
 const TS = '2026-01-01T00:00:00.000Z';
 
@@ -15,16 +15,16 @@ function said(room: string, seq: number): ChatMessage {
 
 /** A core as a client wires it: everything written and everything released through `show` is kept. */
 function setup(opts: { catchUpPage?: number } = {}) {
-  const sent: WireRequest[] = [];
+  const sent: Request[] = [];
   const shown: ChatMessage[][] = [];
   const core = new ClientCore({ send: (r) => sent.push(r), show: (m) => shown.push(m), ...opts });
   const welcome = (): void => {
     core.connected('ann');
-    expect(core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS })).toBe(true);
+    expect(core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS, account: false })).toBe(true);
   };
   /** Requests written since the last call, hellos aside. */
   let seen = 0;
-  const written = (): WireRequest[] => sent.slice(seen, (seen = sent.length)).filter((r) => r.type !== 'hello');
+  const written = (): Request[] => sent.slice(seen, (seen = sent.length)).filter((r) => r.type !== 'hello');
   /** The last history request written, for answering it. */
   const lastHistoryId = (): RequestId => {
     const h = [...sent].reverse().find((r) => r.type === 'history');
@@ -221,7 +221,7 @@ describe('ClientCore: liveness', () => {
     // Before the welcome too: a quiet connection is pinged whatever state it is in.
     expect(core.accept({ type: 'ping' })).toBe(false);
     expect(written()).toEqual([{ type: 'pong' }]);
-    core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS });
+    core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS, account: false });
     written();
     expect(core.accept({ type: 'ping' })).toBe(false);
     expect(written()).toEqual([{ type: 'pong' }]);
