@@ -98,7 +98,7 @@ function main(): void {
   const setPrompt = (): void => rl?.setPrompt(current ? `[#${current}] > ` : '> ');
 
   // DMs a reconnect's catch-up found (or held back while it ran) are printed like live ones, in seq order.
-  const core = new ClientCore({ send: (req) => conn.send(req), show: (msgs) => msgs.forEach(show) });
+  const core = new ClientCore({ send: (req) => conn.send(req), show: (msgs) => msgs.forEach(show), helloRefused: (why) => onHelloError(why.error) });
   // A terminal user is there to see the reconnect notices and can /quit; a script must not hang forever.
   const conn = new Connection(opts.host, opts.port, {
     open() {

@@ -80,7 +80,7 @@ const state = new ChatState();
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 const conn = new Connection(wsUrl, { open: onOpen, event: onEvent, closed: onClosed, status: showStatus });
 // DMs a reconnect's catch-up found (or held back while it ran) arrive as if live, in seq order.
-const core = new ClientCore({ send: (req) => conn.send(req), historyOnJoin: PAGE, catchUpPage: PAGE, show: (msgs) => msgs.forEach(onMessage) });
+const core = new ClientCore({ send: (req) => conn.send(req), historyOnJoin: PAGE, catchUpPage: PAGE, show: (msgs) => msgs.forEach(onMessage), helloRefused: (why) => onError(why.error, undefined) });
 
 let wantedName: string | undefined;
 let helloId: RequestId | undefined;
