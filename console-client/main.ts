@@ -375,7 +375,7 @@ function main(): void {
   // ---- events
 
   function show(m: ChatMessage): void {
-    print(formatMessage(m, core.name, current, st));
+    print(formatMessage(m, core.name, current, st, core.sentByGuest(m)));
   }
 
   function onEvent(ev: ServerEvent): void {

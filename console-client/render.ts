@@ -75,16 +75,17 @@ export function userName(name: string, guest: boolean | undefined): string {
   return neutralise(name) + (guest ? GUEST_MARK : '');
 }
 
-export function formatMessage(m: ChatMessage, me: string | undefined, currentRoom: string | undefined, st: Style): string {
+/** `guest`: the sender is to be marked as a guest (default: as the message says). */
+export function formatMessage(m: ChatMessage, me: string | undefined, currentRoom: string | undefined, st: Style, guest = m.guest === true): string {
   const t = st.dim(`[${clock(m.ts)}]`);
-  const from = userName(m.from, m.guest);
+  const from = userName(m.from, guest);
   if (m.room === undefined) {
     const mine = me !== undefined && m.from.toLowerCase() === me.toLowerCase();
     const who = mine ? `-> *${neutralise(m.to ?? '')}*` : st.bold(`*${from}*`);
     return `${t} ${m.action ? `${who} * ${from} ${body(m.text)}` : `${who} ${body(m.text)}`}`;
   }
   const where = currentRoom !== undefined && m.room.toLowerCase() === currentRoom.toLowerCase() ? '' : `[#${neutralise(m.room)}] `;
-  const nick = st.nick(neutralise(m.from)) + (m.guest ? GUEST_MARK : '');
+  const nick = st.nick(neutralise(m.from)) + (guest ? GUEST_MARK : '');
   if (m.action) return `${t} ${where}* ${nick} ${body(m.text)}`;
   return `${t} ${where}<${nick}> ${body(m.text)}`;
 }

@@ -87,6 +87,8 @@ export class ClientCore {
   private hello: { id: RequestId; name: string; used: Credential } | undefined;
   /** register and logout requests sent or queued: their acks change the token. */
   private readonly authRequests = new Map<RequestId, 'register' | 'logout'>();
+  /** Whether each user (by key) is a guest, as the server last said: members, joined, users, welcome. */
+  private readonly guests = new Map<string, boolean>();
 
   constructor(private readonly opts: ClientCoreOptions) {}
 
@@ -107,6 +109,22 @@ export class ClientCore {
   /** A token the client kept from an earlier session of `name`: used by the next hellos as that name. */
   useToken(name: string, token: string | undefined): void {
     this.saved = token === undefined ? undefined : { key: nameKey(name), value: token };
+  }
+
+  /** True when the server last described `name` as a guest (no account). */
+  isGuest(name: string): boolean {
+    return this.guests.get(nameKey(name)) === true;
+  }
+
+  /**
+   * Whether a message is to be marked as a guest's: it says so (`guest: true`), or it was said in a
+   * room by someone known to be a guest now. The second is needed because the server does not carry
+   * the flag on room messages (docs/protocol.md says it should); it can only err towards marking an
+   * account that registered during this session, never towards passing a guest off as an account
+   * that is online in one's rooms.
+   */
+  sentByGuest(m: ChatMessage): boolean {
+    return m.guest === true || (m.room !== undefined && this.isGuest(m.from));
   }
 
   /** A hello has been sent and not yet answered. */
@@ -183,6 +201,7 @@ export class ClientCore {
         this.ready = true;
         this.hello = undefined;
         this.isAccount = ev.account;
+        this.guests.set(nameKey(ev.name), !ev.account);
         if (ev.account && ev.token !== undefined) this.keepToken(ev.name, ev.token);
         // A guest has no token; one kept for this name (say, from before the account was deleted) is stale.
         else if (!ev.account && this.tokenFor(ev.name) !== undefined) this.keepToken(ev.name, undefined);
@@ -190,8 +209,17 @@ export class ClientCore {
         for (const [key, t] of this.dms) this.startCatchUp(key, t);
         for (const p of this.queued.splice(0)) this.write(p);
         return true;
-      case 'members':
+      case 'members': {
         this.rooms.set(nameKey(ev.room), ev.room);
+        const guests = new Set((ev.guests ?? []).map(nameKey));
+        for (const u of ev.users) this.guests.set(nameKey(u), guests.has(nameKey(u)));
+        return true;
+      }
+      case 'joined':
+        this.guests.set(nameKey(ev.name), ev.guest === true);
+        return true;
+      case 'users':
+        for (const u of ev.users) if (u.online) this.guests.set(nameKey(u.name), u.guest === true);
         return true;
       case 'message':
         return this.fresh(ev);
@@ -202,6 +230,7 @@ export class ClientCore {
         this.authRequests.delete(ev.re);
         if (what === 'register' && this.name !== undefined) {
           this.isAccount = true;
+          this.guests.set(nameKey(this.name), false);
           if (ev.token !== undefined) this.keepToken(this.name, ev.token);
         }
         // The server revoked the token this session logged in with (or every one): it is no use now.

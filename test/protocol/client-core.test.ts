@@ -352,3 +352,25 @@ describe('ClientCore: accounts and tokens', () => {
     expect(tokens).toEqual([]);
   });
 });
+
+describe('ClientCore: who is a guest', () => {
+  it('follows members, joined, users and the welcome; a message is a guest\'s when it says so or its room sender is one', () => {
+    const { core, welcome } = setup();
+    welcome();
+    expect(core.isGuest('ann')).toBe(true);
+    core.accept({ type: 'members', room: 'general', users: ['ann', 'Bob', 'cy'], guests: ['ann', 'cy'] });
+    expect([core.isGuest('ann'), core.isGuest('bob'), core.isGuest('CY')]).toEqual([true, false, true]);
+    expect(core.sentByGuest(said('general', 1))).toBe(false); // zoe: never described
+    core.accept({ type: 'joined', room: 'general', name: 'zoe', ts: TS, guest: true });
+    expect(core.sentByGuest(said('general', 2))).toBe(true);
+    // Another zoe, an account now (the guest left and the name was registered).
+    core.accept({ type: 'joined', room: 'general', name: 'Zoe', ts: TS });
+    expect(core.sentByGuest(said('general', 3))).toBe(false);
+    expect(core.sentByGuest({ ...said('general', 4), guest: true })).toBe(true);
+    core.accept({ type: 'users', room: 'general', users: [{ name: 'bob', online: true, guest: true }] });
+    expect(core.isGuest('bob')).toBe(true);
+    // A DM is marked only by its own flag: guest-ness of a name says nothing about who sent a stored DM.
+    expect(core.sentByGuest(dm('cy', 'ann', 1))).toBe(false);
+    expect(core.sentByGuest({ ...dm('cy', 'ann', 2), guest: true })).toBe(true);
+  });
+});
