@@ -254,7 +254,7 @@ function showStatus(s: Status): void {
       ui.statusText.textContent = s.attempt > 1 ? 'Reconnecting…' : 'Connecting…';
       break;
     case 'open':
-      ui.statusText.textContent = 'Signing in…';
+      ui.statusText.textContent = plan ? 'Signing in…' : 'Not signed in';
       break;
     case 'waiting': {
       ui.statusText.textContent = welcomedOnce ? 'Connection lost. Reconnecting' : 'Cannot reach the server. Retrying';
@@ -537,6 +537,7 @@ function onHelloRefused(why: HelloRefused): void {
   const was = plan;
   // From here the person decides: no hello until the form is sent again.
   plan = undefined;
+  ui.statusText.textContent = 'Not signed in';
   switch (why.kind) {
     case 'password_needed':
       return showNameScreen(
