@@ -127,6 +127,13 @@ function main(): void {
   let holdUntil = 0;
   let holdTimer: NodeJS.Timeout | undefined;
   let toldGuest = false;
+  /**
+   * The connection is closed on purpose while the person types a password or a rate limit runs out:
+   * the server would drop a connection that has not said hello within 10 s anyway, and its notices
+   * would land on top of the prompt.
+   */
+  let paused = false;
+  let started = false;
 
   const print = (line: string): void => {
     if (rl) {
@@ -168,7 +175,7 @@ function main(): void {
     event: (ev) => onEvent(ev),
     lost(reason, retryInMs) {
       for (const p of core.disconnected()) unconfirmed(p);
-      if (quitting) return;
+      if (quitting || paused) return;
       if (!everConnected && !interactive) {
         process.stderr.write(`parley: cannot connect to ${server}: ${reason}\n`);
         process.exit(1);
@@ -226,10 +233,24 @@ function main(): void {
     const wait = holdUntil - Date.now();
     clearTimeout(holdTimer);
     if (wait > 0) {
-      holdTimer = setTimeout(sayHello, wait);
+      pause();
+      holdTimer = setTimeout(resume, wait);
       return;
     }
     core.connected(opts.name, loginPassword?.value);
+  }
+
+  function pause(): void {
+    if (paused) return;
+    paused = true;
+    conn.stop();
+  }
+
+  /** Connects again after a pause; the open handler says hello. */
+  function resume(): void {
+    if (!paused || quitting) return;
+    paused = false;
+    conn.start();
   }
 
   function askName(why?: string): void {
@@ -239,7 +260,12 @@ function main(): void {
       const name = answer.trim();
       if (!isValidName(name)) return askName('a name is 1-32 letters, digits, _ - or .');
       useName(name);
-      sayHello();
+      // The first connection waits for the name (the server gives a hello 10 s); later ones are open.
+      if (!started) {
+        started = true;
+        conn.start();
+      } else if (paused) resume();
+      else sayHello();
     });
   }
 
@@ -249,7 +275,10 @@ function main(): void {
     switch (why.kind) {
       case 'name': {
         loginPassword = undefined;
-        if (interactive) return askName(why.error.message);
+        if (interactive) {
+          pause();
+          return askName(why.error.message);
+        }
         process.stderr.write(`parley: ${why.error.code}: ${neutralise(why.error.message)}\n`);
         process.exit(1);
         return;
@@ -277,6 +306,10 @@ function main(): void {
         return sayHello();
       default:
         loginPassword = undefined;
+        if (!interactive) {
+          process.stderr.write(`parley: ${why.error.code}: ${neutralise(why.error.message)}\n`);
+          process.exit(1);
+        }
         print(formatError(why.error.code, why.error.message, st, why.error.retryAfterMs));
     }
   }
@@ -296,14 +329,15 @@ function main(): void {
       process.exit(1);
     }
     askingPassword = true;
+    pause();
     void askSecrets([`Password for ${opts.name}: `]).then((got) => {
       askingPassword = false;
       if (got === undefined) return quit(130);
       if (got[0] === '') return needPassword();
       loginPassword = { value: got[0]!, from: 'prompt' };
-      // The server drops a connection that has not said hello within 10 s: if it did while the
-      // person was typing, the next connection's hello carries the password.
-      sayHello();
+      // A new connection: its open handler says hello with the password.
+      if (paused) resume();
+      else sayHello();
     });
   }
 
@@ -536,9 +570,11 @@ function main(): void {
   current = opts.room;
   setPrompt();
   core.request({ type: 'join', room: opts.room, history: 20 });
-  if (opts.name !== undefined) useName(opts.name);
-  conn.start();
-  if (interactive && opts.name === undefined) askName();
+  if (opts.name !== undefined) {
+    useName(opts.name);
+    started = true;
+    conn.start();
+  } else askName();
 }
 
 main();

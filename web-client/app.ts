@@ -535,9 +535,15 @@ function onHelloRefused(why: HelloRefused): void {
     return;
   }
   const was = plan;
-  // From here the person decides: no hello until the form is sent again.
+  // From here the person decides: no hello until the form is sent again, and no connection meanwhile
+  // (the server would close one that has not said hello within 10 s, and the page would show that as
+  // trouble reaching the server).
   plan = undefined;
-  ui.statusText.textContent = 'Not signed in';
+  if (why.error.code !== 'protocol_unsupported') {
+    conn.idle();
+    ui.status.className = 'status';
+    ui.statusText.textContent = 'Not signed in';
+  }
   switch (why.kind) {
     case 'password_needed':
       return showNameScreen(
@@ -988,7 +994,7 @@ ui.nameForm.addEventListener('submit', (e) => {
   if (core.isReady) return switchIdentity(next);
   plan = next;
   wantedName = name;
-  if (!started) {
+  if (!started || !conn.running) {
     started = true;
     conn.start();
   } else if (conn.isOpen) sayHello();

@@ -59,6 +59,19 @@ export class Connection {
     this.ws?.close();
   }
 
+  /** Closes the connection and stays away until start(): the page is waiting for the person. */
+  idle(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.ws?.close(1000);
+  }
+
+  /** Not stopped or idle: connected, connecting, or waiting to retry. */
+  get running(): boolean {
+    return !this.stopped;
+  }
+
   /** Gives up for good, e.g. after a fatal protocol error that a retry cannot fix. */
   stop(reason: string): void {
     this.stopped = true;
