@@ -348,8 +348,11 @@ function onEvent(ev: ServerEvent): void {
         // The core has the token (and has stored it): reconnects log in with it from now on.
         plan = { name: state.me!, mode: 'signin' };
         if (chatStarted) {
+          // A guest registering the name they are chatting under, from the account box.
+          hideNameScreen();
           notice(activeConversation(), `${state.me} is now a registered account: only its password, or a device signed in to it, can use the name.`, 'info');
           renderAccount();
+          renderSidebar();
         } else onWelcome(state.me!);
       }
       if (re !== undefined && re === signOutId) finishSignOut(true);
@@ -573,7 +576,7 @@ function onError(ev: ErrorEvent, pending: Pending | undefined): void {
     registerId = undefined;
     // Still a guest; the form says what to change (a password outside the rules states the rule).
     const msg = ev.code === 'bad_password' ? ev.message : ev.code === 'name_taken' ? `${ev.message}. Choose another name.` : (FRIENDLY[ev.code] ?? ev.message);
-    if (chatStarted) notice(activeConversation(), msg, 'error');
+    if (ui.nameScreen.hidden) notice(activeConversation(), msg, 'error');
     else showNameScreen(msg, 'register', state.me);
     return;
   }

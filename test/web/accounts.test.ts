@@ -140,6 +140,56 @@ describe.skipIf(skip)('web client: accounts', () => {
     await connected(page, 'rita');
   }, TIMEOUT);
 
+  it('a guest registers the name they are chatting under without leaving the chat', async () => {
+    const page = await newPage();
+    await page.goto(base());
+    await enter(page, 'guest', 'nina');
+    await connected(page, 'nina');
+    await page.locator('#input').fill('said as a guest');
+    await page.locator('#input').press('Enter');
+    await msg(page, 'said as a guest').locator('.guest-badge').waitFor();
+    expect(await page.locator('#account-kind').textContent()).toBe('guest');
+    await page.locator('#account-switch').click();
+    expect(await page.locator('#mode-register').getAttribute('aria-pressed')).toBe('true');
+    expect(await page.locator('#name-input').inputValue()).toBe('nina');
+    await page.locator('#password-input').fill('nina-password-1');
+    await page.locator('#password2-input').fill('nina-password-1');
+    await page.locator('#password2-input').press('Enter');
+    await page.locator('#name-screen').waitFor({ state: 'hidden' });
+    await page.locator('#log .notice', { hasText: 'nina is now a registered account' }).waitFor();
+    expect(await page.locator('#account-kind').textContent()).toBe('account');
+    expect(await page.locator('#signout').isVisible()).toBe(true);
+    expect(await tryHello('nina', {})).toMatchObject({ type: 'error', code: 'auth_required' });
+    expect(await storage(page)).not.toContain('nina-password-1');
+    // Still the same chat, and now as an account.
+    await page.locator('#input').fill('said as an account');
+    await page.locator('#input').press('Enter');
+    await msg(page, 'said as an account').waitFor();
+    expect(await msg(page, 'said as an account').locator('.guest-badge').count()).toBe(0);
+    expect(await msg(page, 'said as a guest').count()).toBe(1);
+  }, TIMEOUT);
+
+  it('a guest signs in to another name from the chat: a clean start as the account, the guest\'s DMs gone from the list', async () => {
+    (await accountTcp(server.tcpPort, 'otto', 'otto-password-1')).close();
+    const pal = await helloTcp(server.tcpPort, 'pal');
+    tcps.push(pal);
+    const page = await newPage();
+    await page.goto(base());
+    await enter(page, 'guest', 'oscar');
+    await connected(page, 'oscar');
+    pal.send({ type: 'dm', to: 'oscar', text: 'hi guest oscar', id: 'd' });
+    await page.locator('#dms .conv-open', { hasText: '@pal' }).waitFor();
+    await page.locator('#account-switch').click();
+    await enter(page, 'signin', 'otto', 'otto-password-1');
+    await connected(page, 'otto');
+    expect(await page.locator('#account-kind').textContent()).toBe('account');
+    expect(await page.locator('#name-screen').isHidden()).toBe(true);
+    expect(await page.locator('#dms .conv-open').count()).toBe(0);
+    await page.locator('#rooms .conv-open', { hasText: '#general' }).click();
+    await expect.poll(() => page.locator('#members .member-name').allTextContents()).toContain('otto (you)');
+    expect(await page.locator('#members .member-name').allTextContents()).not.toContain('oscar (you)');
+  }, TIMEOUT);
+
   it('a token the server refuses brings back the sign-in form, and the password signs in again', async () => {
     (await accountTcp(server.tcpPort, 'sue', 'sue-password-1')).close();
     const page = await newPage();
