@@ -3,6 +3,7 @@
 import type { Outbound } from '../protocol/client-core.js';
 import { LIMITS } from '../protocol/messages.js';
 import { isValidName } from '../protocol/validate.js';
+import { GUEST_MARK } from './render.js';
 
 export interface CommandContext {
   /** The room plain lines go to. */
@@ -15,6 +16,10 @@ export type CommandResult =
   | { kind: 'request'; req: Outbound; switchTo?: string }
   | { kind: 'help' }
   | { kind: 'quit' }
+  /** Account commands: main.ts gets the passwords (asked without echo, or from --password-file). */
+  | { kind: 'register' }
+  | { kind: 'password' }
+  | { kind: 'logout'; all: boolean }
   | { kind: 'usage'; message: string };
 
 interface Command {
@@ -95,6 +100,25 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   time: { usage: '/time', help: "the server's time", run: () => request({ type: 'time' }) },
+  register: {
+    usage: '/register',
+    help: 'make your name an account (asks for a password twice); this device stays logged in',
+    run: (args) => (args.trim() === '' ? { kind: 'register' } : usage('usage: /register (the password is asked for, never typed on the line)')),
+  },
+  password: {
+    usage: '/password',
+    help: "change your account's password; your other devices are logged out",
+    run: (args) => (args.trim() === '' ? { kind: 'password' } : usage('usage: /password (the passwords are asked for, never typed on the line)')),
+  },
+  logout: {
+    usage: '/logout [all]',
+    help: "log this device out and quit; with all, every device's login ends",
+    run(args) {
+      const a = args.trim().toLowerCase();
+      if (a === '' || a === 'all') return { kind: 'logout', all: a === 'all' };
+      return usage('usage: /logout or /logout all');
+    },
+  },
   help: { usage: '/help', help: 'this list', run: () => ({ kind: 'help' }) },
   quit: { usage: '/quit', help: 'leave Parley', run: () => ({ kind: 'quit' }) },
 };
@@ -114,7 +138,9 @@ export function interpret(line: string, ctx: CommandContext): CommandResult | un
 }
 
 export function helpText(): string {
-  return Object.values(COMMANDS)
-    .map((c) => `  ${c.usage.padEnd(16)} ${c.help}`)
-    .join('\n');
+  return (
+    Object.values(COMMANDS)
+      .map((c) => `  ${c.usage.padEnd(16)} ${c.help}`)
+      .join('\n') + `\n  Names marked ${GUEST_MARK} are guests: no account, anyone may take the name once they leave.`
+  );
 }

@@ -3,8 +3,7 @@
 // client at once.
 import { connect, type Socket } from 'node:net';
 import { Backoff } from '../protocol/backoff.js';
-import type { WireRequest } from '../protocol/client-core.js';
-import type { ServerEvent } from '../protocol/messages.js';
+import type { Request, ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
 import { LineReader } from './line-reader.js';
 
@@ -45,7 +44,7 @@ export class Connection {
     return this.socket?.readyState === 'open';
   }
 
-  send(req: WireRequest): void {
+  send(req: Request): void {
     this.socket?.write(JSON.stringify(req) + '\n');
   }
 

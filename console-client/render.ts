@@ -4,6 +4,7 @@
 //
 // Format (stable; tests and scripts rely on it):
 //   [HH:MM] <alice> text                 message in the current room
+//   [HH:MM] <bob~> text                  ... from a guest (no account): ~ follows the name everywhere
 //   [HH:MM] [#room] <alice> text         message in another joined room
 //   [HH:MM] * alice waves                /me in the current room ([#room] prefix elsewhere)
 //   [HH:MM] *alice* text                 direct message to you
@@ -12,6 +13,9 @@
 //   [HH:MM] !! code: message             errors
 // Continuation lines of a multi-line message are indented by four spaces.
 import type { ChatMessage } from '../protocol/messages.js';
+
+/** Follows a guest's name wherever one is shown. Names cannot contain it, so it is never part of one. */
+export const GUEST_MARK = '~';
 
 /** C0 (except tab), DEL, C1, and the Unicode bidi embedding/override/isolate controls. */
 // eslint-disable-next-line no-control-regex
@@ -66,23 +70,39 @@ function body(text: string): string {
     .join('\n    ');
 }
 
-export function formatMessage(m: ChatMessage, me: string | undefined, currentRoom: string | undefined, st: Style): string {
+/** A user's name as shown: neutralised, and marked when a guest. */
+export function userName(name: string, guest: boolean | undefined): string {
+  return neutralise(name) + (guest ? GUEST_MARK : '');
+}
+
+/** `guest`: the sender is to be marked as a guest (default: as the message says). */
+export function formatMessage(m: ChatMessage, me: string | undefined, currentRoom: string | undefined, st: Style, guest = m.guest === true): string {
   const t = st.dim(`[${clock(m.ts)}]`);
-  const from = neutralise(m.from);
+  const from = userName(m.from, guest);
   if (m.room === undefined) {
     const mine = me !== undefined && m.from.toLowerCase() === me.toLowerCase();
     const who = mine ? `-> *${neutralise(m.to ?? '')}*` : st.bold(`*${from}*`);
     return `${t} ${m.action ? `${who} * ${from} ${body(m.text)}` : `${who} ${body(m.text)}`}`;
   }
   const where = currentRoom !== undefined && m.room.toLowerCase() === currentRoom.toLowerCase() ? '' : `[#${neutralise(m.room)}] `;
-  if (m.action) return `${t} ${where}* ${st.nick(from)} ${body(m.text)}`;
-  return `${t} ${where}<${st.nick(from)}> ${body(m.text)}`;
+  const nick = st.nick(neutralise(m.from)) + (guest ? GUEST_MARK : '');
+  if (m.action) return `${t} ${where}* ${nick} ${body(m.text)}`;
+  return `${t} ${where}<${nick}> ${body(m.text)}`;
 }
 
 export function formatNotice(text: string, st: Style, ts: string | Date = new Date()): string {
   return `${st.dim(`[${clock(ts)}]`)} ${st.dim('--')} ${body(text)}`;
 }
 
-export function formatError(code: string, message: string, st: Style): string {
-  return `${st.dim(`[${clock(new Date())}]`)} ${st.red('!!')} ${neutralise(code)}: ${body(message)}`;
+export function formatError(code: string, message: string, st: Style, retryAfterMs?: number): string {
+  const wait = retryAfterMs === undefined ? '' : ` (try again in ${waitText(retryAfterMs)})`;
+  return `${st.dim(`[${clock(new Date())}]`)} ${st.red('!!')} ${neutralise(code)}: ${body(message)}${wait}`;
+}
+
+/** 1500 -> "1.5 s", 42000 -> "42 s", 125000 -> "2 min 5 s". */
+export function waitText(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  if (s < 10) return `${Math.ceil(s * 10) / 10} s`;
+  const whole = Math.ceil(s);
+  return whole < 60 ? `${whole} s` : `${Math.floor(whole / 60)} min${whole % 60 ? ` ${whole % 60} s` : ''}`;
 }
