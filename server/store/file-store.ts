@@ -32,7 +32,7 @@ import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type Lo
 import { MessageCache } from './message-cache.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
-import { BARRIER, chatMessage, type GuestFlag, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
+import { BARRIER, chatMessage, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
 import { loadSegment, SidecarInconsistent, type LoadSink } from './segment-loader.js';
 import { SegmentReader } from './segment-reader.js';
 import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
@@ -150,7 +150,7 @@ export class FileStore implements Store {
     if (refused) return queueMicrotask(() => done(refused, undefined));
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, (draft as Draft & GuestFlag).guest === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
     this.writer!.append(frame, (err, at) => {
       if (err || !at) {

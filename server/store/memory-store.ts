@@ -6,7 +6,7 @@ import { Inboxes } from './inboxes.js';
 import { KnownUsers } from './known-users.js';
 import { stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
-import { chatMessage, type GuestFlag } from './record-codec.js';
+import { chatMessage } from './record-codec.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -37,7 +37,7 @@ export class MemoryStore implements Store {
     let c = this.convs.get(conv);
     if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, (draft as Draft & GuestFlag).guest === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true);
     const conversation = c;
     queueMicrotask(() => {
       this.add(conversation, msg);

@@ -33,12 +33,6 @@ export interface MessageHead {
 
 const q = JSON.stringify;
 
-/**
- * `guest` is being added to Draft and ChatMessage by the accounts work (issue 12, branch core): the
- * sender had no account. The store carries it through whenever it is set; declared here so this code
- * builds before those types land, and a plain widening once they have.
- */
-export type GuestFlag = { guest?: true };
 
 export function encodeMessage(t: 'M' | 'H', conv: ConvKey, m: ChatMessage, inbox: string | undefined): string {
   return (
@@ -46,7 +40,7 @@ export function encodeMessage(t: 'M' | 'H', conv: ConvKey, m: ChatMessage, inbox
     (inbox === undefined ? '' : `,"o":${q(inbox)}`) +
     (m.room === undefined ? '' : `,"r":${q(m.room)}`) +
     (m.to === undefined ? '' : `,"to":${q(m.to)}`) +
-    `,"f":${q(m.from)},"x":${q(m.text)}${m.action ? ',"a":1' : ''}${(m as ChatMessage & GuestFlag).guest ? ',"g":1' : ''}}`
+    `,"f":${q(m.from)},"x":${q(m.text)}${m.action ? ',"a":1' : ''}${m.guest ? ',"g":1' : ''}}`
   );
 }
 
@@ -79,7 +73,7 @@ export function chatMessage(
   action: boolean,
   guest: boolean,
 ): ChatMessage {
-  const m: ChatMessage & GuestFlag = room !== undefined ? { type: 'message', room, from, text, seq, ts } : { type: 'message', to, from, text, seq, ts };
+  const m: ChatMessage = room !== undefined ? { type: 'message', room, from, text, seq, ts } : { type: 'message', to, from, text, seq, ts };
   if (action) m.action = true;
   if (guest) m.guest = true;
   return m;
