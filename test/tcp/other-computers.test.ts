@@ -32,7 +32,7 @@ describe.skipIf(skip)('clients on other computers', () => {
     const bob = runConsole(['--host', pc2.serverAddress, '--port', String(server.tcpPort), '--name', 'bob'], netns(pc2.ns));
     procs.push(alice, bob);
     await bob.waitFor(/#general: .*bob/);
-    await alice.waitFor(/bob joined #general|#general: .*bob/);
+    await alice.waitFor(/bob~? joined #general|#general: .*bob/);
     alice.type('hello from pc1');
     await bob.waitFor(/<alice~?> hello from pc1/);
     bob.type('hi alice, pc2 here');
