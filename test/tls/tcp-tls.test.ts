@@ -56,17 +56,19 @@ async function tlsHello(name: string, ca: Buffer): Promise<TcpClient> {
   return c;
 }
 
-/** The fingerprint of the certificate a new handshake is shown now. */
-function servedFingerprint(): Promise<string> {
+/** The certificate a new handshake on `port` (default: the chat port) is shown now, and the ALPN it agreed. */
+function served(port = server.tcpPort, ALPNProtocols?: string[]): Promise<{ fingerprint: string; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
-    const s = connectTls({ port: server.tcpPort, host: '127.0.0.1', rejectUnauthorized: false }, () => {
-      const fp = s.getPeerCertificate().fingerprint256;
+    const s = connectTls({ port, host: '127.0.0.1', rejectUnauthorized: false, ...(ALPNProtocols ? { ALPNProtocols } : {}) }, () => {
+      const got = { fingerprint: s.getPeerCertificate().fingerprint256, alpn: s.alpnProtocol };
       s.destroy();
-      resolve(fp);
+      resolve(got);
     });
     s.on('error', reject);
   });
 }
+
+const servedFingerprint = async (): Promise<string> => (await served()).fingerprint;
 
 /** Connects in plaintext, optionally writes `send`, and collects what arrives until the server closes. */
 function plaintext(send: string | undefined): Promise<{ text: string; ms: number }> {
@@ -137,6 +139,7 @@ describe('TLS on the chat TCP port', () => {
 
   it('SIGHUP reloads the pair: a connection made before keeps chatting, new handshakes see the new certificate', async () => {
     expect(await servedFingerprint()).toBe(first.fingerprint256);
+    expect((await served(server.httpPort)).fingerprint).toBe(first.fingerprint256);
     const before = await tlsHello('before', first.cert);
     before.send({ type: 'join', room: 'reload', id: 'j' });
     await before.next((e) => e.type === 'members');
@@ -145,6 +148,8 @@ describe('TLS on the chat TCP port', () => {
     copyFileSync(second.keyFile, keyFile);
     server.proc.kill('SIGHUP');
     await vi.waitFor(async () => expect(await servedFingerprint()).toBe(second.fingerprint256), WAIT);
+    // The HTTPS port shares the pair, and still offers HTTP/2 with it.
+    expect(await served(server.httpPort, ['h2', 'http/1.1'])).toEqual({ fingerprint: second.fingerprint256, alpn: 'h2' });
 
     // The old connection is still up, still encrypted under the old handshake, and still served.
     const after = await tlsHello('after', second.cert);
