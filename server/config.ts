@@ -93,7 +93,7 @@ const OPTIONS: Option[] = [
     env: 'PARLEY_HELLO_TIMEOUT_MS',
     kind: { t: 'int', min: 100, max: 3_600_000 },
     def: 10_000,
-    help: 'close connections that have not said hello by then',
+    help: 'close connections that have not said hello by then (with TLS, also the time allowed for the first byte and for the handshake)',
   },
   {
     key: 'allowedOrigins',

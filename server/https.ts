@@ -11,13 +11,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { hostOf, type HttpHandler } from './http.js';
 import type { Logger } from './log.js';
 import { unknownHostMessage, type PublicNames } from './public-names.js';
-import { answerAndClose, FIRST_BYTE_TIMEOUT_MS, sniffTls } from './tls-sniff.js';
+import { answerAndClose, sniffTls } from './tls-sniff.js';
 import type { TlsCredentials } from './tls.js';
 import { isExtendedConnect, refuseExtendedConnect } from './ws/index.js';
 import type { WsTransport } from './ws-transport.js';
 
-/** A TLS handshake that takes longer than this is abandoned (Node's default is two minutes). */
-export const HTTPS_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** An HTTP/2 connection with no frames either way for this long is closed (gracefully: open streams finish). */
 export const H2_SESSION_IDLE_MS = 120_000;
 /** Streams one HTTP/2 connection may have open at once; each WebSocket over HTTP/2 is one. */
@@ -32,6 +30,11 @@ export interface HttpsOptions {
   ws: WsTransport;
   tls: TlsCredentials;
   names: PublicNames;
+  /**
+   * How long a client may take to send its first byte, and again to finish its TLS handshake
+   * (--hello-timeout-ms; Node's own handshake default is two minutes).
+   */
+  handshakeTimeoutMs: number;
   log: Logger;
 }
 
@@ -60,7 +63,7 @@ export function createHttpsFront(opts: HttpsOptions): HttpsFront {
     {
       ...opts.tls.options,
       allowHTTP1: true,
-      handshakeTimeout: HTTPS_HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: opts.handshakeTimeoutMs,
       settings: { enableConnectProtocol: true, maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS },
     },
     handler.request,
@@ -94,7 +97,7 @@ export function createHttpsFront(opts: HttpsOptions): HttpsFront {
   const listener = createServer({ noDelay: true }, (raw) => {
     sockets.add(raw);
     raw.once('close', () => sockets.delete(raw));
-    sniffTls(raw, FIRST_BYTE_TIMEOUT_MS, {
+    sniffTls(raw, opts.handshakeTimeoutMs, {
       tls: (socket) => secure.emit('connection', socket),
       plaintext: (socket) => {
         log.debug(`plaintext HTTP on the HTTPS port from ${socket.remoteAddress}`);

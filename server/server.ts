@@ -133,7 +133,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let http: NetServer;
   let closeHttpConnections: () => void;
   if (tls) {
-    const front = createHttpsFront({ handler, ws, tls, names, log });
+    const front = createHttpsFront({ handler, ws, tls, names, handshakeTimeoutMs: config.helloTimeoutMs, log });
     http = front.listener;
     closeHttpConnections = () => front.closeAllConnections();
   } else {

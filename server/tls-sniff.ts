@@ -8,9 +8,6 @@ import type { Socket } from 'node:net';
 /** The TLS record type of a handshake (RFC 8446 5.1): the first byte of every ClientHello. */
 export const TLS_HANDSHAKE_RECORD = 0x16;
 
-/** How long a client may stay silent before its first byte on a TLS port. */
-export const FIRST_BYTE_TIMEOUT_MS = 10_000;
-
 /** How long a refused client gets to read its answer before the socket is destroyed anyway. */
 export const REFUSAL_LINGER_MS = 2000;
 

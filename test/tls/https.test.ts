@@ -3,6 +3,7 @@
 // HTTP/1.1 Upgrade and by HTTP/2 extended CONNECT (RFC 8441), each counted by the metrics under the
 // HTTP version that carried it, and the Host and Origin checks applied on the HTTP/2 road too.
 import { once } from 'node:events';
+import { connect as connectPlain } from 'node:net';
 import { connect as connectH2, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { get as httpsGet } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,7 @@ const sessions: ClientHttp2Session[] = [];
 
 beforeAll(async () => {
   cert = makeCert(tempDir('parley-https-'));
-  server = await startServer(['--tls-cert', cert.certFile, '--tls-key', cert.keyFile, '--log-level', 'warn']);
+  server = await startServer(['--tls-cert', cert.certFile, '--tls-key', cert.keyFile, '--log-level', 'warn', '--hello-timeout-ms', '1000']);
 });
 afterAll(async () => {
   for (const s of sessions) s.destroy();
@@ -129,6 +130,21 @@ describe('HTTPS and HTTP/2 on the HTTP port', () => {
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 
+  it('a client silent before its first byte, or stalled inside its handshake, is closed after the hello timeout', async () => {
+    for (const first of [undefined, Buffer.from([0x16, 0x03, 0x01])]) {
+      const t0 = Date.now();
+      const s = connectPlain({ port: server.httpPort, host: '127.0.0.1' });
+      s.on('error', () => {});
+      if (first) s.write(first);
+      const closed = new Promise<number>((resolve) => s.once('close', () => resolve(Date.now() - t0)));
+      const hang = setTimeout(() => s.destroy(new Error('hang')), 5000);
+      const ms = await closed;
+      clearTimeout(hang);
+      expect(ms, first ? 'stalled handshake' : 'silent client').toBeGreaterThanOrEqual(900);
+      expect(ms, first ? 'stalled handshake' : 'silent client').toBeLessThan(4000);
+    }
+  });
+
   it('announces SETTINGS_ENABLE_CONNECT_PROTOCOL and opens a WebSocket on an HTTP/2 stream (RFC 8441)', async () => {
     const before = await metric('parley_ws_connections_by_http_total{http="2"}');
     const s = await h2();
@@ -162,6 +178,27 @@ describe('HTTPS and HTTP/2 on the HTTP port', () => {
       const stream = s.request(connectRequest(change), { endStream: false });
       expect((await respond(stream))[':status'], JSON.stringify(change)).toBe(status);
       expect(await readAll(stream)).toMatch(body);
+    }
+  });
+
+  it('a WebSocket over HTTP/2 counts against the connection caps: past them the stream is answered 503 with the reason', async () => {
+    const capped = await startServer(['--tls-cert', cert.certFile, '--tls-key', cert.keyFile, '--log-level', 'warn', '--max-connections-per-ip', '1']);
+    try {
+      const s = connectH2(`https://localhost:${capped.httpPort}`, { ca: cert.cert });
+      sessions.push(s);
+      s.on('error', () => {});
+      await once(s, 'remoteSettings');
+      const req = (): Record<string, string> => connectRequest({ ':authority': `localhost:${capped.httpPort}`, origin: `https://localhost:${capped.httpPort}` });
+      const first = s.request(req(), { endStream: false });
+      expect((await respond(first))[':status']).toBe(200);
+      const second = s.request(req(), { endStream: false });
+      expect((await respond(second))[':status']).toBe(503);
+      expect(await readAll(second)).toMatch(/too many connections from your address/);
+      // The session itself is fine: a page still loads over it.
+      const page = s.request({ ':path': '/' });
+      expect((await respond(page))[':status']).toBe(200);
+    } finally {
+      await capped.stop();
     }
   });
 

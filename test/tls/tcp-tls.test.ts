@@ -71,7 +71,7 @@ function served(port = server.tcpPort, ALPNProtocols?: string[]): Promise<{ fing
 const servedFingerprint = async (): Promise<string> => (await served()).fingerprint;
 
 /** Connects in plaintext, optionally writes `send`, and collects what arrives until the server closes. */
-function plaintext(send: string | undefined): Promise<{ text: string; ms: number }> {
+function plaintext(send: string | Buffer | undefined): Promise<{ text: string; ms: number }> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now();
     const s = connect({ port: server.tcpPort, host: '127.0.0.1' });
@@ -132,6 +132,13 @@ describe('TLS on the chat TCP port', () => {
 
   it('a client that sends nothing is closed after the hello timeout', async () => {
     const got = await plaintext(undefined);
+    expect(got.text).toBe('');
+    expect(got.ms).toBeGreaterThanOrEqual(900);
+    expect(got.ms).toBeLessThan(4000);
+  });
+
+  it('a client that starts a TLS handshake and stalls is closed after the hello timeout', async () => {
+    const got = await plaintext(Buffer.from([0x16, 0x03, 0x01]));
     expect(got.text).toBe('');
     expect(got.ms).toBeGreaterThanOrEqual(900);
     expect(got.ms).toBeLessThan(4000);
