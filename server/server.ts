@@ -40,6 +40,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A certificate closer than this to its end is announced as a warning at start. */
+const CERT_EXPIRY_WARNING_DAYS = 14;
+
 /** How long shutdown waits for clients to read their bye before cutting connections. */
 const SHUTDOWN_GRACE_MS = 3000;
 
@@ -91,7 +94,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const started = Date.now();
   const limits = new ConnectionLimits(config.maxConnectionsPerIp, config.maxConnections);
   const names = new PublicNames({ host: config.host, publicUrls: config.publicUrls, allowedOrigins: config.allowedOrigins });
-  if (tls) metrics.tlsNotAfter = () => Math.floor(tls.certificate.notAfter.getTime() / 1000);
+  if (tls) {
+    metrics.tlsNotAfter = () => Math.floor(tls.certificate.notAfter.getTime() / 1000);
+    const { subject, notAfter } = tls.certificate;
+    const daysLeft = Math.floor((notAfter.getTime() - Date.now()) / 86_400_000);
+    // Said at start so an expiring certificate is noticed before browsers refuse it.
+    const line = `tls: serving ${subject.replace(/\n/g, ', ')} from ${config.tlsCert}, valid until ${notAfter.toISOString()} (${daysLeft} days)`;
+    if (daysLeft < CERT_EXPIRY_WARNING_DAYS) log.warn(`${line}; renew it and send SIGHUP`);
+    else log.info(line);
+  }
 
   const tcp = createTcpTransport(connect, {
     maxMessageBytes: config.maxMessageBytes,
