@@ -85,7 +85,8 @@ export function createTcpListener(opts: TcpListenerOptions): Server {
     const admission = limits.admit(raw.remoteAddress);
     if (admission.ok) {
       raw[kKey] = admission.key;
-      raw.once('close', release);
+      // on, not once: 'close' comes once anyway, and once() would wrap the listener per connection.
+      raw.on('close', release);
     }
     const refusal = admission.ok ? undefined : admission.refusal;
     if (!tls) {
