@@ -1,11 +1,12 @@
 // A TCP connection to the server that speaks JSON lines and comes back by itself: after a loss it
 // retries on the shared back-off (protocol/backoff.ts), so a restarted server is not hit by every
 // client at once.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Backoff } from '../protocol/backoff.js';
 import type { Request, ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
 import { LineReader } from './line-reader.js';
+import { plainDialer, type Dialer } from './tls-options.js';
 
 export interface ConnectionHandlers {
   open(): void;
@@ -30,6 +31,8 @@ export class Connection {
     private readonly handlers: ConnectionHandlers,
     /** Give up once no connection has been made for this long after a loss (undefined: never). */
     private readonly giveUpAfterMs?: number,
+    /** How to open a connection: plain TCP, or TLS (tls-options.ts). */
+    private readonly dial: Dialer = plainDialer,
   ) {}
 
   /** When the connection was first found missing since it was last open; undefined while open. */
@@ -56,12 +59,12 @@ export class Connection {
   }
 
   private open(): void {
-    const socket = connect({ host: this.host, port: this.port });
+    const { socket, ready } = this.dial(this.host, this.port);
     this.socket = socket;
     this.reader.reset();
     let why = '';
     socket.setNoDelay(true);
-    socket.on('connect', () => {
+    socket.on(ready, () => {
       this.backoff.up();
       this.downSince = undefined;
       this.handlers.open();

@@ -11,12 +11,13 @@ import { helpText, interpret } from './commands.js';
 import { Connection } from './connection.js';
 import { formatError, formatMessage, formatNotice, neutralise, pickStyle, userName, waitText } from './render.js';
 import { passwordSource, readSecret, type PasswordSource } from './secret.js';
+import { makeDialer, tlsCa, tlsFromEnv, tlsSwitch, TLS_USAGE, type TlsChoice } from './tls-options.js';
 import { readToken, deleteToken, saveToken, tokenPath } from './token-store.js';
 
 const USAGE = `parley: the Parley console client
 
 usage: parley [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--password-file FILE]
-              [--retry-for SECONDS]
+              [--retry-for SECONDS] [--tls | --ca FILE | --insecure]
 
   --name NAME   your name (asked for when missing on a terminal); env PARLEY_NAME
   --password-file FILE
@@ -29,6 +30,7 @@ usage: parley [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--passwor
                 with stdin from a pipe: how long to keep reconnecting after the server goes
                 away before giving up with exit 1 (default 60); a terminal session retries
                 until /quit; env PARLEY_RETRY_FOR
+${TLS_USAGE}
   --help        this text
 
 Accounts: after a password login (or /register) the client keeps a login token, never the password,
@@ -46,13 +48,23 @@ interface Options {
   room: string;
   retryForS: number;
   passwordFile: string | undefined;
+  tls: TlsChoice;
 }
 
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | string {
-  const o: Options = { name: env.PARLEY_NAME, host: env.PARLEY_HOST ?? 'localhost', port: Number(env.PARLEY_PORT ?? 9000), room: env.PARLEY_ROOM ?? 'general', retryForS: Number(env.PARLEY_RETRY_FOR ?? 60), passwordFile: undefined };
+  const o: Options = {
+    name: env.PARLEY_NAME,
+    host: env.PARLEY_HOST ?? 'localhost',
+    port: Number(env.PARLEY_PORT ?? 9000),
+    room: env.PARLEY_ROOM ?? 'general',
+    retryForS: Number(env.PARLEY_RETRY_FOR ?? 60),
+    passwordFile: undefined,
+    tls: tlsFromEnv(env),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return 'help';
+    if (tlsSwitch(a, o.tls)) continue;
     const eq = a.indexOf('=');
     const flag = eq > 0 ? a.slice(0, eq) : a;
     const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
@@ -63,6 +75,7 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | string {
     else if (flag === '--room') o.room = value.replace(/^#/, '');
     else if (flag === '--retry-for') o.retryForS = Number(value);
     else if (flag === '--password-file') o.passwordFile = value;
+    else if (flag === '--ca') tlsCa(value, o.tls);
     else return `unknown flag ${flag}; --help lists them`;
   }
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) return 'the port must be 1-65535';
@@ -84,6 +97,12 @@ function main(): void {
     return;
   }
   const opts = parsed;
+  const dial = makeDialer(opts.tls, (warning) => process.stderr.write(warning));
+  if (typeof dial === 'string') {
+    process.stderr.write(`parley: ${dial}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   if (!interactive && opts.name === undefined) {
     process.stderr.write('parley: --name is required when stdin is not a terminal\n');
@@ -187,7 +206,7 @@ function main(): void {
       }
       print(formatNotice(`connection to ${server} lost (${reason}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`, st));
     },
-  }, interactive ? undefined : opts.retryForS * 1000);
+  }, interactive ? undefined : opts.retryForS * 1000, dial);
 
   function unconfirmed(p: Pending): void {
     const req = p.req;
@@ -413,6 +432,11 @@ function main(): void {
   }
 
   function onEvent(ev: ServerEvent): void {
+    // Retrying in plaintext cannot help: say how to connect, and stop.
+    if (ev.type === 'error' && ev.code === 'tls_required') {
+      process.stderr.write(`parley: ${opts.host}:${opts.port} speaks TLS: connect with --tls (or --ca FILE for a self-signed certificate)\n`);
+      process.exit(1);
+    }
     if (!core.accept(ev)) return;
     const settled = 're' in ev ? core.settle(ev.re) : undefined;
     switch (ev.type) {

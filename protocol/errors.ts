@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   'not_reachable', // a DM to someone who is neither online nor an account: it could not be delivered or kept
   'not_registered', // password or logout from a guest session
   'already_registered', // register from a session that is already an account
+  'too_many_connections', // the server or the client's address is at its connection cap: refused before a session (fatal)
+  'tls_required', // a plaintext client on a port that speaks TLS; sent in plaintext, then the connection closes (fatal)
   'internal', // the server failed to handle this request (a bug, logged); the connection and server carry on
 ] as const;
 
