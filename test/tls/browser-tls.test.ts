@@ -75,7 +75,7 @@ async function chat(p: Page, name: string, text: string): Promise<void> {
   await listener.waitFor(/#general: /);
   await p.locator('#input').fill(text);
   await p.locator('#input').press('Enter');
-  await listener.waitFor(new RegExp(`<${name}> ${text}`));
+  await listener.waitFor(new RegExp(`<${name}~?> ${text}`));
   listener.type(`hi ${name}`);
   await p.locator('#log .msg', { hasText: `hi ${name}` }).waitFor({ timeout: 15_000 });
   expect(await listener.end()).toBe(0);
