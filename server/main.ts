@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `parley-server`: parse flags, start, stop gracefully on SIGINT/SIGTERM, and re-read the TLS
 // certificate on SIGHUP.
+import { resolve as resolvePath } from 'node:path';
 import { accountsCommand } from './accounts/cli.js';
 import { helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -36,7 +37,12 @@ async function main(): Promise<void> {
   const host = bracket(config.host);
   // Always printed, whatever the log level: scripts and tests wait for this line (and read it from
   // the start, so what is new goes at its end).
-  const extra = [server.tls ? ' tls' : '', server.metricsPort !== undefined ? ` metrics=${bracket(config.metricsHost?.host ?? '')}:${server.metricsPort}` : ''].join('');
+  const extra = [
+    server.tls ? ' tls' : '',
+    server.metricsPort !== undefined ? ` metrics=${bracket(config.metricsHost?.host ?? '')}:${server.metricsPort}` : '',
+    // Where the messages live, so nobody mistakes a --memory server for one that keeps them.
+    config.memory ? ' data=memory-only' : ` data=${resolvePath(config.dataDir)}`,
+  ].join('');
   process.stderr.write(`parley listening tcp=${host}:${server.tcpPort} http=${host}:${server.httpPort}${extra}\n`);
   if (server.tls) {
     // Only with TLS: without it SIGHUP keeps its default meaning (the terminal went away: exit).
