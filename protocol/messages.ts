@@ -140,6 +140,12 @@ export interface PingRequest extends Base {
 export interface ByeRequest extends Base {
   type: 'bye';
 }
+/** The sender is typing in a room (`room`) or to a user (`to`): exactly one. Ephemeral, never stored. */
+export interface TypingRequest extends Base {
+  type: 'typing';
+  room?: string;
+  to?: string;
+}
 /** The answer to a server `ping` event (TCP liveness); no reply. */
 export interface PongRequest extends Base {
   type: 'pong';
@@ -163,6 +169,7 @@ export type Request =
   | TopicRequest
   | AwayRequest
   | WhoisRequest
+  | TypingRequest
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -301,6 +308,13 @@ export interface UserEvent {
   lastSeen?: string;
   re?: RequestId;
 }
+/** `name` is typing in `room`, or to the recipient (`to`, the recipient's own name). */
+export interface TypingEvent {
+  type: 'typing';
+  room?: string;
+  to?: string;
+  name: string;
+}
 /** The server asks a quiet TCP connection for a sign of life: answer with a `pong` request. */
 export interface PingEvent {
   type: 'ping';
@@ -336,6 +350,7 @@ export type ServerEvent =
   | TopicEvent
   | AwayEvent
   | UserEvent
+  | TypingEvent
   | ByeEvent
   | ErrorEvent;
 

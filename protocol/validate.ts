@@ -82,6 +82,7 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   who: { room: opt(roomName), after: opt(userName), limit: opt(intIn(1, LIMITS.maxWhoPage)) },
   rooms: {},
   history: { room: opt(roomName), with: opt(userName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
+  typing: { room: opt(roomName), to: opt(userName) },
   time: {},
   ping: {},
   pong: {},
@@ -91,6 +92,7 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
 /** Requests that name what they are about in one of two fields: exactly one must be present. */
 const EXACTLY_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
   history: ['room', 'with'],
+  typing: ['room', 'to'],
 };
 
 /** Requests that may name at most one of two fields. */

@@ -24,6 +24,7 @@ import { Messaging } from './messaging.js';
 import { Presence } from './presence.js';
 import { defaultRateLimits, RateLimiter, type RateLimitSettings } from './rate-limits.js';
 import { Rooms } from './rooms.js';
+import { Typing } from './typing.js';
 
 export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   store: Store;
@@ -67,7 +68,7 @@ export class Hub implements ClientOwner {
     this.ctx = ctx;
     this.pacing = pacingFor(opts.maxBufferedBytes ?? 8 * 1024 * 1024);
     const limits = opts.rateLimits === null ? undefined : new RateLimiter(opts.rateLimits ?? defaultRateLimits());
-    this.parts = { ctx, presence, rooms, messaging, history, accounts, limits };
+    this.parts = { ctx, presence, rooms, messaging, history, accounts, typing: new Typing(ctx, rooms, presence), limits };
     ctx.bus.attach((event) => this.deliver(event));
     opts.metrics.gauges = () => ({ rooms: rooms.count, users: presence.count });
   }
