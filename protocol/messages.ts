@@ -146,6 +146,17 @@ export interface TypingRequest extends Base {
   room?: string;
   to?: string;
 }
+/** The user has read up to `seq` in a room (`room`) or a direct conversation (`with`): exactly one. */
+export interface ReadRequest extends Base {
+  type: 'read';
+  room?: string;
+  with?: string;
+  seq: number;
+}
+/** Every read marker of the user; answered with `reads`. */
+export interface ReadsRequest extends Base {
+  type: 'reads';
+}
 /** The answer to a server `ping` event (TCP liveness); no reply. */
 export interface PongRequest extends Base {
   type: 'pong';
@@ -170,6 +181,8 @@ export type Request =
   | AwayRequest
   | WhoisRequest
   | TypingRequest
+  | ReadRequest
+  | ReadsRequest
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -315,6 +328,24 @@ export interface TypingEvent {
   to?: string;
   name: string;
 }
+/** A read marker: on join (after members), and to the user's other sessions when it moves. */
+export interface ReadEvent {
+  type: 'read';
+  room?: string;
+  with?: string;
+  seq: number;
+}
+export interface ReadMarkerInfo {
+  room?: string;
+  with?: string;
+  seq: number;
+}
+/** The answer to `reads`: every marker of the user, rooms first. */
+export interface ReadsEvent {
+  type: 'reads';
+  markers: ReadMarkerInfo[];
+  re?: RequestId;
+}
 /** The server asks a quiet TCP connection for a sign of life: answer with a `pong` request. */
 export interface PingEvent {
   type: 'ping';
@@ -351,6 +382,8 @@ export type ServerEvent =
   | AwayEvent
   | UserEvent
   | TypingEvent
+  | ReadEvent
+  | ReadsEvent
   | ByeEvent
   | ErrorEvent;
 

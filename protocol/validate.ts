@@ -83,6 +83,8 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   rooms: {},
   history: { room: opt(roomName), with: opt(userName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
   typing: { room: opt(roomName), to: opt(userName) },
+  read: { room: opt(roomName), with: opt(userName), seq: req(intIn(1, SEQ_MAX)) },
+  reads: {},
   time: {},
   ping: {},
   pong: {},
@@ -93,6 +95,7 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
 const EXACTLY_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
   history: ['room', 'with'],
   typing: ['room', 'to'],
+  read: ['room', 'with'],
 };
 
 /** Requests that may name at most one of two fields. */

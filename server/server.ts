@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryAccounts, type AccountStore } from './accounts/account-store.js';
 import { FileAccounts } from './accounts/file-accounts.js';
 import { FileTopics, MemoryTopics, type TopicStore } from './kv/room-topics.js';
+import { FileReads, MemoryReads, type ReadStore } from './kv/read-markers.js';
 import type { Config } from './config.js';
 import { createHttpFront } from './http.js';
 import { Hub } from './hub/hub.js';
@@ -56,9 +57,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
   const topics: TopicStore = config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line));
+  const reads: ReadStore = config.memory ? new MemoryReads() : new FileReads(config.dataDir, (line) => log.warn(line));
   try {
     await accounts.open();
     await topics.open();
+    await reads.open();
   } catch (err) {
     await store.close();
     throw err;
@@ -68,6 +71,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     store,
     accounts,
     topics,
+    reads,
     metrics,
     log,
     serverName: SERVER_NAME,
@@ -120,6 +124,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     tcp.close();
     await accounts.close();
     await topics.close();
+    await reads.close();
     await store.close();
     throw err;
   }
@@ -136,6 +141,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       http.closeAllConnections();
       await accounts.close();
       await topics.close();
+      await reads.close();
       await store.close();
     })());
 

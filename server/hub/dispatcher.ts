@@ -16,6 +16,7 @@ import type { Messaging } from './messaging.js';
 import type { Presence } from './presence.js';
 import type { Rooms } from './rooms.js';
 import type { Typing } from './typing.js';
+import type { Reads } from './reads.js';
 import { byName } from './rooms.js';
 import { MAX_REFUSALS_IN_A_ROW, type RateLimiter } from './rate-limits.js';
 
@@ -34,6 +35,7 @@ export interface Parts {
   history: History;
   accounts: Accounts;
   typing: Typing;
+  reads: Reads;
   /** Undefined with --no-rate-limit. */
   limits: RateLimiter | undefined;
 }
@@ -103,6 +105,8 @@ const COMMANDS: CommandTable = {
     },
   },
   typing: { beforeHello: false, cost: 'typing', handle: (p, c, r) => p.typing.typing(c, r) },
+  read: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.reads.read(c, r) },
+  reads: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.reads.list(c, r) },
   history: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.history.page(c, r) },
   topic: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.topic(c, r) },
   away: {

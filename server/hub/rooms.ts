@@ -167,6 +167,10 @@ export class Rooms {
       this.ctx.reply(client, this.membersEvent(room), req.id);
       const topic = await this.ctx.read('the topic', this.ctx.topics.get(room.key));
       if (topic) this.ctx.reply(client, { type: 'topic', room: room.name, text: topic.text, by: topic.by, ts: topic.ts }, undefined);
+      // The joiner's read marker (reads.ts), so a new device starts with the right unread count.
+      const conv = `r:${room.key}`;
+      const mark = client.account ? await this.ctx.read('read markers', this.ctx.reads.get(client.key, conv)) : client.reads?.get(conv);
+      if (mark) this.ctx.reply(client, { type: 'read', room: room.name, seq: mark.seq }, undefined);
       if (announce) {
         const ts = new Date().toISOString();
         this.publish(room, client.account ? { type: 'joined', room: room.name, name: client.name, ts } : { type: 'joined', room: room.name, name: client.name, ts, guest: true });
