@@ -201,6 +201,14 @@ export interface ChatMessage {
   action?: true;
   /** The sender was a guest (no account) when they said it. */
   guest?: true;
+  /** Names of known users the text mentions as `@name` (server's spelling). */
+  mentions?: string[];
+  /** When the text was last edited (the text is the edited one). */
+  editedTs?: string;
+  /** The author deleted it: it keeps its seq, its text is "". */
+  deleted?: true;
+  /** Emoji to the names of who reacted with it. */
+  reactions?: Record<string, string[]>;
 }
 
 export interface WelcomeEvent {
