@@ -26,6 +26,9 @@ export const ERROR_CODES = [
   'not_reachable', // a DM to someone who is neither online nor an account: it could not be delivered or kept
   'not_registered', // password or logout from a guest session
   'already_registered', // register from a session that is already an account
+  'not_author', // edit or delete of a message someone else wrote (or a guest's from an earlier connection)
+  'no_such_message', // edit/delete/react of a seq that is not a retained stored message (deleted, aged out, never stored)
+  'too_many_reactions', // a new emoji on a message that already has the most distinct ones allowed
   'internal', // the server failed to handle this request (a bug, logged); the connection and server carry on
 ] as const;
 

@@ -25,6 +25,10 @@ export const LIMITS = {
   /** Room topics and away messages, in characters. */
   topicMaxChars: 390,
   awayMaxChars: 300,
+  /** An emoji of a reaction, in UTF-16 units (one grapheme with its modifiers fits). */
+  emojiMaxLength: 16,
+  /** Distinct emoji on one message. */
+  maxReactionsPerMessage: 20,
   /** Passwords: the default minimum (--min-password-length) and the maximum, in characters. */
   minPasswordLength: 8,
   maxPasswordLength: 1024,
@@ -157,6 +161,29 @@ export interface ReadRequest extends Base {
 export interface ReadsRequest extends Base {
   type: 'reads';
 }
+/** Changes the text of one's own stored message `seq` of a room (`room`) or direct conversation (`to`). */
+export interface EditRequest extends Base {
+  type: 'edit';
+  room?: string;
+  to?: string;
+  seq: number;
+  text: string;
+}
+/** Deletes one's own stored message: it keeps its seq, without its text. */
+export interface DeleteRequest extends Base {
+  type: 'delete';
+  room?: string;
+  to?: string;
+  seq: number;
+}
+/** Adds (react) or takes back (unreact) the user's reaction `emoji` to a stored message. */
+export interface ReactRequest extends Base {
+  type: 'react' | 'unreact';
+  room?: string;
+  to?: string;
+  seq: number;
+  emoji: string;
+}
 /** The answer to a server `ping` event (TCP liveness); no reply. */
 export interface PongRequest extends Base {
   type: 'pong';
@@ -183,6 +210,10 @@ export type Request =
   | TypingRequest
   | ReadRequest
   | ReadsRequest
+  | EditRequest
+  | DeleteRequest
+  | (ReactRequest & { type: 'react' })
+  | (ReactRequest & { type: 'unreact' })
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -354,6 +385,29 @@ export interface ReadsEvent {
   markers: ReadMarkerInfo[];
   re?: RequestId;
 }
+/**
+ * Which message an amendment is about: `room`, or for a direct message `to` and `from` exactly as the
+ * message carried them (so each side finds the conversation as it does for messages).
+ */
+interface MessageAbout {
+  room?: string;
+  to?: string;
+  from?: string;
+  seq: number;
+}
+export interface EditedEvent extends MessageAbout {
+  type: 'edited';
+  text: string;
+  editedTs: string;
+}
+export interface DeletedEvent extends MessageAbout {
+  type: 'deleted';
+}
+/** A message's reactions after a change: emoji to who reacted with it (the same for every recipient). */
+export interface ReactionsEvent extends MessageAbout {
+  type: 'reactions';
+  counts: Record<string, string[]>;
+}
 /** The server asks a quiet TCP connection for a sign of life: answer with a `pong` request. */
 export interface PingEvent {
   type: 'ping';
@@ -392,6 +446,9 @@ export type ServerEvent =
   | TypingEvent
   | ReadEvent
   | ReadsEvent
+  | EditedEvent
+  | DeletedEvent
+  | ReactionsEvent
   | ByeEvent
   | ErrorEvent;
 

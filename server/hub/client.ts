@@ -62,6 +62,8 @@ export class Client implements Session {
   liveDmSeq: Map<string, number> | undefined;
   /** Guests only: read markers, kept for this session (an account's are stored: kv/read-markers.ts). */
   reads: Map<string, ReadMarker> | undefined;
+  /** Guests only: `conv#seq` of the messages this connection wrote, so it may edit or delete them. */
+  authored: Set<string> | undefined;
   /** A guest's own rate-limit buckets (an account's are shared: rate-limits.ts). Made on first use. */
   allowance: Allowance | undefined;
   /** Unique per connection: a guest's identity in its live-only DMs. */

@@ -17,6 +17,7 @@ import type { Presence } from './presence.js';
 import type { Rooms } from './rooms.js';
 import type { Typing } from './typing.js';
 import type { Reads } from './reads.js';
+import type { Amend } from './amend.js';
 import { byName } from './rooms.js';
 import { MAX_REFUSALS_IN_A_ROW, type RateLimiter } from './rate-limits.js';
 
@@ -36,6 +37,7 @@ export interface Parts {
   accounts: Accounts;
   typing: Typing;
   reads: Reads;
+  amend: Amend;
   /** Undefined with --no-rate-limit. */
   limits: RateLimiter | undefined;
 }
@@ -107,6 +109,10 @@ const COMMANDS: CommandTable = {
   typing: { beforeHello: false, cost: 'typing', handle: (p, c, r) => p.typing.typing(c, r) },
   read: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.reads.read(c, r) },
   reads: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.reads.list(c, r) },
+  edit: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.edit(c, r) },
+  delete: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.delete(c, r) },
+  react: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.react(c, r) },
+  unreact: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.react(c, r) },
   history: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.history.page(c, r) },
   topic: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.topic(c, r) },
   away: {

@@ -13,6 +13,7 @@ import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
 import { accountDmConv, dmConv, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
+import { noteAuthored } from './amend.js';
 import type { Client, RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 import type { Presence } from './presence.js';
@@ -57,6 +58,7 @@ export class Messaging {
       if (err || !msg) {
         this.refused(client, err, req.id);
       } else {
+        noteAuthored(client, room.conv, msg.seq);
         this.rooms.publishMessage(room, msg);
         if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id, seq: msg.seq }, undefined);
       }
