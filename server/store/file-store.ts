@@ -190,7 +190,7 @@ export class FileStore implements Store {
     if (refused) return queueMicrotask(() => done(refused, undefined));
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
     this.writer!.append(frame, (err, at) => {
       if (err || !at) {

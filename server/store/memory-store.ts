@@ -40,7 +40,7 @@ export class MemoryStore implements Store {
     let c = this.convs.get(conv);
     if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const conversation = c;
     queueMicrotask(() => {
       this.add(conversation, msg);

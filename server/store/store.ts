@@ -35,6 +35,8 @@ export interface Draft {
   action?: true;
   /** The sender is a guest. */
   guest?: true;
+  /** Known users the text mentions (`@name`), as the hub resolved them. */
+  mentions?: string[];
 }
 
 /** A message's identity. Inbox delivery is marked by identity, never by count. */
