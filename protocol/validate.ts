@@ -49,6 +49,11 @@ const shortString =
   (max: number): Rule =>
   (v, f) =>
     typeof v === 'string' && v.length <= max ? undefined : { code: 'bad_request', message: `${f} must be a string of at most ${max} characters` };
+/** A reaction: a short string without spaces or control characters (an emoji, a grapheme or so). */
+const emoji: Rule = (v, f) =>
+  typeof v === 'string' && v.length >= 1 && v.length <= LIMITS.emojiMaxLength && !/[\s\p{Cc}]/u.test(v) && !LONE_SURROGATE.test(v)
+    ? undefined
+    : { code: 'bad_request', message: `${f} must be 1-${LIMITS.emojiMaxLength} characters without spaces` };
 const bool: Rule = (v, f) => (typeof v === 'boolean' ? undefined : { code: 'bad_request', message: `${f} must be true or false` });
 
 interface FieldSpec {
@@ -82,6 +87,13 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   who: { room: opt(roomName), after: opt(userName), limit: opt(intIn(1, LIMITS.maxWhoPage)) },
   rooms: {},
   history: { room: opt(roomName), with: opt(userName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
+  typing: { room: opt(roomName), to: opt(userName) },
+  read: { room: opt(roomName), with: opt(userName), seq: req(intIn(1, SEQ_MAX)) },
+  reads: {},
+  edit: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)), text: req(text) },
+  delete: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)) },
+  react: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)), emoji: req(emoji) },
+  unreact: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)), emoji: req(emoji) },
   time: {},
   ping: {},
   pong: {},
@@ -91,6 +103,12 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
 /** Requests that name what they are about in one of two fields: exactly one must be present. */
 const EXACTLY_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
   history: ['room', 'with'],
+  typing: ['room', 'to'],
+  read: ['room', 'with'],
+  edit: ['room', 'to'],
+  delete: ['room', 'to'],
+  react: ['room', 'to'],
+  unreact: ['room', 'to'],
 };
 
 /** Requests that may name at most one of two fields. */

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { MemoryAccounts, type AccountStore } from './accounts/account-store.js';
 import { FileAccounts } from './accounts/file-accounts.js';
 import { FileTopics, MemoryTopics, type TopicStore } from './kv/room-topics.js';
+import { FileReads, MemoryReads, type ReadStore } from './kv/read-markers.js';
 import type { Config } from './config.js';
 import { ConnectionLimits } from './conn-limits.js';
 import { createHttpFront, createHttpHandler, createMetricsFront } from './http.js';
@@ -72,9 +73,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
   const topics: TopicStore = config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line));
+  const reads: ReadStore = config.memory ? new MemoryReads() : new FileReads(config.dataDir, (line) => log.warn(line));
   try {
     await accounts.open();
     await topics.open();
+    await reads.open();
   } catch (err) {
     await store.close();
     throw err;
@@ -84,6 +87,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     store,
     accounts,
     topics,
+    reads,
     metrics,
     log,
     serverName: SERVER_NAME,
@@ -178,6 +182,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     for (const l of listening) l.close();
     await accounts.close();
     await topics.close();
+    await reads.close();
     await store.close();
     throw err;
   }
@@ -196,6 +201,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       metricsFront?.closeAllConnections();
       await accounts.close();
       await topics.close();
+      await reads.close();
       await store.close();
     })());
 

@@ -10,6 +10,7 @@
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { Request, RequestId } from '../../protocol/messages.js';
 import type { CloseReason, Peer, Session } from '../peer.js';
+import type { ReadMarker } from '../kv/read-markers.js';
 import type { InboxDelivery } from './messaging.js';
 import type { Allowance } from './rate-limits.js';
 import type { Room } from './rooms.js';
@@ -59,6 +60,10 @@ export class Client implements Session {
   tokenId: string | undefined;
   /** Guests only: the seq of each live-only direct conversation, by the other side's identity. */
   liveDmSeq: Map<string, number> | undefined;
+  /** Guests only: read markers, kept for this session (an account's are stored: kv/read-markers.ts). */
+  reads: Map<string, ReadMarker> | undefined;
+  /** Guests only: `conv#seq` of the messages this connection wrote, so it may edit or delete them. */
+  authored: Set<string> | undefined;
   /** A guest's own rate-limit buckets (an account's are shared: rate-limits.ts). Made on first use. */
   allowance: Allowance | undefined;
   /** Unique per connection: a guest's identity in its live-only DMs. */

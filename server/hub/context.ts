@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Outgoing } from '../outgoing.js';
 import type { AccountStore } from '../accounts/account-store.js';
+import type { ReadStore } from '../kv/read-markers.js';
 import type { TopicStore } from '../kv/room-topics.js';
 import type { Store } from '../store/store.js';
 import type { Client } from './client.js';
@@ -42,6 +43,7 @@ export class HubContext {
     readonly store: Store,
     readonly accounts: AccountStore,
     readonly topics: TopicStore,
+    readonly reads: ReadStore,
     readonly bus: Bus,
     readonly log: Logger,
     readonly metrics: Metrics,

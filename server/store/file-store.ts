@@ -36,6 +36,9 @@ import { BARRIER, chatMessage, decodeRecord, encodeDelivered, encodeInboxCopy, e
 import { loadSegment, SidecarInconsistent, type LoadSink } from './segment-loader.js';
 import { SegmentReader } from './segment-reader.js';
 import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
+import { RecordFile } from '../kv/record-file.js';
+import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
+import { NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
 
 export interface FileStoreOptions {
@@ -51,6 +54,8 @@ export interface FileStoreOptions {
   io?: LogIo;
 }
 
+/** Edits, deletions and reactions, beside the segments (amendments.ts). */
+export const AMENDS_FILE = 'amends.jsonl';
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Offsets are u32 in the index and the sidecars. */
 const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
@@ -100,6 +105,9 @@ export class FileStore implements Store {
   private readonly sidecarWrites = new Set<Promise<void>>();
   private closed = false;
   private lock: DirLock | undefined;
+  /** Edits, deletions and reactions: in memory for amended messages, durable in amends.jsonl. */
+  private readonly amends = new Amendments();
+  private amendFile: RecordFile<AmendRecord> | undefined;
 
   constructor(private readonly opts: FileStoreOptions) {
     this.reader = new SegmentReader(opts.dir);
@@ -124,11 +132,42 @@ export class FileStore implements Store {
           this.forget();
         }
       }
+      this.openAmends();
     } catch (err) {
       lock.release();
       throw err;
     }
     this.lock = lock;
+    await this.amendFile!.open();
+  }
+
+  /**
+   * Replays amends.jsonl after the log: a change to a message no longer retained is dropped, and a file
+   * mostly made of such (or superseded) lines is rewritten from the live state.
+   */
+  private openAmends(): void {
+    const file = new RecordFile(this.opts.dir, AMENDS_FILE, fromRecord, (l) => this.opts.log(`store: ${l}`));
+    const lines = file.replay((rec) => {
+      if (this.slotOf(rec.c, rec.s)) this.amends.apply(rec);
+    });
+    if (lines > 2 * this.amends.size + 100) file.rewrite(this.amends.records());
+    this.amendFile = file;
+  }
+
+  message(conv: ConvKey, seq: number): Promise<ChatMessage | undefined> {
+    const slot = this.slotOf(conv, seq);
+    if (!slot) return Promise.resolve(undefined);
+    return this.readMessages([{ conv, slot }]).then((ms) => (ms[0] ? this.amends.view(conv, ms[0]) : undefined));
+  }
+
+  amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
+    const refused = this.refusal() ?? (this.slotOf(conv, seq) ? undefined : new NoSuchMessage(`no message ${seq} in ${conv}`));
+    if (refused || !this.amendFile) return queueMicrotask(() => done(refused ?? new Error('store is not open'), undefined));
+    const rec = toRecord(conv, seq, change);
+    this.amendFile.append(rec).then(
+      () => done(null, this.amends.apply(rec)),
+      (err: Error) => done(err, undefined),
+    );
   }
 
   async close(): Promise<void> {
@@ -136,6 +175,7 @@ export class FileStore implements Store {
     this.closed = true;
     try {
       await this.writer?.close();
+      await this.amendFile?.close();
       await Promise.all(this.sidecarWrites);
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
@@ -150,7 +190,7 @@ export class FileStore implements Store {
     if (refused) return queueMicrotask(() => done(refused, undefined));
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
     this.writer!.append(frame, (err, at) => {
       if (err || !at) {
@@ -174,7 +214,7 @@ export class FileStore implements Store {
     const wanted: Wanted[] = [];
     for (let p = span.start; p < span.end; p++) wanted.push({ conv, slot: c.index.slot(p) });
     // The positions are taken now: what becomes durable after this call is not in the page.
-    return this.readMessages(wanted).then((messages) => ({ messages, more: span.more }));
+    return this.readMessages(wanted).then((messages) => ({ messages: messages.map((m) => this.amends.view(conv, m)), more: span.more }));
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
@@ -205,7 +245,7 @@ export class FileStore implements Store {
     const wanted: Wanted[] = entries.map((e) => ({ conv: e.conv, slot: this.slotOf(e.conv, e.seq)! }));
     return this.readMessages(wanted, true).then((msgs) => {
       const out: InboxItem[] = [];
-      for (let i = 0; i < msgs.length; i++) if (msgs[i]) out.push({ conv: wanted[i]!.conv, msg: msgs[i]! });
+      for (let i = 0; i < msgs.length; i++) if (msgs[i]) out.push({ conv: wanted[i]!.conv, msg: this.amends.view(wanted[i]!.conv, msgs[i]!) });
       return out;
     });
   }
@@ -357,7 +397,12 @@ export class FileStore implements Store {
   private pushEntry(c: Conv, seq: number, at: { seg: number; off: number; len: number }): void {
     c.index.push(seq, at.seg, at.off, at.len);
     this.stats(at.seg).live++;
-    while (c.index.count > this.opts.historyPerRoom) this.stats(c.index.shift()).live--;
+    let shifted = false;
+    while (c.index.count > this.opts.historyPerRoom) {
+      this.stats(c.index.shift()).live--;
+      shifted = true;
+    }
+    if (shifted && this.amends.has(c.key)) this.amends.prune(c.key, (s) => c.index.find(s) >= 0);
   }
 
   private stats(seg: number): SegStats {
