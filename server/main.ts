@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   // Always printed, whatever the log level: scripts and tests wait for this line.
-  process.stderr.write(`parley listening tcp=${host}:${server.tcpPort} http=${host}:${server.httpPort}\n`);
+  // The IRC part goes last, so scripts that match the start of the line keep working.
+  const irc = server.ircPort === undefined ? '' : ` irc=${host}:${server.ircPort}`;
+  process.stderr.write(`parley listening tcp=${host}:${server.tcpPort} http=${host}:${server.httpPort}${irc}\n`);
 
   let stopping = false;
   const stop = (signal: string): void => {

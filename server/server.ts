@@ -17,6 +17,7 @@ import { Metrics } from './metrics.js';
 import { FileStore } from './store/file-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
+import { createIrcTransport } from './irc/transport.js';
 import { createTcpTransport } from './tcp.js';
 import { createWsTransport } from './ws-transport.js';
 
@@ -25,6 +26,8 @@ export const SERVER_NAME = 'parley/0.1.0';
 export interface RunningServer {
   tcpPort: number;
   httpPort: number;
+  /** Undefined with --no-irc. */
+  ircPort: number | undefined;
   hub: Hub;
   /** Graceful stop: bye to everyone, close listeners and sockets, flush the store. */
   close(): Promise<void>;
@@ -111,13 +114,38 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     upgrade: (req, socket, head) => ws.upgrade(req, socket, head),
   });
 
+  const irc = config.irc
+    ? createIrcTransport(connect, {
+        serverName: config.serverName,
+        network: 'Parley',
+        version: SERVER_NAME,
+        replay: config.ircReplay,
+        registrationTimeoutMs: config.helloTimeoutMs,
+        maxBufferedBytes: config.maxBufferedBytes,
+        pingIntervalMs: config.pingIntervalMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        topicOf: (room) => topics.get(room),
+        stats: () => {
+          const g = metrics.gauges();
+          const c = metrics.connections;
+          return { users: g.users, rooms: g.rooms, clients: c.tcp + c.ws + c.irc };
+        },
+        log,
+        metrics,
+      })
+    : undefined;
+
   let tcpPort: number;
   let httpPort: number;
+  let ircPort: number | undefined;
   try {
     tcpPort = await listen(tcp, config.tcpPort, config.host);
     httpPort = await listen(http, config.httpPort, config.host);
+    if (irc) ircPort = await listen(irc, config.ircPort, config.host);
   } catch (err) {
     tcp.close();
+    http.close();
+    irc?.close();
     await accounts.close();
     await topics.close();
     await store.close();
@@ -129,6 +157,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     (closing ??= (async () => {
       tcp.close();
       http.close();
+      irc?.close();
       hub.shutdown();
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (hub.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -139,5 +168,5 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await store.close();
     })());
 
-  return { tcpPort, httpPort, hub, close };
+  return { tcpPort, httpPort, ircPort, hub, close };
 }
