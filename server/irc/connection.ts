@@ -121,6 +121,12 @@ export class IrcConnection implements ReplySink {
   /** Events that arrived before registration completed (a SASL login's queued DMs). */
   private held: Outgoing[] | undefined;
   private heldEstimate = 0;
+  /**
+   * Away messages of users in rooms we share, as the hub told them (members, away events), so a PRIVMSG
+   * to one is answered 301 as IRC clients expect. Forgotten when they leave a shared room (we may not
+   * hear of their return after that).
+   */
+  private readonly awayOf = new Map<string, string>();
   /** Away changes already shown this turn: the hub tells each shared room, IRC shows it once. */
   private awaySeen: Set<string> | undefined;
   private registrationTimer: NodeJS.Timeout | undefined;
@@ -382,6 +388,7 @@ export class IrcConnection implements ReplySink {
     const history = this.has(Cap.chathistory) ? 1 : this.shared.replay;
     const id = this.request(reply, { type: 'join', room, history }, (ev) => {
       if (ev.type === 'members') {
+        for (const [who, text] of Object.entries(ev.away ?? {})) this.awayOf.set(ircKey(who), text);
         const silent = this.channels.has(key);
         this.joining.set(key, { id, reply, room: ev.room, users: ev.users, silent });
         if (!silent) {
@@ -458,8 +465,13 @@ export class IrcConnection implements ReplySink {
         sends.splice(sends.indexOf(own), 1);
         if (sends.length === 0) this.inFlight.delete(conv);
       }
-      if (ev.type === 'ack') this.releaseHeld(conv, ev.seq === undefined ? undefined : { seq: ev.seq, own });
-      else {
+      if (ev.type === 'ack') {
+        this.releaseHeld(conv, ev.seq === undefined ? undefined : { seq: ev.seq, own });
+        if ('to' in target) {
+          const away = this.awayOf.get(ircKey(target.to));
+          if (away !== undefined) this.errorNumeric(reply, RPL.AWAY, target.to, away);
+        }
+      } else {
         this.releaseHeld(conv, undefined);
         this.sendRefused(reply, 'room' in target ? channelOf(target.room) : target.to, ev.code, ev.message);
       }
@@ -503,7 +515,8 @@ export class IrcConnection implements ReplySink {
       case 'bye':
         return this.closeWith(ev.reason === 'shutdown' ? 'Server shutting down' : 'Quit');
       case 'error':
-        if (ev.fatal) return this.closeWith(ev.code === 'idle_timeout' ? `Ping timeout: ${ev.message}` : ev.message);
+        if (ev.fatal && ev.code === 'idle_timeout') return this.closeWith(this.registered ? `Ping timeout: ${ev.message}` : 'Registration timed out');
+        if (ev.fatal) return this.closeWith(ev.message);
         return this.write(formatFitted(this.serverName, 'NOTICE', [this.nick], ev.message));
       default:
         return;
@@ -516,7 +529,10 @@ export class IrcConnection implements ReplySink {
 
   private left(out: Outgoing, room: string, name: string): void {
     const key = ircKey(room);
-    if (ircKey(name) !== this.key) return this.writeShared(out);
+    if (ircKey(name) !== this.key) {
+      this.awayOf.delete(ircKey(name));
+      return this.writeShared(out);
+    }
     this.channels.delete(key);
     this.activity.delete(`#${key}`);
     const reply = this.leaving.get(key)?.[0];
@@ -544,6 +560,8 @@ export class IrcConnection implements ReplySink {
 
   private away(out: Outgoing, name: string, text: string | undefined): void {
     const key = ircKey(name);
+    if (text === undefined) this.awayOf.delete(key);
+    else this.awayOf.set(key, text);
     if (!this.has(Cap.awayNotify) || key === this.key) return;
     // One event per shared room, all in one turn: shown once.
     const seen = `${key} ${text ?? ''}`;
