@@ -16,7 +16,7 @@ import type { Outgoing } from '../outgoing.js';
 import { Cap } from './caps.js';
 import { COMMANDS } from './commands.js';
 import { isupportLines, isupportTokens } from './isupport.js';
-import { formatFitted, formatLine, parseLine } from './message.js';
+import { formatFitted, formatLine, MAX_BODY_BYTES, parseLine } from './message.js';
 import { channelOf, ircKey } from './names.js';
 import { ERR, RPL } from './numerics.js';
 import { Tags, type IrcRenderer } from './render.js';
@@ -253,8 +253,9 @@ export class IrcConnection implements ReplySink {
   }
 
   numericLine(code: string, params: readonly string[]): string {
-    const last = params[params.length - 1] ?? '';
-    return formatFitted(this.serverName, code, [this.nick, ...params.slice(0, -1)], last);
+    const line = formatLine(this.serverName, code, [this.nick, ...params]);
+    if (Buffer.byteLength(line, 'utf8') <= MAX_BODY_BYTES) return line;
+    return formatFitted(this.serverName, code, [this.nick, ...params.slice(0, -1)], params[params.length - 1] ?? '');
   }
 
   /** A line from this server (not a numeric): `:server COMMAND params…`. */

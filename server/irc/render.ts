@@ -50,7 +50,13 @@ export class IrcRenderer {
       case 'left':
         // A disconnect is said per room as a PART: the user may still be in other rooms through
         // another session, so a QUIT (which clients apply to every channel) would be wrong.
-        return [timed(formatLine(this.source(ev.name), 'PART', ev.reason === 'disconnect' ? [channelOf(ev.room), 'disconnected'] : [channelOf(ev.room)]), ev.ts, tags)];
+        return [
+          timed(
+            ev.reason === 'disconnect' ? formatFitted(this.source(ev.name), 'PART', [channelOf(ev.room)], 'disconnected') : formatLine(this.source(ev.name), 'PART', [channelOf(ev.room)]),
+            ev.ts,
+            tags,
+          ),
+        ];
       case 'topic':
         return [timed(formatFitted(this.source(ev.by ?? this.serverName), 'TOPIC', [channelOf(ev.room)], ev.text), ev.ts, tags)];
       case 'away':
