@@ -300,6 +300,8 @@ export class IrcConnection implements ReplySink {
         this.completeRegistration(reply);
       } else if (ev.type === 'error') {
         this.helloRefused(reply, name, ev.code, ev.message, viaPass);
+        // A NICK sent while this hello was on its way is the client's next try.
+        if (!this.gone && this.wantedNick !== name) this.tryRegister(reply);
       }
       return true;
     });

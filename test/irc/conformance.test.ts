@@ -146,6 +146,15 @@ const ROWS: Row[] = [
     ],
   },
   {
+    name: 'nick: NICK, USER and a second NICK in one write: 433 for the first, then registered as the second',
+    clients: { a: reg(), r: raw },
+    steps: [
+      { c: 'r', send: 'NICK {a}\r\nUSER u 0 * :r\r\nNICK {r}' },
+      { c: 'r', expect: '^:{S} 433 \\* {a} :' },
+      { c: 'r', expect: '^:{S} 001 {r} ' },
+    ],
+  },
+  {
     name: "nick: a registered account's name without credentials is 433 with the way in; a look-alike is 433",
     clients: { k: { json: 'account' }, a: reg({ nick: 'alice' }), r: raw },
     steps: [
