@@ -141,7 +141,8 @@ function planFor(sub: string, refs: readonly Ref[], n: number): Plan {
     }
     default: {
       // BETWEEN a b: forwards when a is older, backwards (then kept only after b) when it is newer.
-      const [a, b] = refs as [Ref, Ref];
+      const a = refs[0]!;
+      const b = refs[1]!;
       const forward: Part = { query: { ...from(a), ...upTo(b), limit: n }, keep: ALL };
       const backward: Part = { query: { ...upTo(a), limit: n }, keep: after(b) };
       const order = a.kind === 'msgid' && b.kind === 'msgid' ? a.seq - b.seq : a.kind === 'time' && b.kind === 'time' ? a.ms - b.ms : undefined;

@@ -117,7 +117,7 @@ export class IrcConnection implements ReplySink {
   /** Own says and dms waiting for their ack, per conversation (`#room` / `@user` key). */
   private readonly inFlight = new Map<string, OwnSend[]>();
   /** Messages of a conversation held behind an own message whose ack has not come yet, in order. */
-  private readonly heldEchoes = new Map<string, Outgoing[]>();
+  private readonly heldEchoes = new Map<string, { out: Outgoing; m: ChatMessage }[]>();
   /** Events that arrived before registration completed (a SASL login's queued DMs). */
   private held: Outgoing[] | undefined;
   private heldEstimate = 0;
@@ -258,11 +258,6 @@ export class IrcConnection implements ReplySink {
     return formatFitted(this.serverName, code, [this.nick, ...params.slice(0, -1)], params[params.length - 1] ?? '');
   }
 
-  /** A line from this server (not a numeric): `:server COMMAND params…`. */
-  serverLine(command: string, params: readonly string[]): string {
-    return formatLine(this.serverName, command, params);
-  }
-
   /** The client's own source, `nick!nick@host`. */
   get source(): string {
     return this.renderer.source(this.name ?? this.wantedNick ?? '*');
@@ -290,9 +285,10 @@ export class IrcConnection implements ReplySink {
     if (this.sasl) return;
     if (this.name !== undefined) return this.completeRegistration(reply);
     const name = this.wantedNick;
-    const viaPass = this.pass !== undefined;
+    const password = this.pass;
+    const viaPass = password !== undefined;
     this.helloInFlight = true;
-    const req: Request = viaPass ? { type: 'hello', name, password: this.pass!, protocol: 1, client: 'irc' } : { type: 'hello', name, protocol: 1, client: 'irc' };
+    const req: Request = viaPass ? { type: 'hello', name, password, protocol: 1, client: 'irc' } : { type: 'hello', name, protocol: 1, client: 'irc' };
     this.request(reply, req, (ev) => {
       this.helloInFlight = false;
       if (ev.type === 'welcome') {
@@ -618,13 +614,13 @@ export class IrcConnection implements ReplySink {
     this.noteActivity(conv, m.room !== undefined ? channelOf(m.room) : mine ? (m.to ?? m.from) : m.from, m.ts);
     const held = this.heldEchoes.get(conv);
     if (held) {
-      held.push(out);
+      held.push({ out, m });
       return;
     }
     if (mine && this.inFlight.has(conv)) {
       // Ours, or another session's: the ack that follows tells (by seq). Until then it, and whatever
       // comes after it in this conversation, waits, so nothing is shown out of order.
-      this.heldEchoes.set(conv, [out]);
+      this.heldEchoes.set(conv, [{ out, m }]);
       return;
     }
     this.writeShared(out);
@@ -638,8 +634,7 @@ export class IrcConnection implements ReplySink {
     const held = this.heldEchoes.get(conv);
     if (!held) return;
     while (held.length > 0) {
-      const out = held[0]!;
-      const m = out.event as ChatMessage;
+      const { out, m } = held[0]!;
       const mine = ircKey(m.from) === this.key;
       if (mine && acked && m.seq === acked.seq) {
         held.shift();
