@@ -316,7 +316,7 @@ async function startServer(o: Options): Promise<ServerProc> {
   let args: string[];
   if (o.server === 'ours') {
     // Rate limits off: a load generator is a flood by design (docs/benchmarks.md says so).
-    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--no-rate-limit'];
+    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--no-rate-limit'];
     if (o.dataDir) { args.push('--data-dir', o.dataDir); if (o.fsync) args.push('--fsync', o.fsync); } else args.push('--memory');
     if (!o.deflate) args.push('--no-deflate');
   } else if (o.server === 'floor') {
