@@ -291,6 +291,16 @@ const ROWS: Row[] = [
     ],
   },
   {
+    name: 'join: past 100 channels (CHANLIMIT=#:100) the next is 405',
+    clients: { a: reg() },
+    steps: [
+      ...Array.from({ length: 10 }, (_, k): Step => ({ c: 'a', send: `JOIN ${Array.from({ length: 10 }, (_, j) => `{C}x${k * 10 + j}`).join(',')}` })),
+      { c: 'a', expect: ' 366 {a} {C}x99 ' },
+      { c: 'a', send: 'JOIN {C}x100' },
+      { c: 'a', expect: '^:{S} 405 {a} {C}x100 :at most 100 rooms per connection$' },
+    ],
+  },
+  {
     name: 'part: every member sees PART; 442 for a channel one is not in; 403 for a non-channel',
     clients: { a: reg(), b: reg() },
     steps: [
@@ -420,6 +430,10 @@ const ROWS: Row[] = [
       { c: 'a', expect: '^:{S} 324 {a} {C} \\+nt$' },
       { c: 'a', send: 'MODE {C} b' },
       { c: 'a', expect: '^:{S} 368 {a} {C} :End of channel ban list$' },
+      { c: 'a', send: 'MODE {C} +e' },
+      { c: 'a', expect: '^:{S} 349 {a} {C} :End of channel exception list$' },
+      { c: 'a', send: 'MODE {C} I' },
+      { c: 'a', expect: '^:{S} 347 {a} {C} :End of channel invite list$' },
       { c: 'a', send: 'MODE {C} +o {a}' },
       { c: 'a', expect: '^:{S} 482 {a} {C} :' },
       { c: 'a', send: 'MODE nochan +i' },
@@ -699,6 +713,20 @@ const ROWS: Row[] = [
       { c: 'r', expect: '^:{S} 001 {r} ' },
       { c: 'r', send: 'AUTHENTICATE PLAIN' },
       { c: 'r', expect: '^:{S} 904 {r} :SASL authentication failed: log in before registration completes$' },
+    ],
+  },
+  {
+    name: 'sasl: more than 8 KiB of AUTHENTICATE data is 905; an empty response is 904',
+    clients: { r: raw },
+    steps: [
+      { c: 'r', send: 'CAP REQ sasl' },
+      { c: 'r', send: 'AUTHENTICATE PLAIN' },
+      { c: 'r', expect: '^AUTHENTICATE \\+$' },
+      ...Array.from({ length: 21 }, (): Step => ({ c: 'r', send: `AUTHENTICATE ${'A'.repeat(400)}` })),
+      { c: 'r', expect: '^:{S} 905 \\* :SASL message too long$' },
+      { c: 'r', send: 'AUTHENTICATE PLAIN' },
+      { c: 'r', send: 'AUTHENTICATE +' },
+      { c: 'r', expect: '^:{S} 904 \\* :SASL authentication failed$' },
     ],
   },
   {

@@ -220,6 +220,23 @@ describe('limits shared with the other transports', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('an IRC client hears ERROR (Server shutting down) and is closed; registration-pending ones too', async () => {
+    const server = await startServer(['--server-name', S]);
+    const c = await registerIrc(server.ircPort!, 'leaving');
+    const early = await connectIrc(server.ircPort!);
+    early.send('NICK early');
+    early.send('PING :here');
+    await early.next((l) => l.command === 'PONG');
+    const exited = server.stop();
+    expect((await c.next((l) => l.command === 'ERROR')).text).toBe('Closing Link: leaving (Server shutting down)');
+    expect((await early.next((l) => l.command === 'ERROR')).text).toBe('Closing Link: early (Server shutting down)');
+    await c.closed();
+    await early.closed();
+    expect(await exited).toBe(0);
+  });
+});
+
 describe('the listener flags', () => {
   it('--no-irc turns the listener off: no irc= on the start line', async () => {
     const server = await serve(['--no-irc']);
