@@ -14,6 +14,7 @@ import type { Topic } from '../kv/room-topics.js';
 import type { Logger } from '../log.js';
 import type { Outgoing } from '../outgoing.js';
 import { Cap } from './caps.js';
+import { EchoMatcher } from './echo.js';
 import { COMMANDS } from './commands.js';
 import { isupportLines, isupportTokens } from './isupport.js';
 import { formatFitted, formatLine, MAX_BODY_BYTES, parseLine } from './message.js';
@@ -59,12 +60,6 @@ export type OnReply = (ev: ServerEvent) => boolean;
 interface Pending {
   reply: Reply;
   on: OnReply;
-}
-
-/** A say or dm of this connection waiting for its ack, for matching its echo. */
-interface OwnSend {
-  id: number;
-  reply: Reply;
 }
 
 /** A join between its `members` and its `history`: the hub sends the topic in between. */
@@ -114,10 +109,11 @@ export class IrcConnection implements ReplySink {
   /** PART, TOPIC (set) in flight, per room key: their broadcast comes back before their ack. */
   private readonly leaving = new Map<string, Reply[]>();
   private readonly settingTopic = new Map<string, Reply[]>();
-  /** Own says and dms waiting for their ack, per conversation (`#room` / `@user` key). */
-  private readonly inFlight = new Map<string, OwnSend[]>();
-  /** Messages of a conversation held behind an own message whose ack has not come yet, in order. */
-  private readonly heldEchoes = new Map<string, { out: Outgoing; m: ChatMessage }[]>();
+  /** Own says and dms in flight, matched to the messages that come back (echo.ts). */
+  private readonly echoes = new EchoMatcher<Reply>({
+    show: (out) => this.writeShared(out),
+    echo: (reply, out, m) => this.echo(reply, out, m),
+  });
   /** Events that arrived before registration completed (a SASL login's queued DMs). */
   private held: Outgoing[] | undefined;
   private heldEstimate = 0;
@@ -453,26 +449,14 @@ export class IrcConnection implements ReplySink {
     const conv = 'room' in target ? `#${ircKey(target.room)}` : `@${ircKey(target.to)}`;
     const req: Request = 'room' in target ? { type: 'say', room: target.room, text } : { type: 'dm', to: target.to, text };
     if (action) req.action = true;
-    const own: OwnSend = { id: 0, reply };
-    const list = this.inFlight.get(conv) ?? [];
-    list.push(own);
-    this.inFlight.set(conv, list);
-    own.id = this.request(reply, req, (ev) => {
+    this.echoes.sent(conv, reply);
+    this.request(reply, req, (ev) => {
       if (ev.type !== 'ack' && ev.type !== 'error') return false;
-      const sends = this.inFlight.get(conv);
-      if (sends) {
-        sends.splice(sends.indexOf(own), 1);
-        if (sends.length === 0) this.inFlight.delete(conv);
-      }
-      if (ev.type === 'ack') {
-        this.releaseHeld(conv, ev.seq === undefined ? undefined : { seq: ev.seq, own });
-        if ('to' in target) {
-          const away = this.awayOf.get(ircKey(target.to));
-          if (away !== undefined) this.errorNumeric(reply, RPL.AWAY, target.to, away);
-        }
-      } else {
-        this.releaseHeld(conv, undefined);
-        this.sendRefused(reply, 'room' in target ? channelOf(target.room) : target.to, ev.code, ev.message);
+      this.echoes.settled(conv, reply, ev.type === 'ack' ? ev.seq : undefined);
+      if (ev.type === 'error') this.sendRefused(reply, 'room' in target ? channelOf(target.room) : target.to, ev.code, ev.message);
+      else if ('to' in target) {
+        const away = this.awayOf.get(ircKey(target.to));
+        if (away !== undefined) this.errorNumeric(reply, RPL.AWAY, target.to, away);
       }
       return true;
     });
@@ -612,49 +596,15 @@ export class IrcConnection implements ReplySink {
     const otherKey = m.room !== undefined ? undefined : mine ? ircKey(m.to ?? m.from) : fromKey;
     const conv = m.room !== undefined ? `#${ircKey(m.room)}` : `@${otherKey}`;
     this.noteActivity(conv, m.room !== undefined ? channelOf(m.room) : mine ? (m.to ?? m.from) : m.from, m.ts);
-    const held = this.heldEchoes.get(conv);
-    if (held) {
-      held.push({ out, m });
-      return;
-    }
-    if (mine && this.inFlight.has(conv)) {
-      // Ours, or another session's: the ack that follows tells (by seq). Until then it, and whatever
-      // comes after it in this conversation, waits, so nothing is shown out of order.
-      this.heldEchoes.set(conv, [{ out, m }]);
-      return;
-    }
-    this.writeShared(out);
-  }
-
-  /**
-   * An own send was acked (`acked`) or refused: held messages go out in order, the acked one as its
-   * echo. An own message with no ack yet stops the release while another send is still in flight.
-   */
-  private releaseHeld(conv: string, acked: { seq: number; own: OwnSend } | undefined): void {
-    const held = this.heldEchoes.get(conv);
-    if (!held) return;
-    while (held.length > 0) {
-      const { out, m } = held[0]!;
-      const mine = ircKey(m.from) === this.key;
-      if (mine && acked && m.seq === acked.seq) {
-        held.shift();
-        this.echo(acked.own, out, m);
-        acked = undefined;
-        continue;
-      }
-      if (mine && this.inFlight.has(conv)) break;
-      held.shift();
-      this.writeShared(out);
-    }
-    if (held.length === 0) this.heldEchoes.delete(conv);
+    this.echoes.message(conv, out, m, mine);
   }
 
   /** Our own message came back: the echo (echo-message), part of the command's response; else nothing. */
-  private echo(own: OwnSend, out: Outgoing, m: ChatMessage): void {
+  private echo(reply: Reply, out: Outgoing, m: ChatMessage): void {
     const toSelf = m.room === undefined && ircKey(m.to ?? '') === this.key;
     if (this.has(Cap.echoMessage)) {
-      if (own.reply.done) this.writeShared(out);
-      else for (const l of this.renderer.messageLines(m, this.tagVariant)) own.reply.line(l);
+      if (reply.done) this.writeShared(out);
+      else for (const l of this.renderer.messageLines(m, this.tagVariant)) reply.line(l);
     } else if (toSelf) {
       // A message to oneself is also a message received.
       this.writeShared(out);
