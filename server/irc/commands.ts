@@ -344,9 +344,9 @@ function away(c: IrcConnection, m: IrcMessage, r: Reply): void {
   });
 }
 
+/** RFC 2812's form (server, then the time as text): clients print the extra fields of the newer form raw. */
 function time(c: IrcConnection, _m: IrcMessage, r: Reply): void {
-  const now = new Date();
-  c.numeric(r, RPL.TIME, c.serverName, String(Math.floor(now.getTime() / 1000)), '0', now.toISOString());
+  c.numeric(r, RPL.TIME, c.serverName, new Date().toISOString());
 }
 
 /** Enough MODE for clients not to break: channels are +nt and have no lists; users have +i only. */

@@ -481,7 +481,7 @@ const ROWS: Row[] = [
       { c: 'a', expect: '^:{S} 254 {a} \\d+ :channels formed$' },
       { c: 'a', expect: '^:{S} 255 {a} :I have \\d+ clients and 0 servers$' },
       { c: 'a', send: 'TIME' },
-      { c: 'a', expect: '^:{S} 391 {a} {S} \\d+ 0 :?\\d{4}-\\d\\d-\\d\\dT' },
+      { c: 'a', expect: '^:{S} 391 {a} {S} :?\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$' },
       { c: 'a', send: 'MOTD' },
       { c: 'a', expect: '^:{S} 422 {a} :MOTD File is missing$' },
       { c: 'a', send: 'KICK {C} {a}' },
