@@ -129,7 +129,7 @@ export function connectIrc(port: number, host = '127.0.0.1'): Promise<IrcClient>
         lines,
         send: (line) => socket.write(line + '\r\n'),
         sendRaw: (bytes) => socket.write(bytes),
-        next: (predicate = () => true, timeoutMs = 5000) =>
+        next: (predicate = () => true, timeoutMs = 10_000) =>
           wait(
             () => {
               for (let i = 0; i < lines.length; i++) {
@@ -143,7 +143,7 @@ export function connectIrc(port: number, host = '127.0.0.1'): Promise<IrcClient>
             timeoutMs,
             'next',
           ),
-        until: (end, timeoutMs = 5000) =>
+        until: (end, timeoutMs = 10_000) =>
           wait(
             () => {
               const out: number[] = [];
@@ -160,7 +160,7 @@ export function connectIrc(port: number, host = '127.0.0.1'): Promise<IrcClient>
             timeoutMs,
             'until',
           ),
-        closed: (timeoutMs = 5000) =>
+        closed: (timeoutMs = 10_000) =>
           new Promise((res, rej) => {
             if (ended) return res();
             const timer = setTimeout(() => rej(new Error(`still open after ${timeoutMs} ms; got:\n${seen()}`)), timeoutMs);
