@@ -208,7 +208,7 @@ interface Server {
 
 function startServer(args: string[]): Promise<Server> {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [SERVER_JS, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--log-level', 'warn', ...args], {
+  const proc = spawn(process.execPath, [SERVER_JS, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';

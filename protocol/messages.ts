@@ -133,6 +133,12 @@ export interface HistoryRequest extends Base {
   with?: string;
   /** Page back: messages with seq strictly less than this (default: newest). */
   before?: number;
+  /** Page forward: messages with seq strictly greater than this; the page then starts at the oldest. */
+  after?: number;
+  /** Only messages stored strictly before this time (ISO 8601 UTC): a bound like `before`, found by time. */
+  beforeTs?: string;
+  /** Only messages stored strictly after this time: a bound like `after` (the page starts at the oldest). */
+  afterTs?: string;
   limit?: number;
 }
 export interface TimeRequest extends Base {

@@ -1,6 +1,7 @@
 // Server settings from flags and PARLEY_* environment variables, described once in a table that also
 // produces --help. Flags win over the environment; both are validated here, so the rest of the server
 // only ever sees a well-formed Config.
+import { hostname } from 'node:os';
 import { LIMITS } from '../protocol/messages.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
@@ -46,6 +47,11 @@ export interface Config {
   metricsToken: string | undefined;
   /** When set, /metrics is served only on this separate listener, not on the HTTP port. */
   metricsHost: ListenAddress | undefined;
+  /** The IRC listener (--irc-port, --no-irc, --server-name, --irc-replay). */
+  irc: boolean;
+  ircPort: number;
+  serverName: string;
+  ircReplay: number;
 }
 
 type Kind =
@@ -221,8 +227,28 @@ const OPTIONS: Option[] = [
     def: undefined,
     help: 'serve /metrics on this ADDR:PORT only (plain HTTP, e.g. 127.0.0.1:9100), not on the HTTP port',
   },
+  { key: 'irc', flag: 'irc', env: 'PARLEY_IRC', kind: { t: 'bool' }, def: true, help: 'the IRC listener (--no-irc turns it off)' },
+  { key: 'ircPort', flag: 'irc-port', env: 'PARLEY_IRC_PORT', kind: port, def: 6667, help: 'IRC clients (irssi, WeeChat…) over plain TCP (0 = any free port)' },
+  {
+    key: 'serverName',
+    flag: 'server-name',
+    env: 'PARLEY_SERVER_NAME',
+    kind: { t: 'string' },
+    def: hostname(),
+    help: 'the server\'s name on IRC: in numerics and as the source of its own lines',
+  },
+  {
+    key: 'ircReplay',
+    flag: 'irc-replay',
+    env: 'PARLEY_IRC_REPLAY',
+    kind: { t: 'int', min: 0, max: LIMITS.maxHistory },
+    def: 0,
+    help: 'replay this many messages on join to IRC clients without chathistory (0 = none)',
+  },
   { key: 'webRoot', flag: 'web-root', env: 'PARLEY_WEB_ROOT', kind: { t: 'string' }, def: undefined, help: 'serve the web client from this folder (default: the built one)' },
 ];
+
+const SERVER_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,63}$/;
 
 export type ParseResult = { ok: true; config: Config } | { ok: false; help: true } | { ok: false; help: false; error: string };
 
@@ -341,6 +367,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
       } else config[o.key] = value;
     }
     checkTogether(config as unknown as Config);
+    // It is written into IRC lines: a space or a leading `:` would break them.
+    if (!SERVER_NAME_PATTERN.test(String(config.serverName))) throw new Error(`--server-name must be 1-63 letters, digits, . - or _, got "${String(config.serverName)}"`);
   } catch (e) {
     return { ok: false, help: false, error: (e as Error).message };
   }

@@ -5,10 +5,10 @@ import type { TransportName } from './peer.js';
 type Labelled = Map<string, number>;
 
 export class Metrics {
-  readonly connections: Record<TransportName, number> = { tcp: 0, ws: 0 };
-  readonly connectionsTotal: Record<TransportName, number> = { tcp: 0, ws: 0 };
-  readonly bytesIn: Record<TransportName, number> = { tcp: 0, ws: 0 };
-  readonly bytesOut: Record<TransportName, number> = { tcp: 0, ws: 0 };
+  readonly connections: Record<TransportName, number> = { tcp: 0, ws: 0, irc: 0 };
+  readonly connectionsTotal: Record<TransportName, number> = { tcp: 0, ws: 0, irc: 0 };
+  readonly bytesIn: Record<TransportName, number> = { tcp: 0, ws: 0, irc: 0 };
+  readonly bytesOut: Record<TransportName, number> = { tcp: 0, ws: 0, irc: 0 };
   messagesIn = 0;
   /** Chat messages delivered to recipients (one per recipient). */
   messagesOut = 0;
@@ -46,6 +46,7 @@ export class Metrics {
     const byTransport = (r: Record<TransportName, number>): [string, number][] => [
       ['{transport="tcp"}', r.tcp],
       ['{transport="ws"}', r.ws],
+      ['{transport="irc"}', r.irc],
     ];
     const g = this.gauges();
     family('parley_connections', 'gauge', 'Open client connections.', byTransport(this.connections));

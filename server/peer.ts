@@ -6,7 +6,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import type { Request, RequestId } from '../protocol/messages.js';
 import type { Outgoing } from './outgoing.js';
 
-export type TransportName = 'tcp' | 'ws';
+export type TransportName = 'tcp' | 'ws' | 'irc';
 
 /** Why the hub ends a connection: an error code, a shutdown, or the client's own bye. */
 export type CloseReason = ErrorCode | 'shutdown' | 'bye';

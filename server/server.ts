@@ -22,6 +22,7 @@ import { FileStore } from './store/file-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 import { createTcpListener } from './tcp-listener.js';
+import { createIrcTransport } from './irc/transport.js';
 import { createTcpTransport } from './tcp.js';
 import { TlsCredentials, type ReloadResult } from './tls.js';
 import { createWsTransport } from './ws-transport.js';
@@ -35,6 +36,8 @@ export interface RunningServer {
   metricsPort: number | undefined;
   /** Both ports speak TLS. */
   tls: boolean;
+  /** Undefined with --no-irc. */
+  ircPort: number | undefined;
   hub: Hub;
   /** Re-reads the certificate and key (SIGHUP); undefined without TLS. A failed reload keeps the old pair. */
   reloadTls(): Promise<ReloadResult | undefined>;
@@ -169,6 +172,28 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let tcpPort: number;
   let httpPort: number;
   let metricsPort: number | undefined;
+  const irc = config.irc
+    ? createIrcTransport(connect, {
+        serverName: config.serverName,
+        network: 'Parley',
+        version: SERVER_NAME,
+        replay: config.ircReplay,
+        registrationTimeoutMs: config.helloTimeoutMs,
+        maxBufferedBytes: config.maxBufferedBytes,
+        pingIntervalMs: config.pingIntervalMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        topicOf: (room) => topics.get(room),
+        stats: () => {
+          const g = metrics.gauges();
+          const c = metrics.connections;
+          return { users: g.users, rooms: g.rooms, clients: c.tcp + c.ws + c.irc };
+        },
+        log,
+        metrics,
+      })
+    : undefined;
+
+  let ircPort: number | undefined;
   try {
     tcpPort = await listen(tcpListener, config.tcpPort, config.host);
     listening.push(tcpListener);
@@ -177,6 +202,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     if (metricsFront && metricsAt) {
       metricsPort = await listen(metricsFront, metricsAt.port, metricsAt.host);
       listening.push(metricsFront);
+    }
+    if (irc) {
+      ircPort = await listen(irc, config.ircPort, config.host);
+      listening.push(irc);
     }
   } catch (err) {
     for (const l of listening) l.close();
@@ -193,6 +222,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       tcpListener.close();
       http.close();
       metricsFront?.close();
+      irc?.close();
       hub.shutdown();
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (hub.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -214,5 +244,5 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     return result;
   };
 
-  return { tcpPort, httpPort, metricsPort, tls: tls !== undefined, hub, reloadTls, close };
+  return { tcpPort, httpPort, metricsPort, ircPort, tls: tls !== undefined, hub, reloadTls, close };
 }
