@@ -240,7 +240,10 @@ function main(): void {
     const act = windows
       .map((w, i) => (w === cur || w.activity === 0 ? '' : w.activity === 2 ? st.hilite(`${i + 1}!`) : `${i + 1}`))
       .filter((x) => x !== '');
-    return st.dim(`${neutraliseName(core.name ?? opts.name ?? '')} ${here}`) + (act.length ? ` [Act: ${act.join(',')}]` : '');
+    const line = st.dim(`${neutraliseName(core.name ?? opts.name ?? '')} ${here}`) + (act.length ? ` [Act: ${act.join(',')}]` : '');
+    // One row exactly: the redraw counts on it (a wrapped status line would leave a copy behind).
+    const cols = Math.max(20, process.stdout.columns ?? 80);
+    return plainText(line).length < cols ? line : plainText(line).slice(0, cols - 2) + '…';
   }
 
   /** rl.question (the name prompt) is on screen. */
