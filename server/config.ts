@@ -50,6 +50,7 @@ export interface Config {
   /** The IRC listener (--irc-port, --no-irc, --server-name, --irc-replay). */
   irc: boolean;
   ircPort: number;
+  ircTlsPort: number;
   serverName: string;
   ircReplay: number;
 }
@@ -229,6 +230,7 @@ const OPTIONS: Option[] = [
   },
   { key: 'irc', flag: 'irc', env: 'PARLEY_IRC', kind: { t: 'bool' }, def: true, help: 'the IRC listener (--no-irc turns it off)' },
   { key: 'ircPort', flag: 'irc-port', env: 'PARLEY_IRC_PORT', kind: port, def: 6667, help: 'IRC clients (irssi, WeeChat…) over plain TCP (0 = any free port)' },
+  { key: 'ircTlsPort', flag: 'irc-tls-port', env: 'PARLEY_IRC_TLS_PORT', kind: port, def: 6697, help: 'IRC over TLS, served when --tls-cert/--tls-key are given (0 = any free port)' },
   {
     key: 'serverName',
     flag: 'server-name',

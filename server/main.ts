@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     server.tls ? ' tls' : '',
     server.metricsPort !== undefined ? ` metrics=${bracket(config.metricsHost?.host ?? '')}:${server.metricsPort}` : '',
     server.ircPort === undefined ? '' : ` irc=${host}:${server.ircPort}`,
+    server.ircTlsPort === undefined ? '' : ` ircs=${host}:${server.ircTlsPort}`,
     // Where the messages live, so nobody mistakes a --memory server for one that keeps them.
     config.memory ? ' data=memory-only' : ` data=${resolvePath(config.dataDir)}`,
   ].join('');

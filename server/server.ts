@@ -2,6 +2,7 @@
 // in the right order. Everything else receives its collaborators; only this file chooses them.
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryAccounts, type AccountStore } from './accounts/account-store.js';
@@ -22,7 +23,7 @@ import { FileStore } from './store/file-store.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 import { createTcpListener } from './tcp-listener.js';
-import { createIrcTransport } from './irc/transport.js';
+import { createIrcTransport, ircSocketHandler, type IrcOptions } from './irc/transport.js';
 import { createTcpTransport } from './tcp.js';
 import { TlsCredentials, type ReloadResult } from './tls.js';
 import { createWsTransport } from './ws-transport.js';
@@ -38,6 +39,8 @@ export interface RunningServer {
   tls: boolean;
   /** Undefined with --no-irc. */
   ircPort: number | undefined;
+  /** IRC over TLS: only with a certificate (and not with --no-irc). */
+  ircTlsPort: number | undefined;
   hub: Hub;
   /** Re-reads the certificate and key (SIGHUP); undefined without TLS. A failed reload keeps the old pair. */
   reloadTls(): Promise<ReloadResult | undefined>;
@@ -172,8 +175,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   let tcpPort: number;
   let httpPort: number;
   let metricsPort: number | undefined;
-  const irc = config.irc
-    ? createIrcTransport(connect, {
+  const ircOptions: IrcOptions | undefined = config.irc
+    ? {
         serverName: config.serverName,
         network: 'Parley',
         version: SERVER_NAME,
@@ -190,10 +193,25 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
         log,
         metrics,
-      })
+      }
     : undefined;
+  const irc = ircOptions ? createIrcTransport(connect, ircOptions) : undefined;
+  // IRC over TLS on its own port (6697, as IRC clients expect) whenever the server has a certificate:
+  // the same IRC edge behind node:tls, kept on the current pair across SIGHUP reloads.
+  const ircTls =
+    ircOptions && tls
+      ? createTlsServer({ ...tls.options, handshakeTimeout: config.helloTimeoutMs }, ircSocketHandler(connect, ircOptions))
+      : undefined;
+  if (ircTls && tls) {
+    tls.serve(ircTls);
+    ircTls.on('tlsClientError', (err) => {
+      metrics.tlsHandshakeFailures++;
+      log.debug(`irc tls handshake failed: ${err.message}`);
+    });
+  }
 
   let ircPort: number | undefined;
+  let ircTlsPort: number | undefined;
   try {
     tcpPort = await listen(tcpListener, config.tcpPort, config.host);
     listening.push(tcpListener);
@@ -206,6 +224,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     if (irc) {
       ircPort = await listen(irc, config.ircPort, config.host);
       listening.push(irc);
+    }
+    if (ircTls) {
+      ircTlsPort = await listen(ircTls, config.ircTlsPort, config.host);
+      listening.push(ircTls);
     }
   } catch (err) {
     for (const l of listening) l.close();
@@ -223,6 +245,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       http.close();
       metricsFront?.close();
       irc?.close();
+      ircTls?.close();
       hub.shutdown();
       const deadline = Date.now() + SHUTDOWN_GRACE_MS;
       while (hub.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -244,5 +267,5 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     return result;
   };
 
-  return { tcpPort, httpPort, metricsPort, ircPort, tls: tls !== undefined, hub, reloadTls, close };
+  return { tcpPort, httpPort, metricsPort, ircPort, ircTlsPort, tls: tls !== undefined, hub, reloadTls, close };
 }
