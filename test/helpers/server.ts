@@ -30,8 +30,8 @@ export function tempDir(prefix = 'parley-test-'): string {
  * overrides them (later flags win), e.g. ['--data-dir', dir] together with ['--memory=false'].
  */
 export function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { prefix?: string[] } = {}): Promise<RunningServer> {
-  // --irc-port 0 too: the IRC listener is on by default, and 6667 cannot be shared by parallel tests.
-  const base = ['--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0'];
+  // --irc-port 0 too: the IRC listener is on by default, and 6667 (or 6697 with TLS) cannot be shared by parallel tests.
+  const base = ['--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--irc-tls-port', '0'];
   if (!args.some((a) => a.startsWith('--data-dir') || a.startsWith('--memory'))) base.push('--memory');
   // Tests send faster than a person types; the rate limits have tests of their own, which pass
   // --rate-limit (or --no-rate-limit=false) to keep them on.

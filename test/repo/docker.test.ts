@@ -60,7 +60,7 @@ describe('Dockerfile and docker-compose.yaml', () => {
     mkdirSync(dataDir);
     const proc = spawn(process.execPath, cmd.slice(1), {
       cwd: app,
-      env: { ...process.env, ...env, PARLEY_DATA_DIR: dataDir, PARLEY_TCP_PORT: '0', PARLEY_HTTP_PORT: '0', PARLEY_IRC_PORT: '0', PARLEY_HOST: '127.0.0.1' },
+      env: { ...process.env, ...env, PARLEY_DATA_DIR: dataDir, PARLEY_TCP_PORT: '0', PARLEY_HTTP_PORT: '0', PARLEY_IRC_PORT: '0', PARLEY_IRC_TLS_PORT: '0', PARLEY_HOST: '127.0.0.1' },
     });
     let err = '';
     proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
