@@ -11,7 +11,12 @@ export type BusEvent =
   /** For every connection of one user (user key): direct messages, and their echo to the sender. */
   | { kind: 'user'; user: string; conv?: ConvKey; seq?: number; out: Outgoing }
   /** A user came online or went offline (all of their connections). */
-  | { kind: 'presence'; user: string; name: string; online: boolean };
+  | { kind: 'presence'; user: string; name: string; online: boolean }
+  /**
+   * Events may have been missed (a Redis bus has just (re)subscribed): every room with members here
+   * refills from the store before delivering more. LocalBus never misses anything, so never sends it.
+   */
+  | { kind: 'resync' };
 
 export type Deliver = (event: BusEvent) => void;
 

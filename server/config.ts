@@ -27,6 +27,8 @@ export interface Config {
   rateLimit: number;
   noRateLimit: boolean;
   maxRooms: number;
+  /** redis://[user:password@]host:port[/db]: cluster mode (state in Redis, shared with other nodes). */
+  redis: string | undefined;
 }
 
 type Kind =
@@ -150,6 +152,14 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 0, max: 100_000_000 },
     def: 10_000,
     help: 'rooms the server holds in all (each creator may also make at most 10 an hour); 0 = no cap',
+  },
+  {
+    key: 'redis',
+    flag: 'redis',
+    env: 'PARLEY_REDIS',
+    kind: { t: 'string' },
+    def: undefined,
+    help: 'cluster mode: keep messages, accounts and presence in Redis at redis://[user:password@]host:port[/db], shared by every node given the same URL (--data-dir and --memory are then unused)',
   },
   { key: 'webRoot', flag: 'web-root', env: 'PARLEY_WEB_ROOT', kind: { t: 'string' }, def: undefined, help: 'serve the web client from this folder (default: the built one)' },
 ];

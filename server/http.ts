@@ -90,10 +90,14 @@ export function createHttpFront(opts: HttpOptions): Server {
       return send(req, res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
     }
     switch (url.pathname) {
-      case '/healthz':
-        return send(req, res, 200, 'application/json; charset=utf-8', JSON.stringify({ status: 'ok', ...opts.health() }) + '\n', {
+      case '/healthz': {
+        // health() may report status "degraded" (a cluster node cut off from Redis): 503, so a load
+        // balancer stops sending new clients to it.
+        const health = { status: 'ok', ...opts.health() };
+        return send(req, res, health.status === 'ok' ? 200 : 503, 'application/json; charset=utf-8', JSON.stringify(health) + '\n', {
           'Cache-Control': 'no-store',
         });
+      }
       case '/metrics':
         return send(req, res, 200, 'text/plain; version=0.0.4; charset=utf-8', opts.metrics.render(), { 'Cache-Control': 'no-store' });
       case '/ws': {

@@ -16,6 +16,7 @@ import type { Peer, Session } from './peer.js';
 import { Metrics } from './metrics.js';
 import { FileStore } from './store/file-store.js';
 import { MemoryStore } from './store/memory-store.js';
+import { startCluster } from './redis/cluster.js';
 import type { Store } from './store/store.js';
 import { createTcpTransport } from './tcp.js';
 import { createWsTransport } from './ws-transport.js';
@@ -49,18 +50,23 @@ function listen(server: NetServer | HttpServer, port: number, host: string): Pro
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const store: Store = config.memory
-    ? new MemoryStore({ historyPerRoom: config.historyPerRoom })
-    : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, log: (line) => log.warn(line) });
+  // --redis: cluster mode, every seam backed by Redis; otherwise the embedded stores.
+  const cluster = config.redis === undefined ? undefined : await startCluster({ url: config.redis, historyPerRoom: config.historyPerRoom, log });
+  const store: Store =
+    cluster?.store ??
+    (config.memory
+      ? new MemoryStore({ historyPerRoom: config.historyPerRoom })
+      : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, log: (line) => log.warn(line) }));
   await store.open();
   // Opened after the store, which holds the data dir's lock.
-  const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
-  const topics: TopicStore = config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line));
+  const accounts: AccountStore = cluster?.accounts ?? (config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line)));
+  const topics: TopicStore = cluster?.topics ?? (config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line)));
   try {
     await accounts.open();
     await topics.open();
   } catch (err) {
     await store.close();
+    await cluster?.close();
     throw err;
   }
   const metrics = new Metrics();
@@ -68,6 +74,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     store,
     accounts,
     topics,
+    ...(cluster ? { bus: cluster.bus } : {}),
     metrics,
     log,
     serverName: SERVER_NAME,
@@ -106,7 +113,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       server: SERVER_NAME,
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
       connections: { ...metrics.connections },
-      store: config.memory ? 'memory' : 'file',
+      store: cluster ? 'redis' : config.memory ? 'memory' : 'file',
+      ...(cluster ? { node: cluster.node, ...cluster.health() } : {}),
     }),
     upgrade: (req, socket, head) => ws.upgrade(req, socket, head),
   });
@@ -121,6 +129,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await accounts.close();
     await topics.close();
     await store.close();
+    await cluster?.close();
     throw err;
   }
 
@@ -137,6 +146,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await accounts.close();
       await topics.close();
       await store.close();
+      await cluster?.close();
     })());
 
   return { tcpPort, httpPort, hub, close };

@@ -133,6 +133,10 @@ export class Hub implements ClientOwner {
       case 'presence':
         // Our own users' presence is already known here; a second server would track others' from this.
         return;
+      case 'resync':
+        this.parts.rooms.refillAll();
+        this.parts.messaging.redeliverInboxes(this.clients);
+        return;
     }
   }
 }

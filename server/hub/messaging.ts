@@ -48,6 +48,7 @@ export class Messaging {
     const draft: Draft = { room: room.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
     if (!client.account) draft.guest = true;
+    if (req.mid !== undefined) draft.mid = req.mid;
     this.ctx.metrics.messagesIn++;
     this.rooms.writeStarted(room);
     const bytes = req.text.length;
@@ -73,6 +74,7 @@ export class Messaging {
     const conv = await this.conversation(client.key, toKey);
     const draft: Draft = { to: account.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
+    if (req.mid !== undefined) draft.mid = req.mid;
     this.ctx.metrics.messagesIn++;
     const bytes = req.text.length;
     client.writeStarted(bytes);
@@ -154,6 +156,17 @@ export class Messaging {
     } finally {
       client.inbox = undefined;
       if (!client.gone) for (const out of state.held) client.peer.send(out);
+    }
+  }
+
+  /**
+   * Events may have been missed (bus resync): every account session here not already reading its inbox
+   * reads it again, so a DM whose notice was lost reaches it now rather than at its next login.
+   */
+  redeliverInboxes(clients: Iterable<Client>): void {
+    for (const c of clients) {
+      if (c.gone || c.inbox || !c.account || c.name === undefined || c.key === undefined) continue;
+      this.deliverInbox(c as RegisteredClient).catch((err: Error) => this.ctx.log.warn(`inbox of ${c.name}: ${err.message}`));
     }
   }
 

@@ -8,6 +8,12 @@
 // nothing is sent from two places at once). Only when the reads have caught up with the room's last
 // published seq, within one synchronous step, does the joiner start receiving live messages.
 // Other room events that arrive during the catch-up (joined, left) are held and sent after it.
+//
+// The same rule covers a bus that can lose or repeat events (Redis pub/sub across nodes): a message at
+// or below lastSeq was already delivered and is dropped; one above lastSeq + 1 reveals a gap, and the
+// room refills from the store (oldest first, bumping lastSeq as it sends) until it has caught up,
+// delivering nothing newer meanwhile, so members see each seq once and in order. A bus that has just
+// (re)subscribed asks every room to refill (refillAll). With the local bus neither ever happens.
 import {
   LIMITS,
   type ChatMessage,
@@ -44,6 +50,11 @@ export interface Room {
   ready: Promise<void>;
   /** Messages appended but not yet durable: the room object must outlive its members until 0. */
   pending: number;
+  /** lastSeq has been read from the store: from then on a seq above lastSeq + 1 is a gap. */
+  loaded: boolean;
+  /** A refill is reading the store up to refillTo; live messages wait for it (they are read by it). */
+  refilling: boolean;
+  refillTo: number;
 }
 
 type RoomEvent = Extract<BusEvent, { kind: 'room' }>;
@@ -235,21 +246,82 @@ export class Rooms {
   deliver(event: RoomEvent): void {
     const room = this.byKey.get(event.room);
     if (!room) return;
-    if (event.seq !== undefined && event.seq > room.lastSeq) room.lastSeq = event.seq;
+    if (event.seq !== undefined) {
+      if (!room.loaded) {
+        // No member yet (members join once lastSeq is read); the read and this agree on the maximum.
+        if (event.seq > room.lastSeq) room.lastSeq = event.seq;
+        return;
+      }
+      if (event.seq <= room.lastSeq) return;
+      if (room.refilling || event.seq > room.lastSeq + 1) return this.refill(room, event.seq);
+      room.lastSeq = event.seq;
+    }
+    this.send(room, event.out, event.seq !== undefined);
+  }
+
+  /** Events may have been missed: every loaded room reads the store up to its last seq there. */
+  refillAll(): void {
+    for (const room of this.byKey.values()) {
+      if (!room.loaded) continue;
+      this.ctx.store.lastSeq(room.conv).then(
+        (top) => {
+          if (top > room.lastSeq) this.refill(room, top);
+        },
+        (err: Error) => this.ctx.log.warn(`room ${room.name}: cannot refill: ${err.message}`),
+      );
+    }
+  }
+
+  private refill(room: Room, target: number): void {
+    if (target > room.refillTo) room.refillTo = target;
+    if (room.refilling) return;
+    room.refilling = true;
+    void this.runRefill(room).finally(() => {
+      room.refilling = false;
+    });
+  }
+
+  private async runRefill(room: Room): Promise<void> {
+    for (let failures = 0; this.byKey.get(room.key) === room && room.lastSeq < room.refillTo; ) {
+      let page;
+      try {
+        page = await this.ctx.store.history(room.conv, { after: room.lastSeq, limit: RESUME_PAGE, from: 'oldest' });
+      } catch (err) {
+        this.ctx.log.warn(`room ${room.name}: refill after ${room.lastSeq} failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** failures++)));
+        continue;
+      }
+      failures = 0;
+      if (page.messages.length === 0) {
+        // Published but gone from the store: history was lost (or trimmed) there; do not wait for it.
+        this.ctx.log.warn(`room ${room.name}: messages ${room.lastSeq + 1}-${room.refillTo} are not in the store; skipped`);
+        room.lastSeq = room.refillTo;
+        return;
+      }
+      for (const msg of page.messages) {
+        if (msg.seq <= room.lastSeq) continue;
+        room.lastSeq = msg.seq;
+        this.send(room, new Outgoing(msg), true);
+      }
+    }
+  }
+
+  /** Hands one room event to the members here; members still catching up read messages from the store. */
+  private send(room: Room, out: Outgoing, isMessage: boolean): void {
     const catchingUp = room.catchingUp;
     let delivered = 0;
     for (const m of room.members) {
       const held = catchingUp?.get(m);
       if (held === undefined) {
-        m.peer.send(event.out);
+        m.peer.send(out);
         delivered++;
-      } else if (event.seq === undefined) {
+      } else if (!isMessage) {
         // A message is read from the store by the catch-up instead; anything else waits for it.
         if (held.length >= MAX_HELD_EVENTS) held.shift();
-        held.push(event.out);
+        held.push(out);
       }
     }
-    if (event.seq !== undefined) this.ctx.metrics.messagesOut += delivered;
+    if (isMessage) this.ctx.metrics.messagesOut += delivered;
   }
 
   // ---- internals ----
@@ -323,10 +395,23 @@ export class Rooms {
     if (!room) {
       const name = this.names.get(key) ?? spelling;
       const conv = roomConv(key);
-      const created: Room = { key, name, conv, members: new Set(), catchingUp: undefined, lastSeq: 0, ready: Promise.resolve(), pending: 0 };
+      const created: Room = {
+        key,
+        name,
+        conv,
+        members: new Set(),
+        catchingUp: undefined,
+        lastSeq: 0,
+        ready: Promise.resolve(),
+        pending: 0,
+        loaded: false,
+        refilling: false,
+        refillTo: 0,
+      };
       created.ready = this.ctx.store.lastSeq(conv).then(
         (seq) => {
           if (seq > created.lastSeq) created.lastSeq = seq;
+          created.loaded = true;
         },
         (err: unknown) => {
           // Forget the room so that the next join asks the store again.

@@ -35,6 +35,12 @@ export interface Draft {
   action?: true;
   /** The sender is a guest. */
   guest?: true;
+  /**
+   * The client's id for this message (`mid`): a store that honours it stores a message once per sender,
+   * conversation and mid, and answers a repeat with the message stored first (the Redis store does;
+   * the embedded stores ignore it).
+   */
+  mid?: string;
 }
 
 /** A message's identity. Inbox delivery is marked by identity, never by count. */

@@ -1,0 +1,52 @@
+// Every Redis key and channel Parley uses, in one place. A conversation's keys share the hash tag
+// `{c:<conv>}`, so the one script that stores a message touches one slot (Redis Cluster-ready); the
+// DM script also queues the message in the recipient's inbox (`{u:<user>}`), the one exception,
+// documented in README (one Redis primary serves a Parley cluster).
+import type { ConvKey } from '../store/store.js';
+
+const P = 'parley';
+
+export const keys = {
+  /** Hash: s = last seq, e = epoch, t = last ts (ms). */
+  meta: (conv: ConvKey): string => `${P}:{c:${conv}}:meta`,
+  /** Stream: one entry per message, id `<seq>-0`, fields d (the draft as JSON) and t (ts in ms). */
+  log: (conv: ConvKey): string => `${P}:{c:${conv}}:log`,
+  /** String `seq|ts`: a client's message id already stored in this conversation by this sender. */
+  mid: (conv: ConvKey, fromKey: string, mid: string): string => `${P}:{c:${conv}}:mid:${fromKey}:${mid}`,
+  /** Sorted set of `conv#seq` (score: ts) waiting for a user who was offline. */
+  inbox: (userKey: string): string => `${P}:{u:${userKey}}:inbox`,
+  /** Hash room key -> display name: the rooms that have stored history. */
+  rooms: `${P}:rooms`,
+  /** Known users: hash key -> first spelling, hash key -> last seen, sorted set of keys (paging). */
+  userName: `${P}:users:name`,
+  userSeen: `${P}:users:seen`,
+  userKeys: `${P}:users:keys`,
+  /** Accounts. */
+  account: (key: string): string => `${P}:{a:${key}}:account`,
+  accountTokens: (key: string): string => `${P}:{a:${key}}:tokens`,
+  accountList: `${P}:accounts`,
+  accountSkeletons: `${P}:accounts:skeletons`,
+  claims: `${P}:accounts:claims`,
+  token: (id: string): string => `${P}:token:${id}`,
+  /** Hash room key -> topic JSON. */
+  topics: `${P}:topics`,
+  /** Sorted set of node ids, score: when the node counts as dead (ms) unless it heartbeats. */
+  nodes: `${P}:nodes`,
+  /** Hash session id -> `name|kind` of a node's sessions, for purging a dead node. */
+  nodeSessions: (node: string): string => `${P}:node:${node}:sessions`,
+  /** Hash user key -> JSON {name, kind, holders: {sessionId: node}}: who holds a name now. */
+  leases: `${P}:leases`,
+  /** Hash skeleton -> user key of the online user whose name folds to it. */
+  leaseSkeletons: `${P}:leases:skeletons`,
+  /** Hash `<room key>|<session id>` -> JSON member info: room membership across nodes. */
+  roomMembers: (roomKey: string): string => `${P}:{r:${roomKey}}:members`,
+  /** Set of room keys that have members on some node. */
+  activeRooms: `${P}:rooms:active`,
+};
+
+export const channels = {
+  /** Notices of stored messages, published by the append script. */
+  notices: `${P}:notices`,
+  /** Every other event for other nodes (joined, left, topic, away, live DMs). */
+  events: `${P}:events`,
+};

@@ -1,0 +1,170 @@
+// The Store contract on Redis: a conversation is a hash (seq, epoch, last ts) and a stream of its
+// retained messages; the append script numbers, stores and publishes in one step. Reads go to the
+// streams. Known users, rooms and inboxes are small structures beside them (keys.ts).
+//
+// "Durable" here means "in Redis": an append's done is called when Redis has run the script, which
+// with appendonly yes + appendfsync always means fsynced before Redis replied (README: what an ack
+// promises in cluster mode).
+import { randomUUID } from 'node:crypto';
+import type { ChatMessage } from '../../protocol/messages.js';
+import { nameKey } from '../../protocol/names.js';
+import type { Logger } from '../log.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from '../store/store.js';
+import { asArray, asInt, asString, type RedisClient } from './client.js';
+import type { ConvMemory } from './conv-memory.js';
+import { channels, keys } from './keys.js';
+import { encodeDraft, entryMessage } from './message-codec.js';
+import { APPEND } from './scripts.js';
+
+export interface RedisStoreOptions {
+  redis: RedisClient;
+  memory: ConvMemory;
+  historyPerRoom: number;
+  log: Logger;
+  /** How long a client's message id is remembered (s). */
+  midTtlSeconds?: number;
+}
+
+export class RedisStore implements Store {
+  private readonly redis: RedisClient;
+  /** Rooms this node has already listed in `parley:rooms`. */
+  private readonly listed = new Set<string>();
+
+  constructor(private readonly opts: RedisStoreOptions) {
+    this.redis = opts.redis;
+  }
+
+  async open(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
+    if (draft.room === undefined && draft.to === undefined) return queueMicrotask(() => done(new Error('a message needs a room or a recipient'), undefined));
+    const fromKey = nameKey(draft.from);
+    const mid = draft.mid;
+    const encoded = encodeDraft(draft);
+    this.redis
+      .eval(
+        APPEND,
+        [keys.meta(conv), keys.log(conv), keys.mid(conv, fromKey, mid ?? ''), keys.inbox(inboxFor ?? '')],
+        [
+          encoded,
+          this.opts.historyPerRoom,
+          mid === undefined ? '0' : '1',
+          this.opts.memory.floor(conv),
+          randomUUID(),
+          channels.notices,
+          conv,
+          this.opts.midTtlSeconds ?? 86_400,
+          inboxFor === undefined ? '0' : '1',
+        ],
+      )
+      .then(
+        (reply) => {
+          const [, stamp, epoch] = asArray(reply);
+          const [seqText, tsText] = (asString(stamp ?? null) ?? '').split('|');
+          const seq = Number(seqText);
+          this.opts.memory.saw(conv, seq, asString(epoch ?? null) ?? '');
+          const msg: ChatMessage =
+            draft.room !== undefined
+              ? { type: 'message', room: draft.room, from: draft.from, text: draft.text, seq, ts: new Date(Number(tsText)).toISOString() }
+              : { type: 'message', to: draft.to, from: draft.from, text: draft.text, seq, ts: new Date(Number(tsText)).toISOString() };
+          if (draft.action === true) msg.action = true;
+          if (draft.guest === true) msg.guest = true;
+          if (draft.room !== undefined && conv.startsWith('r:') && !this.listed.has(conv)) {
+            this.listed.add(conv);
+            this.redis.command(['HSETNX', keys.rooms, conv.slice(2), draft.room]).catch(() => this.listed.delete(conv));
+          }
+          done(null, msg);
+        },
+        (err: Error) => done(err, undefined),
+      );
+  }
+
+  async history(conv: ConvKey, q: HistoryQuery): Promise<HistoryPage> {
+    const lo = q.after === undefined ? 1 : q.after + 1;
+    const hi = q.before === undefined ? Number.MAX_SAFE_INTEGER : q.before - 1;
+    const limit = Math.max(0, Math.floor(q.limit));
+    if (hi < lo || limit === 0) return { messages: [], more: false };
+    const oldest = q.from === 'oldest';
+    const reply = oldest
+      ? await this.redis.command(['XRANGE', keys.log(conv), `${lo}-0`, hi === Number.MAX_SAFE_INTEGER ? '+' : `${hi}`, 'COUNT', limit + 1])
+      : await this.redis.command(['XREVRANGE', keys.log(conv), hi === Number.MAX_SAFE_INTEGER ? '+' : `${hi}`, `${lo}-0`, 'COUNT', limit + 1]);
+    const entries = asArray(reply);
+    const more = entries.length > limit;
+    const messages: ChatMessage[] = [];
+    for (const e of entries.slice(0, limit)) {
+      const m = entryMessage(e);
+      if (m) messages.push(m);
+      else this.opts.log.warn(`redis: skipped a malformed entry of ${conv}`);
+    }
+    if (!oldest) messages.reverse();
+    return { messages, more };
+  }
+
+  async lastSeq(conv: ConvKey): Promise<number> {
+    const [seq, epoch] = asArray(await this.redis.command(['HMGET', keys.meta(conv), 's', 'e']));
+    const n = asInt(seq ?? null);
+    this.opts.memory.saw(conv, n, asString(epoch ?? null) ?? '');
+    // After a loss the numbering continues above what this node saw, so that is the last seq here.
+    return Math.max(n, this.opts.memory.floor(conv));
+  }
+
+  async rooms(): Promise<string[]> {
+    return asArray(await this.redis.command(['HVALS', keys.rooms])).filter((v): v is string => typeof v === 'string');
+  }
+
+  rememberUser(name: string, lastSeen: string): void {
+    const key = nameKey(name);
+    const fail = (err: Error): void => this.opts.log.warn(`redis: remembering ${name}: ${err.message}`);
+    this.redis.command(['HSETNX', keys.userName, key, name]).catch(fail);
+    this.redis.command(['HSET', keys.userSeen, key, lastSeen]).catch(fail);
+    this.redis.command(['ZADD', keys.userKeys, 0, key]).catch(fail);
+  }
+
+  async knownUser(userKey: string): Promise<KnownUser | undefined> {
+    const [name, seen] = await Promise.all([this.redis.command(['HGET', keys.userName, userKey]), this.redis.command(['HGET', keys.userSeen, userKey])]);
+    const n = asString(name);
+    return n === null ? undefined : { name: n, lastSeen: asString(seen) ?? new Date(0).toISOString() };
+  }
+
+  async users(after: string | undefined, limit: number): Promise<UserPage> {
+    const found = asArray(await this.redis.command(['ZRANGEBYLEX', keys.userKeys, after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit + 1]));
+    const page = found.slice(0, limit).filter((k): k is string => typeof k === 'string');
+    if (page.length === 0) return { users: [], more: false };
+    const [names, seen] = await Promise.all([this.redis.command(['HMGET', keys.userName, ...page]), this.redis.command(['HMGET', keys.userSeen, ...page])]);
+    const n = asArray(names);
+    const s = asArray(seen);
+    const users: KnownUser[] = [];
+    page.forEach((k, i) => {
+      const name = n[i];
+      if (typeof name === 'string') users.push({ name, lastSeen: typeof s[i] === 'string' ? (s[i] as string) : new Date(0).toISOString() });
+    });
+    return { users, more: found.length > limit };
+  }
+
+  async inbox(userKey: string, limit: number): Promise<InboxItem[]> {
+    const refs = asArray(await this.redis.command(['ZRANGE', keys.inbox(userKey), 0, limit - 1])).filter((r): r is string => typeof r === 'string');
+    const found = await Promise.all(
+      refs.map(async (ref) => {
+        const hash = ref.lastIndexOf('#');
+        const conv = ref.slice(0, hash);
+        const seq = Number(ref.slice(hash + 1));
+        const entries = asArray(await this.redis.command(['XRANGE', keys.log(conv), `${seq}-0`, `${seq}-0`]));
+        const msg = entries[0] === undefined ? undefined : entryMessage(entries[0]);
+        return { ref, conv, msg };
+      }),
+    );
+    const gone = found.filter((f) => !f.msg).map((f) => f.ref);
+    // Aged out of its conversation (retention) or lost: it leaves the inbox too.
+    if (gone.length > 0) this.redis.command(['ZREM', keys.inbox(userKey), ...gone]).catch(() => undefined);
+    return found.flatMap((f) => (f.msg ? [{ conv: f.conv, msg: f.msg }] : []));
+  }
+
+  markDelivered(userKey: string, refs: readonly MessageRef[], done: Done): void {
+    if (refs.length === 0) return queueMicrotask(() => done(null));
+    this.redis.command(['ZREM', keys.inbox(userKey), ...refs.map((r) => `${r.conv}#${r.seq}`)]).then(
+      () => done(null),
+      (err: Error) => done(err),
+    );
+  }
+}
