@@ -20,7 +20,7 @@ function setup(opts: { catchUpPage?: number } = {}) {
   const core = new ClientCore({ send: (r) => sent.push(r), show: (m) => shown.push(m), ...opts });
   const welcome = (): void => {
     core.connected('ann');
-    expect(core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS })).toBe(true);
+    expect(core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS, account: false })).toBe(true);
   };
   /** Requests written since the last call, hellos aside. */
   let seen = 0;
@@ -221,7 +221,7 @@ describe('ClientCore: liveness', () => {
     // Before the welcome too: a quiet connection is pinged whatever state it is in.
     expect(core.accept({ type: 'ping' })).toBe(false);
     expect(written()).toEqual([{ type: 'pong' }]);
-    core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS });
+    core.accept({ type: 'welcome', protocol: 1, name: 'ann', session: 's', server: 'parley', time: TS, account: false });
     written();
     expect(core.accept({ type: 'ping' })).toBe(false);
     expect(written()).toEqual([{ type: 'pong' }]);
