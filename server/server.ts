@@ -74,7 +74,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     store,
     accounts,
     topics,
-    ...(cluster ? { bus: cluster.bus } : {}),
+    ...(cluster ? { bus: cluster.bus, directory: cluster.directory } : {}),
     metrics,
     log,
     serverName: SERVER_NAME,

@@ -50,8 +50,20 @@ export class Accounts {
       admit = { name: req.name, account: false };
     }
     if (client.gone) return undefined;
+    // Cluster mode: the name is held across servers first (a local refusal comes before asking).
+    this.presence.checkFree(key, admit.name, admit.account);
+    await this.presence.claim(client, admit);
+    if (client.gone) {
+      this.presence.unclaim(client);
+      return undefined;
+    }
     // Re-checked after the awaits: another connection may have taken the name meanwhile.
-    return this.presence.admit(client, admit, req.id);
+    try {
+      return this.presence.admit(client, admit, req.id);
+    } catch (err) {
+      this.presence.unclaim(client);
+      throw err;
+    }
   }
 
   async register(client: RegisteredClient, req: RegisterRequest): Promise<void> {
@@ -61,6 +73,8 @@ export class Accounts {
     const created = await this.ctx.read('accounts', this.ctx.accounts.create({ key: client.key, name: client.name, hash, created: new Date().toISOString() }));
     if (!created) throw new RequestError('name_taken', `${client.name} was registered by someone else`);
     const token = await this.grant(client.key);
+    // Cluster mode: the name's lease becomes an account's, which other sessions may share.
+    await this.presence.claim(client, { name: client.name, account: true });
     client.account = true;
     client.tokenId = token.id;
     this.ctx.log.info(`account registered: ${client.name}`);

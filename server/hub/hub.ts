@@ -19,6 +19,7 @@ import { Client, isRegistered, pacingFor, type ClientOwner, type Pacing } from '
 import { HubContext, type HubSettings } from './context.js';
 import { dispatch, type Parts } from './dispatcher.js';
 import { Accounts } from './accounts.js';
+import type { Directory } from './directory.js';
 import { History } from './history.js';
 import { Messaging } from './messaging.js';
 import { Presence } from './presence.js';
@@ -32,6 +33,8 @@ export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   metrics: Metrics;
   log: Logger;
   bus?: Bus;
+  /** Presence across servers (cluster mode); default: this server only. */
+  directory?: Directory;
   /** Shortest password accepted (default 8). */
   minPasswordLength?: number;
   loginGuard?: LoginGuardOptions;
@@ -58,7 +61,7 @@ export class Hub implements ClientOwner {
       serverName: opts.serverName,
       helloTimeoutMs: opts.helloTimeoutMs,
       minPasswordLength: opts.minPasswordLength ?? LIMITS.minPasswordLength,
-    });
+    }, opts.directory);
     const presence = new Presence(ctx);
     const rooms = new Rooms(ctx, presence, opts.maxRooms ?? DEFAULT_MAX_ROOMS);
     const messaging = new Messaging(ctx, rooms, presence);

@@ -93,6 +93,18 @@ export class Rooms {
     return { name: room.name, users: memberList(room).map((m) => this.userInfo(m)) };
   }
 
+  /** `who {room}`: members here, and in cluster mode those on other servers too. */
+  async membersEverywhere(key: string): Promise<{ name: string; users: UserInfo[] } | undefined> {
+    const here = this.members(key);
+    if (!this.ctx.directory.shared) return here;
+    const remote = await this.ctx.read('the members', this.ctx.directory.roomMembers(key));
+    if (!here && remote.length === 0) return undefined;
+    const users = here?.users ?? [];
+    const listed = new Set(users.map((u) => nameKey(u.name)));
+    for (const m of remote) if (!listed.has(nameKey(m.name))) users.push(m.guest ? { name: m.name, online: true, guest: true } : { name: m.name, online: true });
+    return { name: here?.name ?? this.names.get(key) ?? key, users };
+  }
+
   /** `topic {room}` asks; `topic {room, text}` sets (members only; empty clears) and every member hears it. */
   async topic(client: RegisteredClient, req: TopicRequest): Promise<void> {
     const key = nameKey(req.room);
@@ -122,8 +134,10 @@ export class Rooms {
     }
   }
 
-  private membersEvent(room: Room): MembersEvent {
+  private membersEvent(room: Room, elsewhere: readonly { name: string; guest: boolean }[] = []): MembersEvent {
     const list = memberList(room);
+    const listed = new Set(list.map((m) => nameKey(m.name)));
+    for (const m of elsewhere) if (!listed.has(nameKey(m.name))) list.push(m);
     const event: MembersEvent = { type: 'members', room: room.name, users: list.map((m) => m.name) };
     const guests = list.filter((m) => m.guest).map((m) => m.name);
     if (guests.length > 0) event.guests = guests;
@@ -169,13 +183,15 @@ export class Rooms {
       room.members.add(client);
       // concat sizes the copy exactly; a spread would reserve 17 slots.
       client.setRooms(client.rooms.concat(room));
+      this.ctx.directory.joinedRoom(client.id, room.key, room.name, client.name, !client.account);
     }
     // Said once per user: a second session of an account joining tells the room nothing new.
     const announce = !rejoin && !this.otherSessionIn(room, client);
     const held: Outgoing[] = [];
     (room.catchingUp ??= new Map()).set(client, held);
     try {
-      this.ctx.reply(client, this.membersEvent(room), req.id);
+      const elsewhere = this.ctx.directory.shared ? await this.ctx.read('the members', this.ctx.directory.roomMembers(room.key)) : [];
+      this.ctx.reply(client, this.membersEvent(room, elsewhere), req.id);
       const topic = await this.ctx.read('the topic', this.ctx.topics.get(room.key));
       if (topic) this.ctx.reply(client, { type: 'topic', room: room.name, text: topic.text, by: topic.by, ts: topic.ts }, undefined);
       if (announce) {
@@ -224,6 +240,13 @@ export class Rooms {
       list.set(key, { name: this.names.get(key)!, members: 0 });
     }
     for (const room of this.byKey.values()) list.set(room.key, { name: room.name, members: room.members.size });
+    // Cluster mode: rooms with members on any server, counted there (this server's members included).
+    if (this.ctx.directory.shared) {
+      for (const r of await this.ctx.read('the room list', this.ctx.directory.activeRooms())) {
+        const known = list.get(r.key);
+        list.set(r.key, { name: known?.name ?? this.names.get(r.key) ?? r.name, members: Math.max(r.members, known?.members ?? 0) });
+      }
+    }
     return [...list.values()].sort(byName);
   }
 
@@ -427,6 +450,7 @@ export class Rooms {
   }
 
   private remove(client: RegisteredClient, room: Room): void {
+    if (room.members.has(client)) this.ctx.directory.leftRoom(client.id, room.key);
     room.members.delete(client);
     room.catchingUp?.delete(client);
     const at = client.rooms.indexOf(room);

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AccountStore } from '../accounts/account-store.js';
 import type { Bus } from '../bus.js';
+import type { Directory } from '../hub/directory.js';
 import type { TopicStore } from '../kv/room-topics.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -13,6 +14,7 @@ import { ConvMemory } from './conv-memory.js';
 import { channels } from './keys.js';
 import { RedisAccounts } from './redis-accounts.js';
 import { RedisBus } from './redis-bus.js';
+import { RedisDirectory } from './redis-directory.js';
 import { RedisStore } from './redis-store.js';
 import { RedisTopics } from './redis-topics.js';
 import { RedisSubscriber } from './subscriber.js';
@@ -32,6 +34,7 @@ export interface Cluster {
   bus: Bus;
   accounts: AccountStore;
   topics: TopicStore;
+  directory: Directory;
   /** For /healthz: degraded while either connection to Redis is down. */
   health(): { status: 'ok' | 'degraded'; redis: { url: string; connected: boolean; subscribed: boolean; inFlight: number } };
   close(): Promise<void>;
@@ -58,6 +61,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     },
   );
   const store = new RedisStore({ redis, memory, historyPerRoom: opts.historyPerRoom, log: opts.log });
+  const directory = new RedisDirectory(redis, node, bus, opts.log);
+  await directory.start();
   opts.log.info(`cluster node ${node} on ${describeTarget(target)}`);
   return {
     node,
@@ -65,12 +70,14 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     bus,
     accounts: new RedisAccounts(redis),
     topics: new RedisTopics(redis),
+    directory,
     health: () => {
       const connected = redis.connected;
       const subscribed = subscriber.subscribed;
       return { status: connected && subscribed ? 'ok' : 'degraded', redis: { url: describeTarget(target), connected, subscribed, inFlight: redis.inFlight } };
     },
     close: async () => {
+      await directory.stop();
       subscriber.close();
       redis.close();
     },

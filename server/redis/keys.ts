@@ -30,18 +30,22 @@ export const keys = {
   token: (id: string): string => `${P}:token:${id}`,
   /** Hash room key -> topic JSON. */
   topics: `${P}:topics`,
-  /** Sorted set of node ids, score: when the node counts as dead (ms) unless it heartbeats. */
+  /** Sorted set of node ids, score: the time (ms) by which the node promises its next heartbeat. */
   nodes: `${P}:nodes`,
-  /** Hash session id -> `name|kind` of a node's sessions, for purging a dead node. */
+  /** Hash session id -> user key: a node's sessions, for purging it if it dies. */
   nodeSessions: (node: string): string => `${P}:node:${node}:sessions`,
-  /** Hash user key -> JSON {name, kind, holders: {sessionId: node}}: who holds a name now. */
-  leases: `${P}:leases`,
-  /** Hash skeleton -> user key of the online user whose name folds to it. */
+  /** Hash `<room key>|<session id>` -> 1: a node's room memberships, for the same. */
+  nodeRooms: (node: string): string => `${P}:node:${node}:rooms`,
+  /** Hash: name, kind (a|g), skel, and s:<session id> -> node for every session holding the name. */
+  lease: (userKey: string): string => `${P}:lease:${userKey}`,
+  /** Hash skeleton -> user key of the name holding it (look-alike names are refused while it is online). */
   leaseSkeletons: `${P}:leases:skeletons`,
-  /** Hash `<room key>|<session id>` -> JSON member info: room membership across nodes. */
+  /** Hash session id -> `node|name|a or g`: room membership across nodes. */
   roomMembers: (roomKey: string): string => `${P}:{r:${roomKey}}:members`,
-  /** Set of room keys that have members on some node. */
+  /** Hash room key -> display name: rooms with members on some node. */
   activeRooms: `${P}:rooms:active`,
+  /** What the presence scripts build their own key names from. */
+  prefix: `${P}:`,
 };
 
 export const channels = {

@@ -3,25 +3,14 @@
 // from the streams, accounts, tokens, topics and offline inboxes shared, and client message ids
 // (mid) stored once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../helpers/server.js';
-import { accountTcp, helloTcp, type Event, type TcpClient } from '../helpers/tcp-client.js';
+import type { RunningServer } from '../helpers/server.js';
+import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
+import { node, roomMessages, until } from './cluster-helpers.js';
 import { skipWithoutRedis, startRedis, type TestRedis } from './redis-server.js';
 
 const skip = skipWithoutRedis('cluster tests');
 
-export function node(redisUrl: string, extra: string[] = []): Promise<RunningServer> {
-  return startServer(['--redis', redisUrl, '--log-level', 'warn', ...extra]);
-}
-
-const messages = (c: TcpClient, room: string): Event[] => c.events.filter((e) => e.type === 'message' && e.room === room);
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const messages = roomMessages;
 
 async function join(c: TcpClient, room: string, extra: Record<string, unknown> = {}): Promise<void> {
   const id = `join-${room}-${Math.random()}`;

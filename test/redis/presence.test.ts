@@ -1,0 +1,99 @@
+// Presence and names across nodes, with real processes and a real redis-server: a name is held by
+// one user cluster-wide (two nodes cannot both admit "alice", nor a look-alike beside her), an
+// account may be online on several nodes at once, who/whois/rooms/members see every node, and a node
+// killed without a word loses its users (left in their rooms, names free) within 15 s.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningServer } from '../helpers/server.js';
+import { accountTcp, connectTcp, helloTcp, type Event, type TcpClient } from '../helpers/tcp-client.js';
+import { ask, node } from './cluster-helpers.js';
+import { skipWithoutRedis, startRedis, type TestRedis } from './redis-server.js';
+
+const skip = skipWithoutRedis('cluster presence tests');
+
+describe.skipIf(skip)('cluster presence: three nodes, one Redis', () => {
+  let redis: TestRedis;
+  let a: RunningServer;
+  let b: RunningServer;
+  let c: RunningServer;
+  const open: TcpClient[] = [];
+  const track = <T extends TcpClient>(x: T): T => {
+    open.push(x);
+    return x;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    [a, b, c] = await Promise.all([node(redis.url), node(redis.url), node(redis.url)]);
+  });
+  afterAll(async () => {
+    for (const x of open) x.close();
+    await Promise.all([a?.stop(), b?.stop(), c?.stop('SIGKILL')]);
+    await redis?.kill();
+  });
+
+  it('a guest name held on one node is name_taken on another, and so is a look-alike; free again once she leaves', async () => {
+    const alice = track(await helloTcp(a.tcpPort, 'alice'));
+    const other = track(await connectTcp(b.tcpPort));
+    expect(await ask(other, { type: 'hello', name: 'Alice' })).toMatchObject({ type: 'error', code: 'name_taken' });
+    expect(await ask(other, { type: 'hello', name: 'aIice' })).toMatchObject({ type: 'error', code: 'name_taken' });
+    alice.send({ type: 'bye' });
+    await alice.closed();
+    const deadline = Date.now() + 5000;
+    let answer: Event;
+    do answer = await ask(other, { type: 'hello', name: 'alice' });
+    while (answer.type !== 'welcome' && Date.now() < deadline);
+    expect(answer.type).toBe('welcome');
+  });
+
+  it('two hellos for one name on two nodes at the same moment: exactly one is welcomed', async () => {
+    for (let round = 0; round < 10; round++) {
+      const name = `race${round}`;
+      const [x, y] = await Promise.all([connectTcp(a.tcpPort), connectTcp(b.tcpPort)]);
+      track(x);
+      track(y);
+      const [rx, ry] = await Promise.all([ask(x, { type: 'hello', name }), ask(y, { type: 'hello', name })]);
+      expect([rx.type, ry.type].sort()).toEqual(['error', 'welcome']);
+    }
+  });
+
+  it('an account may be online on two nodes at once; who, whois, members and rooms see every node', async () => {
+    const ann1 = track(await accountTcp(a.tcpPort, 'ann'));
+    const ann2 = track(await accountTcp(b.tcpPort, 'ann'));
+    expect(ann2.events.some((e) => e.type === 'welcome')).toBe(true);
+    const bea = track(await helloTcp(c.tcpPort, 'bea'));
+    for (const x of [ann1, bea]) await ask(x, { type: 'join', room: 'lobby' });
+    // A joiner on a third node is told every member, wherever they are.
+    const cid = track(await helloTcp(b.tcpPort, 'cid'));
+    const members = await ask(cid, { type: 'join', room: 'lobby' });
+    expect((members.users as string[]).sort()).toEqual(['ann', 'bea', 'cid']);
+    expect(members.guests).toEqual(expect.arrayContaining(['bea', 'cid']));
+    const who = await ask(bea, { type: 'who', room: 'lobby' });
+    expect((who.users as { name: string }[]).map((u) => u.name)).toEqual(['ann', 'bea', 'cid']);
+    const rooms = await ask(ann2, { type: 'rooms' });
+    expect(rooms.rooms).toEqual(expect.arrayContaining([{ name: 'lobby', members: 3 }]));
+    const whois = await ask(cid, { type: 'whois', name: 'bea' });
+    expect(whois).toMatchObject({ type: 'user', name: 'bea', online: true, account: false });
+    const users = await ask(cid, { type: 'who' });
+    const byName = new Map((users.users as { name: string; online: boolean }[]).map((u) => [u.name, u.online]));
+    expect(byName.get('ann')).toBe(true);
+    expect(byName.get('bea')).toBe(true);
+    // joined reaches members on other nodes.
+    await ann1.next((e) => e.type === 'joined' && e.name === 'cid');
+  });
+
+  it('a node killed with SIGKILL: its users leave their rooms everywhere and their names are free within 15 s', async () => {
+    const dan = track(await helloTcp(c.tcpPort, 'dan'));
+    await ask(dan, { type: 'join', room: 'wake' });
+    const eve = track(await helloTcp(a.tcpPort, 'eve'));
+    await ask(eve, { type: 'join', room: 'wake' });
+    const killedAt = Date.now();
+    await c.stop('SIGKILL');
+    const left = await eve.next((e) => e.type === 'left' && e.name === 'dan' && e.room === 'wake', 16_000);
+    expect(left.reason).toBe('disconnect');
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    const again = track(await connectTcp(b.tcpPort));
+    expect((await ask(again, { type: 'hello', name: 'dan' })).type).toBe('welcome');
+    const who = await ask(eve, { type: 'who', room: 'wake' });
+    expect((who.users as { name: string }[]).map((u) => u.name)).toEqual(['eve']);
+  }, 30_000);
+});
