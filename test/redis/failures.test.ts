@@ -8,6 +8,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../helpers/server.js';
 import { accountTcp, helloTcp, type Event, type TcpClient } from '../helpers/tcp-client.js';
+import { silentLogger } from '../../server/log.js';
+import { RedisClient } from '../../server/redis/client.js';
+import { parseRedisUrl } from '../../server/redis/url.js';
 import { ask, node, until } from './cluster-helpers.js';
 import { skipWithoutRedis, startRedis, type TestRedis } from './redis-server.js';
 
@@ -210,5 +213,75 @@ describe.skipIf(skip)('cluster failures', () => {
     for (const n of nodes) expect(n.stderr()).toContain('subscription lost');
     const expected = Array.from({ length: 1500 }, (_, i) => ({ seq: i + 1, text: `g-${i}` }));
     for (const w of watchers) expectExact(w.seen, expected, w.name);
+  }, 60_000);
+
+  it('Redis restarted empty (no persistence): numbering continues above what the nodes saw, presence is claimed again, and the loss is logged', async () => {
+    const redis = await startRedis();
+    cleanup.push(() => redis.kill());
+    const nodes = await Promise.all([node(redis.url), node(redis.url)]);
+    cleanup.push(() => Promise.all(nodes.map((n) => n.stop('SIGKILL'))));
+    const [a, b] = nodes as [RunningServer, RunningServer];
+    const talker = await helloTcp(a.tcpPort, 'talker');
+    const watcher = await helloTcp(b.tcpPort, 'watcher');
+    cleanup.push(() => [talker, watcher].forEach((c) => c.close()));
+    for (const c of [talker, watcher]) await ask(c, { type: 'join', room: 'fragile', history: 0 });
+    for (let i = 1; i <= 10; i++) expect((await ask(talker, { type: 'say', room: 'fragile', text: `m${i}` })).seq).toBe(i);
+    await redis.kill();
+    await redis.restart();
+    await until('healthy again', async () => (await fetch(`http://127.0.0.1:${a.httpPort}/healthz`)).status === 200 && (await fetch(`http://127.0.0.1:${b.httpPort}/healthz`)).status === 200, 10_000);
+    // The names online before are held again: a newcomer cannot take "watcher".
+    await until('presence re-claimed', () => redis.cli('EXISTS', 'parley:lease:watcher').trim() === '1', 5000);
+    const { connectTcp } = await import('../helpers/tcp-client.js');
+    const twin = await connectTcp(a.tcpPort);
+    cleanup.push(() => twin.close());
+    expect((await ask(twin, { type: 'hello', name: 'watcher' })).code).toBe('name_taken');
+    // A number a client has seen is never reused for another message.
+    const ack = await ask(talker, { type: 'say', room: 'fragile', text: 'after the loss' });
+    expect(ack.seq).toBe(11);
+    const live = await watcher.next((e) => e.type === 'message' && e.text === 'after the loss');
+    expect(live.seq).toBe(11);
+    // Resuming across the loss: what was lost is not there; what follows is.
+    const late = await helloTcp(b.tcpPort, 'late');
+    cleanup.push(() => late.close());
+    late.send({ type: 'join', room: 'fragile', since: 5, id: 'j' });
+    const h = await late.next((e) => e.type === 'history' && e.room === 'fragile');
+    expect((h.messages as { seq: number }[]).map((m) => m.seq)).toEqual([11]);
+    await until('loss logged', () => b.stderr().includes('history of r:fragile was lost'), 5000);
+  }, 60_000);
+
+  it('DMs published while a subscription is down reach the online recipient when it is back (inbox read again)', async () => {
+    const redis = await startRedis();
+    cleanup.push(() => redis.kill());
+    const nodes = await Promise.all([node(redis.url), node(redis.url)]);
+    cleanup.push(() => Promise.all(nodes.map((n) => n.stop('SIGKILL'))));
+    const [a, b] = nodes as [RunningServer, RunningServer];
+    const erin = await accountTcp(a.tcpPort, 'erin');
+    const fred = await accountTcp(b.tcpPort, 'fred');
+    cleanup.push(() => [erin, fred].forEach((c) => c.close()));
+    // Subscriptions cut again and again while the DMs are sent: their notices are mostly published to
+    // nobody (a subscriber needs 25-50 ms to come back), so they can only arrive through the inbox.
+    const killer = new RedisClient({ target: parseRedisUrl(redis.url), name: 'killer', log: silentLogger });
+    cleanup.push(() => killer.close());
+    await killer.ready(5000);
+    let killing = true;
+    const kills = (async () => {
+      while (killing) {
+        await killer.command(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    for (let i = 0; i < 200; i++) {
+      erin.send({ type: 'dm', to: 'fred', text: `d${i}`, id: `d${i}` });
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 10));
+    }
+    await until('acks', () => erin.events.filter((e) => e.type === 'ack' && String(e.re).startsWith('d')).length === 200, 20_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(erin.events.filter((e) => e.type !== 'message').slice(-5))} ${erin.events.length}`);
+    });
+    killing = false;
+    await kills;
+    const got = (): Set<number> => new Set(fred.events.filter((e) => e.type === 'message' && e.from === 'erin').map((e) => e.seq as number));
+    await until('every DM', () => got().size === 200, 20_000);
+    expect([...got()].sort((x, y) => x - y)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(b.stderr()).toContain('subscription lost');
   }, 60_000);
 });
