@@ -13,7 +13,7 @@ PORT ?=
 ROOM ?=
 ARGS ?=
 
-.PHONY: install build run-server run-console run-web test typecheck bench bench-attacks clean
+.PHONY: install build run-server run-console run-web run-cluster test typecheck bench bench-attacks clean
 
 install: $(NPM_STAMP)
 
@@ -39,6 +39,11 @@ run-web: build
 
 typecheck: $(NPM_STAMP)
 	npx tsc -p tsconfig.test.json && npx tsc -p tsconfig.web.json --noEmit
+
+# Cluster mode on this machine: redis-server (installed separately) and three nodes, ports printed.
+# ARGS are passed to every node.
+run-cluster: build
+	bash scripts/run-cluster.sh $(ARGS)
 
 test: build typecheck
 	npx vitest run
