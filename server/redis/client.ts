@@ -34,6 +34,8 @@ export interface RedisClientOptions {
   maxPending?: number;
   maxBackoffMs?: number;
   connectTimeoutMs?: number;
+  /** Scripts loaded on every connection before anything else is sent (see preload). */
+  scripts?: readonly Script[];
 }
 
 interface Pending {
@@ -63,12 +65,22 @@ export class RedisClient {
   private watchdog: NodeJS.Timeout | undefined;
   private readyWaiters: (() => void)[] = [];
   private upListeners: (() => void)[] = [];
+  /** Scripts loaded on every connection before it is used (see preload). */
+  private readonly scripts = new Map<string, Script>();
 
   constructor(private readonly opts: RedisClientOptions) {
     this.timeoutMs = opts.commandTimeoutMs ?? 3000;
     this.maxPending = opts.maxPending ?? 100_000;
+    this.preload(opts.scripts ?? []);
     this.link = new Link(
-      { target: opts.target, name: opts.name, log: opts.log, maxBackoffMs: opts.maxBackoffMs, connectTimeoutMs: opts.connectTimeoutMs },
+      {
+        target: opts.target,
+        name: opts.name,
+        log: opts.log,
+        maxBackoffMs: opts.maxBackoffMs,
+        connectTimeoutMs: opts.connectTimeoutMs,
+        handshake: () => [...this.scripts.values()].map((s) => ['SCRIPT', 'LOAD', s.source]),
+      },
       {
         value: (v) => this.reply(v),
         up: () => {
@@ -121,7 +133,17 @@ export class RedisClient {
     });
   }
 
-  /** Runs a script by SHA; when Redis has not seen it (a restart flushed the cache), by EVAL, which loads it. */
+  /**
+   * Scripts to load as part of every (re)connection, before any command is sent on it. Without this, a
+   * Redis restart makes the first EVALSHAs fail with NOSCRIPT, and their EVAL retries could run after
+   * later scripts that found the cache loaded again: two appends of one sender would swap their order.
+   * Takes effect from the next connection; the current one relies on the NOSCRIPT fallback.
+   */
+  preload(scripts: readonly Script[]): void {
+    for (const s of scripts) this.scripts.set(s.sha, s);
+  }
+
+  /** Runs a script by SHA; when Redis has not seen it (flushed by an operator), by EVAL, which loads it. */
   async eval(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<RespValue> {
     try {
       return await this.command(['EVALSHA', script.sha, keys.length, ...keys, ...args]);

@@ -12,11 +12,13 @@ import type { Store } from '../store/store.js';
 import { RedisClient } from './client.js';
 import { ConvMemory } from './conv-memory.js';
 import { channels } from './keys.js';
-import { RedisAccounts } from './redis-accounts.js';
+import { PRESENCE_SCRIPTS } from './presence-scripts.js';
+import { ACCOUNT_SCRIPTS, RedisAccounts } from './redis-accounts.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisDirectory } from './redis-directory.js';
 import { RedisStore } from './redis-store.js';
 import { RedisTopics } from './redis-topics.js';
+import { APPEND } from './scripts.js';
 import { RedisSubscriber } from './subscriber.js';
 import { describeTarget, parseRedisUrl } from './url.js';
 
@@ -43,7 +45,8 @@ export interface Cluster {
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const target = parseRedisUrl(opts.url);
   const node = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const redis = new RedisClient({ target, name: `parley-${node}`, log: opts.log });
+  // Every script is loaded as part of each (re)connection, so EVALSHA never meets an empty cache.
+  const redis = new RedisClient({ target, name: `parley-${node}`, log: opts.log, scripts: [APPEND, ...ACCOUNT_SCRIPTS, ...PRESENCE_SCRIPTS] });
   try {
     await redis.ready(opts.connectWaitMs ?? 10_000);
   } catch (err) {

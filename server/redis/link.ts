@@ -24,6 +24,8 @@ export interface LinkOptions {
   connectTimeoutMs?: number;
   /** Longest wait between reconnect attempts. */
   maxBackoffMs?: number;
+  /** More commands for the login sequence of every connection (e.g. SCRIPT LOAD), answered before `up`. */
+  handshake?: () => (string | number)[][];
 }
 
 const FIRST_BACKOFF_MS = 50;
@@ -89,6 +91,7 @@ export class Link {
       if (target.password !== undefined) steps.push(target.user === undefined ? ['AUTH', target.password] : ['AUTH', target.user, target.password]);
       if (target.db !== 0) steps.push(['SELECT', target.db]);
       steps.push(['CLIENT', 'SETNAME', this.opts.name]);
+      steps.push(...(this.opts.handshake?.() ?? []));
       this.handshake = steps.length;
       for (const s of steps) this.write(s);
     });

@@ -149,3 +149,5 @@ end
 return out
 `,
 );
+
+export const PRESENCE_SCRIPTS = [CLAIM, RELEASE, LEAVE_ROOM, PURGE];

@@ -51,6 +51,8 @@ return 1
 
 const TOKEN_PREFIX = keys.token('');
 
+export const ACCOUNT_SCRIPTS = [CREATE, DELETE, REVOKE_ALL];
+
 export class RedisAccounts implements AccountStore {
   constructor(private readonly redis: RedisClient) {}
 

@@ -39,6 +39,12 @@ export class RedisDirectory implements Directory {
   private readonly rooms = new Map<number, Map<string, Membership>>();
   private heartbeat: NodeJS.Timeout | undefined;
   private liveNodes: { at: number; nodes: Promise<Set<string>> } | undefined;
+  /**
+   * Releases and room leaves that failed while Redis was away, done again once it is back: a session
+   * of a live node that is never released would hold its name for as long as the node lives.
+   */
+  private owed: (() => Promise<unknown>)[] = [];
+  private beatFailing = false;
 
   constructor(
     private readonly redis: RedisClient,
@@ -49,7 +55,18 @@ export class RedisDirectory implements Directory {
 
   async start(): Promise<void> {
     await this.beat();
-    this.heartbeat = setInterval(() => void this.beat().catch((err: Error) => this.log.warn(`redis: heartbeat: ${err.message}`)), HEARTBEAT_MS);
+    this.heartbeat = setInterval(
+      () =>
+        void this.beat().then(
+          () => (this.beatFailing = false),
+          (err: Error) => {
+            // Once per outage: the link logs the loss itself.
+            if (!this.beatFailing) this.log.warn(`redis: heartbeat: ${err.message}`);
+            this.beatFailing = true;
+          },
+        ),
+      HEARTBEAT_MS,
+    );
     this.heartbeat.unref();
     this.redis.onUp(() => void this.reassert().catch((err: Error) => this.log.warn(`redis: re-registering presence: ${err.message}`)));
   }
@@ -86,9 +103,7 @@ export class RedisDirectory implements Directory {
     if (!s) return;
     this.sessions.delete(session);
     for (const roomKey of [...(this.rooms.get(session)?.keys() ?? [])]) this.leftRoom(session, roomKey);
-    this.redis
-      .eval(RELEASE, [keys.lease(s.key), keys.leaseSkeletons, keys.nodeSessions(this.node)], [this.sid(session), s.key])
-      .catch((err: Error) => this.log.warn(`redis: releasing ${s.name}: ${err.message}`));
+    this.owe(() => this.redis.eval(RELEASE, [keys.lease(s.key), keys.leaseSkeletons, keys.nodeSessions(this.node)], [this.sid(session), s.key]));
   }
 
   async online(userKeys: readonly string[]): Promise<Map<string, RemoteUser>> {
@@ -124,9 +139,7 @@ export class RedisDirectory implements Directory {
     const mine = this.rooms.get(session);
     if (!mine?.delete(roomKey)) return;
     if (mine.size === 0) this.rooms.delete(session);
-    this.redis
-      .eval(LEAVE_ROOM, [keys.roomMembers(roomKey), keys.nodeRooms(this.node), keys.activeRooms], [this.sid(session), roomKey])
-      .catch((err: Error) => this.log.warn(`redis: leaving ${roomKey}: ${err.message}`));
+    this.owe(() => this.redis.eval(LEAVE_ROOM, [keys.roomMembers(roomKey), keys.nodeRooms(this.node), keys.activeRooms], [this.sid(session), roomKey]));
   }
 
   async roomMembers(roomKey: string): Promise<RemoteMember[]> {
@@ -151,6 +164,11 @@ export class RedisDirectory implements Directory {
   }
 
   // ---- internals ----
+
+  /** Runs a write that must happen eventually: if Redis cannot take it now, again after reconnecting. */
+  private owe(write: () => Promise<unknown>): void {
+    write().catch(() => this.owed.push(write));
+  }
 
   private runClaim(session: number, key: string, name: string, account: boolean): Promise<RespValue> {
     return this.redis.eval(
@@ -205,6 +223,9 @@ export class RedisDirectory implements Directory {
   /** After a reconnect (Redis may have restarted empty, or purged us while we were cut off). */
   private async reassert(): Promise<void> {
     await this.redis.command(['ZADD', keys.nodes, Date.now() + NODE_TTL_MS, this.node]);
+    const owed = this.owed;
+    this.owed = [];
+    for (const write of owed) this.owe(write);
     for (const [session, s] of this.sessions) {
       const r = asArray(await this.runClaim(session, s.key, s.name, s.account));
       if (r[0] !== 1) this.log.warn(`redis: ${s.name} was taken elsewhere while this node was cut off; its session here keeps it locally`);

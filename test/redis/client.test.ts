@@ -108,6 +108,25 @@ describe.skipIf(skip)('RedisClient against redis-server', () => {
   });
 });
 
+describe.skipIf(skip)('RedisClient script preloading', () => {
+  it('loads its scripts as part of every connection, so EVALSHA after a Redis restart never meets NOSCRIPT', async () => {
+    const redis = await startRedis();
+    const script = new Script('p', "return redis.call('INCR', KEYS[1])");
+    const c = new RedisClient({ target: parseRedisUrl(redis.url), name: 'pre', log: silentLogger, scripts: [script] });
+    try {
+      await c.ready(5000);
+      expect(await c.command(['SCRIPT', 'EXISTS', script.sha])).toEqual([1]);
+      await redis.restart();
+      await until('reconnected', () => c.connected, 5000);
+      expect(await c.command(['SCRIPT', 'EXISTS', script.sha])).toEqual([1]);
+      expect(await c.command(['EVALSHA', script.sha, 1, 'k'])).toBe(1);
+    } finally {
+      c.close();
+      await redis.kill();
+    }
+  });
+});
+
 describe.skipIf(skip)('RedisSubscriber against redis-server', () => {
   let redis: TestRedis;
   beforeAll(async () => {

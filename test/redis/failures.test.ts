@@ -284,4 +284,27 @@ describe.skipIf(skip)('cluster failures', () => {
     expect([...got()].sort((x, y) => x - y)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     expect(b.stderr()).toContain('subscription lost');
   }, 60_000);
+
+  it('a guest who leaves while Redis is down does not keep the name: the release is done once Redis is back', async () => {
+    const redis = await startRedis({ appendonly: true });
+    cleanup.push(() => redis.kill());
+    const nodes = await Promise.all([node(redis.url), node(redis.url)]);
+    cleanup.push(() => Promise.all(nodes.map((n) => n.stop('SIGKILL'))));
+    const [a, b] = nodes as [RunningServer, RunningServer];
+    const ghost = await helloTcp(a.tcpPort, 'ghost');
+    await redis.kill();
+    ghost.close();
+    await until('the node saw it go', async () => ((await (await fetch(`http://127.0.0.1:${a.httpPort}/healthz`)).json()) as { connections: { tcp: number } }).connections.tcp === 0);
+    await redis.restart();
+    const { connectTcp } = await import('../helpers/tcp-client.js');
+    const heir = await connectTcp(b.tcpPort);
+    cleanup.push(() => heir.close());
+    let answer: Event | undefined;
+    await until('the name is free', async () => {
+      answer = await ask(heir, { type: 'hello', name: 'ghost' });
+      return answer.type === 'welcome';
+    }, 10_000);
+    expect(answer?.type).toBe('welcome');
+  }, 60_000);
 });
+
