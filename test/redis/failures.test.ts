@@ -115,7 +115,7 @@ describe.skipIf(skip)('cluster failures', () => {
     for (const s of [sA, sB, sC]) await ask(s, { type: 'join', room, history: 0 });
     cleanup.push(() => [sA, sB, sC, ...watchers.map((w) => w.client)].forEach((c) => c.close()));
 
-    const loads = [sendLoad(sA, room, 'a', 600), sendLoad(sB, room, 'b', 600), sendLoad(sC, room, 'c', 600, 10)];
+    const loads = [sendLoad(sA, room, 'a', 600), sendLoad(sB, room, 'b', 600), sendLoad(sC, room, 'c', 600, 10)] as const;
     await until('load under way', () => watchers[2]!.last >= 300, 20_000);
     await doomed.stop('SIGKILL');
     // Clients of the dead node reconnect elsewhere and resume from the last seq they saw.
@@ -157,7 +157,7 @@ describe.skipIf(skip)('cluster failures', () => {
     for (const s of [sA, sB]) await ask(s, { type: 'join', room, history: 0 });
     cleanup.push(() => [sA, sB, ...watchers.map((w) => w.client)].forEach((c) => c.close()));
 
-    const first = [sendLoad(sA, room, 'a', 1000, 20, 6000), sendLoad(sB, room, 'b', 1000, 20, 6000)];
+    const first = [sendLoad(sA, room, 'a', 1000, 20, 6000), sendLoad(sB, room, 'b', 1000, 20, 6000)] as const;
     await until('load under way', () => watchers[0]!.last >= 100, 20_000);
     await redis.kill();
     const [r1a, r1b] = await Promise.all(first);
