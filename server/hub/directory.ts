@@ -29,10 +29,10 @@ export interface Directory {
   /** A session entered / left a room. Not awaited. */
   joinedRoom(session: number, roomKey: string, roomName: string, name: string, guest: boolean): void;
   leftRoom(session: number, roomKey: string): void;
-  /** Members of a room on any server, each user once. */
+  /** Members of a room on the other servers (not this one), each user once. */
   roomMembers(roomKey: string): Promise<RemoteMember[]>;
-  /** Rooms with members on any server: key, display name, member count (users). */
-  activeRooms(): Promise<{ key: string; name: string; members: number }[]>;
+  /** Rooms with members on other servers: key, display name, and those members' user keys. */
+  activeRooms(): Promise<{ key: string; name: string; users: string[] }[]>;
   /** False for LocalDirectory: the hub's own view is the whole truth and nothing need be asked. */
   readonly shared: boolean;
 }
@@ -51,7 +51,7 @@ export class LocalDirectory implements Directory {
   async roomMembers(): Promise<RemoteMember[]> {
     return [];
   }
-  async activeRooms(): Promise<{ key: string; name: string; members: number }[]> {
+  async activeRooms(): Promise<{ key: string; name: string; users: string[] }[]> {
     return [];
   }
 }

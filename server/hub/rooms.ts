@@ -185,12 +185,13 @@ export class Rooms {
       client.setRooms(client.rooms.concat(room));
       this.ctx.directory.joinedRoom(client.id, room.key, room.name, client.name, !client.account);
     }
-    // Said once per user: a second session of an account joining tells the room nothing new.
-    const announce = !rejoin && !this.otherSessionIn(room, client);
     const held: Outgoing[] = [];
     (room.catchingUp ??= new Map()).set(client, held);
     try {
       const elsewhere = this.ctx.directory.shared ? await this.ctx.read('the members', this.ctx.directory.roomMembers(room.key)) : [];
+      // Said once per user: a second session of an account joining (here or on another server in
+      // cluster mode) tells the room nothing new.
+      const announce = !rejoin && !this.otherSessionIn(room, client) && !elsewhere.some((m) => nameKey(m.name) === client.key);
       this.ctx.reply(client, this.membersEvent(room, elsewhere), req.id);
       const topic = await this.ctx.read('the topic', this.ctx.topics.get(room.key));
       if (topic) this.ctx.reply(client, { type: 'topic', room: room.name, text: topic.text, by: topic.by, ts: topic.ts }, undefined);
@@ -209,9 +210,10 @@ export class Rooms {
     }
   }
 
-  leave(client: RegisteredClient, req: LeaveRequest): void {
+  leave(client: RegisteredClient, req: LeaveRequest): void | Promise<void> {
     const room = this.memberRoom(client, nameKey(req.room));
     if (!room) throw new RequestError('not_member', `not in ${req.room}`);
+    if (this.ctx.directory.shared && !this.otherSessionIn(room, client)) return this.leaveCluster(client, room, req);
     if (this.otherSessionIn(room, client)) {
       // The user is still in the room through another session: only this one hears it left.
       this.ctx.reply(client, { type: 'left', room: room.name, name: client.name, ts: new Date().toISOString() }, undefined);
@@ -227,7 +229,35 @@ export class Rooms {
     const ts = new Date().toISOString();
     for (const room of client.rooms) {
       this.remove(client, room);
-      if (!this.otherSessionIn(room, client)) this.publish(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+      if (this.otherSessionIn(room, client)) continue;
+      const left = (): void => this.publish(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+      if (!this.ctx.directory.shared) left();
+      else void this.inRoomElsewhere(room, client.key).then((still) => still || left());
+    }
+  }
+
+  /**
+   * Cluster mode: the user's last session here leaves; the room hears `left` only if no session on
+   * another server is still in it. This server's membership is withdrawn before asking, so of two
+   * sessions leaving on two servers at once at least one sees the other gone.
+   */
+  private async leaveCluster(client: RegisteredClient, room: Room, req: LeaveRequest): Promise<void> {
+    this.ctx.directory.leftRoom(client.id, room.key);
+    const still = await this.inRoomElsewhere(room, client.key);
+    if (!room.members.has(client)) return;
+    const ts = new Date().toISOString();
+    if (still) this.ctx.reply(client, { type: 'left', room: room.name, name: client.name, ts }, undefined);
+    else this.publish(room, { type: 'left', room: room.name, name: client.name, ts });
+    this.remove(client, room);
+    if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  /** Whether the user is in the room through another server (false when that cannot be asked). */
+  private async inRoomElsewhere(room: Room, userKey: string): Promise<boolean> {
+    try {
+      return (await this.ctx.directory.roomMembers(room.key)).some((m) => nameKey(m.name) === userKey);
+    } catch {
+      return false;
     }
   }
 
@@ -240,11 +270,13 @@ export class Rooms {
       list.set(key, { name: this.names.get(key)!, members: 0 });
     }
     for (const room of this.byKey.values()) list.set(room.key, { name: room.name, members: room.members.size });
-    // Cluster mode: rooms with members on any server, counted there (this server's members included).
+    // Cluster mode: members are users, counted once whichever servers their sessions are on.
     if (this.ctx.directory.shared) {
       for (const r of await this.ctx.read('the room list', this.ctx.directory.activeRooms())) {
-        const known = list.get(r.key);
-        list.set(r.key, { name: known?.name ?? this.names.get(r.key) ?? r.name, members: Math.max(r.members, known?.members ?? 0) });
+        const here = this.byKey.get(r.key);
+        const users = new Set(r.users);
+        if (here) for (const m of here.members) users.add(m.key);
+        list.set(r.key, { name: here?.name ?? this.names.get(r.key) ?? r.name, members: users.size });
       }
     }
     return [...list.values()].sort(byName);

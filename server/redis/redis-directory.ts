@@ -6,7 +6,7 @@
 //
 // Everything this node registered is mirrored here, so after Redis comes back (possibly empty) the
 // node claims its sessions and memberships again.
-import { nameSkeleton } from '../../protocol/names.js';
+import { nameKey, nameSkeleton } from '../../protocol/names.js';
 import type { Bus } from '../bus.js';
 import { RequestError } from '../hub/context.js';
 import type { Directory, RemoteMember, RemoteUser } from '../hub/directory.js';
@@ -148,19 +148,20 @@ export class RedisDirectory implements Directory {
     for (const v of asArray(all)) {
       if (typeof v !== 'string') continue;
       const [node, name, guest] = v.split('|');
-      if (node === undefined || name === undefined || !live.has(node)) continue;
-      const k = name.toLowerCase();
+      // This server's own members the hub knows itself.
+      if (node === undefined || name === undefined || node === this.node || !live.has(node)) continue;
+      const k = nameKey(name);
       if (!seen.has(k)) seen.set(k, { name, guest: guest === 'g' });
     }
     return [...seen.values()];
   }
 
-  async activeRooms(): Promise<{ key: string; name: string; members: number }[]> {
+  async activeRooms(): Promise<{ key: string; name: string; users: string[] }[]> {
     const f = asArray(await this.redis.command(['HGETALL', keys.activeRooms]));
     const rooms: { key: string; name: string }[] = [];
     for (let i = 0; i + 1 < f.length; i += 2) if (typeof f[i] === 'string' && typeof f[i + 1] === 'string') rooms.push({ key: f[i] as string, name: f[i + 1] as string });
     const counts = await Promise.all(rooms.map((r) => this.roomMembers(r.key)));
-    return rooms.map((r, i) => ({ ...r, members: counts[i]!.length })).filter((r) => r.members > 0);
+    return rooms.map((r, i) => ({ ...r, users: counts[i]!.map((m) => nameKey(m.name)) })).filter((r) => r.users.length > 0);
   }
 
   // ---- internals ----

@@ -81,6 +81,23 @@ describe.skipIf(skip)('cluster presence: three nodes, one Redis', () => {
     await ann1.next((e) => e.type === 'joined' && e.name === 'cid');
   });
 
+  it('joined and left are said once per user, whichever nodes its sessions are on', async () => {
+    const gus1 = track(await accountTcp(a.tcpPort, 'gus'));
+    const gus2 = track(await accountTcp(b.tcpPort, 'gus'));
+    const watcher = track(await helloTcp(c.tcpPort, 'onlooker'));
+    await ask(watcher, { type: 'join', room: 'once' });
+    await ask(gus1, { type: 'join', room: 'once' });
+    await watcher.next((e) => e.type === 'joined' && e.name === 'gus');
+    await ask(gus2, { type: 'join', room: 'once' });
+    // gus's second session leaves: gus is still in the room (on A), so only that session hears it.
+    expect(await ask(gus2, { type: 'leave', room: 'once' })).toMatchObject({ type: 'ack' });
+    expect(gus2.events.some((e) => e.type === 'left' && e.room === 'once')).toBe(true);
+    await ask(gus1, { type: 'leave', room: 'once' });
+    await watcher.next((e) => e.type === 'left' && e.name === 'gus');
+    const seen = watcher.events.filter((e) => (e.type === 'joined' || e.type === 'left') && e.name === 'gus').map((e) => e.type);
+    expect(seen).toEqual(['joined', 'left']);
+  });
+
   it('a node killed with SIGKILL: its users leave their rooms everywhere and their names are free within 15 s', async () => {
     const dan = track(await helloTcp(c.tcpPort, 'dan'));
     await ask(dan, { type: 'join', room: 'wake' });
