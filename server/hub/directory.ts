@@ -8,6 +8,8 @@ import type { RequestError } from './context.js';
 export interface RemoteUser {
   name: string;
   account: boolean;
+  /** Its identity in live DMs (a guest's is its one session, an account's its name). */
+  live: string;
 }
 
 export interface RemoteMember {
@@ -26,6 +28,8 @@ export interface Directory {
   release(session: number): void;
   /** Users online on any server (this one included) among `keys`. */
   online(keys: readonly string[]): Promise<Map<string, RemoteUser>>;
+  /** The next seq of a live-only DM conversation between this session's user and one online elsewhere. */
+  nextLiveSeq(session: number, key: string, account: boolean, other: RemoteUser): Promise<number>;
   /** A session entered / left a room. Not awaited. */
   joinedRoom(session: number, roomKey: string, roomName: string, name: string, guest: boolean): void;
   leftRoom(session: number, roomKey: string): void;
@@ -45,6 +49,9 @@ export class LocalDirectory implements Directory {
   release(): void {}
   async online(): Promise<Map<string, RemoteUser>> {
     return new Map();
+  }
+  async nextLiveSeq(): Promise<number> {
+    throw new Error('no other server to message');
   }
   joinedRoom(): void {}
   leftRoom(): void {}

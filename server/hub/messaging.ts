@@ -93,14 +93,32 @@ export class Messaging {
    * A DM with a guest on either side: delivered to the sessions online now and never stored. Its seq
    * counts the messages between these two sessions (a guest's identity is its connection).
    */
-  private dmLive(client: RegisteredClient, req: DmRequest, toKey: string): void {
+  private dmLive(client: RegisteredClient, req: DmRequest, toKey: string): void | Promise<void> {
+    if (this.ctx.directory.shared) return this.dmLiveCluster(client, req, toKey);
     const recipient = this.presence.online(toKey);
-    if (!recipient) {
-      const why = client.account ? `${req.to} is not online and has no account` : `${req.to} is not online, and guests can only message people who are`;
-      throw new RequestError('not_reachable', `${why}: the message was not sent`);
-    }
-    const seq = bumpLiveSeq(client, recipient);
-    const msg: ChatMessage = { type: 'message', to: recipient.name, from: client.name, text: req.text, seq, ts: new Date().toISOString() };
+    if (!recipient) throw this.notReachable(client, req);
+    this.sendLive(client, req, toKey, recipient.name, bumpLiveSeq(client, recipient));
+  }
+
+  /**
+   * Cluster mode: the other side may be online on any server (sessions of one account on several).
+   * The seq is counted in the directory, per pair of identities as bumpLiveSeq does on one server, so
+   * both sides number one conversation alike wherever they are; the bus carries the message.
+   */
+  private async dmLiveCluster(client: RegisteredClient, req: DmRequest, toKey: string): Promise<void> {
+    const remote = (await this.ctx.read('presence', this.ctx.directory.online([toKey]))).get(toKey);
+    if (!remote) throw this.notReachable(client, req);
+    const seq = await this.ctx.read('presence', this.ctx.directory.nextLiveSeq(client.id, client.key, client.account, remote));
+    if (!client.gone) this.sendLive(client, req, toKey, remote.name, seq);
+  }
+
+  private notReachable(client: RegisteredClient, req: DmRequest): RequestError {
+    const why = client.account ? `${req.to} is not online and has no account` : `${req.to} is not online, and guests can only message people who are`;
+    return new RequestError('not_reachable', `${why}: the message was not sent`);
+  }
+
+  private sendLive(client: RegisteredClient, req: DmRequest, toKey: string, toName: string, seq: number): void {
+    const msg: ChatMessage = { type: 'message', to: toName, from: client.name, text: req.text, seq, ts: new Date().toISOString() };
     if (req.action === true) msg.action = true;
     if (!client.account) msg.guest = true;
     this.ctx.metrics.messagesIn++;

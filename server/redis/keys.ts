@@ -44,6 +44,8 @@ export const keys = {
   roomMembers: (roomKey: string): string => `${P}:{r:${roomKey}}:members`,
   /** Hash room key -> display name: rooms with members on some node. */
   activeRooms: `${P}:rooms:active`,
+  /** Counter: the seq of a live-only DM conversation (a guest on either side) across servers. */
+  liveDm: (pair: string): string => `${P}:live-dm:${pair}`,
   /** What the presence scripts build their own key names from. */
   prefix: `${P}:`,
 };

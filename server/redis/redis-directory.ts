@@ -13,7 +13,7 @@ import type { Directory, RemoteMember, RemoteUser } from '../hub/directory.js';
 import type { Logger } from '../log.js';
 import { Outgoing } from '../outgoing.js';
 import { roomConv } from '../store/store.js';
-import { asArray, type RedisClient } from './client.js';
+import { asArray, asInt, type RedisClient } from './client.js';
 import type { RespValue } from './resp.js';
 import { keys } from './keys.js';
 import { CLAIM, LEAVE_ROOM, PURGE, RELEASE } from './presence-scripts.js';
@@ -114,18 +114,25 @@ export class RedisDirectory implements Directory {
       const f = asArray(leases[i] ?? null);
       let name: string | undefined;
       let kind: string | undefined;
-      let on = false;
+      let holder: string | undefined;
       for (let j = 0; j + 1 < f.length; j += 2) {
         const field = f[j];
         const value = f[j + 1];
         if (typeof field !== 'string' || typeof value !== 'string') continue;
         if (field === 'name') name = value;
         else if (field === 'kind') kind = value;
-        else if (field.startsWith('s:') && live.has(value)) on = true;
+        else if (field.startsWith('s:') && live.has(value)) holder = field.slice(2);
       }
-      if (on && name !== undefined) out.set(k, { name, account: kind === 'a' });
+      if (holder !== undefined && name !== undefined) out.set(k, { name, account: kind === 'a', live: kind === 'a' ? `@${k}` : `~${holder}` });
     });
     return out;
+  }
+
+  async nextLiveSeq(session: number, key: string, account: boolean, other: RemoteUser): Promise<number> {
+    const mine = account ? `@${key}` : `~${this.sid(session)}`;
+    const pair = mine < other.live ? `${mine}|${other.live}` : `${other.live}|${mine}`;
+    const [seq] = await Promise.all([this.redis.command(['INCR', keys.liveDm(pair)]), this.redis.command(['EXPIRE', keys.liveDm(pair), 86_400])]);
+    return asInt(seq ?? null);
   }
 
   joinedRoom(session: number, roomKey: string, roomName: string, name: string, guest: boolean): void {

@@ -98,6 +98,23 @@ describe.skipIf(skip)('cluster presence: three nodes, one Redis', () => {
     expect(seen).toEqual(['joined', 'left']);
   });
 
+  it('DMs with a guest reach it on another node, numbered per pair of sessions; not_reachable once it is gone', async () => {
+    const hal = track(await helloTcp(a.tcpPort, 'hal'));
+    const ivy = track(await helloTcp(b.tcpPort, 'ivy'));
+    expect((await ask(hal, { type: 'dm', to: 'ivy', text: 'one' })).seq).toBe(1);
+    expect(await ivy.next((e) => e.type === 'message' && e.text === 'one')).toMatchObject({ from: 'hal', to: 'ivy', seq: 1, guest: true });
+    expect((await ask(ivy, { type: 'dm', to: 'hal', text: 'two' })).seq).toBe(2);
+    expect(await hal.next((e) => e.type === 'message' && e.text === 'two')).toMatchObject({ from: 'ivy', seq: 2 });
+    await hal.next((e) => e.type === 'message' && e.text === 'one');
+    ivy.send({ type: 'bye' });
+    await ivy.closed();
+    let answer: Event;
+    const deadline = Date.now() + 5000;
+    do answer = await ask(hal, { type: 'dm', to: 'ivy', text: 'three' });
+    while (answer.type !== 'error' && Date.now() < deadline);
+    expect(answer.code).toBe('not_reachable');
+  });
+
   it('a node killed with SIGKILL: its users leave their rooms everywhere and their names are free within 15 s', async () => {
     const dan = track(await helloTcp(c.tcpPort, 'dan'));
     await ask(dan, { type: 'join', room: 'wake' });
