@@ -3,6 +3,9 @@
 // confirmed: from that moment nothing published is missed, so that is when the owner refills whatever
 // was published while it was away (the link may have been down, or Redis may have dropped it as a
 // slow consumer, or an operator ran CLIENT KILL TYPE pubsub).
+//
+// A subscriber only listens, so a dead path (a cut network: no FIN, no RST) would never show: it
+// PINGs every pingMs and drops the connection when a pong is late, and the reconnect resubscribes.
 import type { Logger } from '../log.js';
 import { Link } from './link.js';
 import { RespError, type RespValue } from './resp.js';
@@ -22,12 +25,17 @@ export interface SubscriberOptions {
   log: Logger;
   channels: readonly string[];
   maxBackoffMs?: number;
+  /** How often the connection is checked with PING; a pong later than 1.5 times this drops it. */
+  pingMs?: number;
 }
 
 export class RedisSubscriber {
   private readonly link: Link;
   private confirmed = new Set<string>();
   private live = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  /** When the unanswered PING was sent; 0 when none is outstanding. */
+  private pingSentAt = 0;
 
   constructor(
     private readonly opts: SubscriberOptions,
@@ -38,6 +46,7 @@ export class RedisSubscriber {
       {
         up: () => {
           this.confirmed = new Set();
+          this.pingSentAt = 0;
           this.link.write(['SUBSCRIBE', ...opts.channels]);
         },
         value: (v) => this.received(v),
@@ -48,6 +57,9 @@ export class RedisSubscriber {
       },
     );
     this.link.start();
+    const pingMs = opts.pingMs ?? 2000;
+    this.pingTimer = setInterval(() => this.ping(pingMs), pingMs);
+    this.pingTimer.unref();
   }
 
   /** Subscribed to every channel right now. */
@@ -56,7 +68,21 @@ export class RedisSubscriber {
   }
 
   close(): void {
+    clearInterval(this.pingTimer);
     this.link.close();
+  }
+
+  private ping(pingMs: number): void {
+    if (!this.link.ready) return;
+    if (this.pingSentAt !== 0) {
+      if (Date.now() - this.pingSentAt > pingMs * 1.5) {
+        this.opts.log.warn(`redis ${this.opts.name}: no pong within ${Math.round(pingMs * 1.5)} ms; reconnecting`);
+        this.link.reset('no pong');
+      }
+      return;
+    }
+    this.pingSentAt = Date.now();
+    this.link.write(['PING']);
   }
 
   private received(v: RespValue): void {
@@ -69,6 +95,8 @@ export class RedisSubscriber {
     const kind = v[0];
     if (kind === 'message' && typeof v[1] === 'string' && typeof v[2] === 'string') {
       this.handlers.message(v[1], v[2]);
+    } else if (kind === 'pong') {
+      this.pingSentAt = 0;
     } else if (kind === 'subscribe' && typeof v[1] === 'string') {
       this.confirmed.add(v[1]);
       if (!this.live && this.opts.channels.every((c) => this.confirmed.has(c))) {

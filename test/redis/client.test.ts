@@ -160,4 +160,27 @@ describe.skipIf(skip)('RedisSubscriber against redis-server', () => {
       pub.close();
     }
   });
+
+  it('a silent connection (no pong in time) is dropped and subscribed again: a cut network cannot leave it deaf', async () => {
+    const events: string[] = [];
+    const sub = new RedisSubscriber(
+      { target: parseRedisUrl(redis.url), name: 'sub-ping', log: silentLogger, channels: ['p'], pingMs: 200 },
+      { message: () => undefined, subscribed: () => events.push('subscribed'), lost: () => events.push('lost') },
+    );
+    const admin = new RedisClient({ target: parseRedisUrl(redis.url), name: 'admin', log: silentLogger });
+    try {
+      await admin.ready(5000);
+      await until('subscribed', () => sub.subscribed);
+      // Redis holds every reply (the pongs too) for 1.5 s: to the subscriber, a dead path.
+      const t0 = Date.now();
+      await admin.command(['CLIENT', 'PAUSE', '1500', 'ALL']);
+      await until('lost', () => events.includes('lost'), 3000);
+      expect(Date.now() - t0).toBeLessThan(1200);
+      await until('subscribed again', () => events.join(',') === 'subscribed,lost,subscribed', 8000);
+    } finally {
+      sub.close();
+      admin.close();
+    }
+  });
 });
+
