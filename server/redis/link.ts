@@ -37,6 +37,8 @@ export class Link {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private corked = false;
+  /** Why the current connection is being dropped, when we drop it. */
+  private why: string | undefined;
   ready = false;
 
   constructor(
@@ -63,9 +65,17 @@ export class Link {
     s.write(encodeCommand(args));
   }
 
-  /** Drops the connection (a reconnect follows): for a stuck server or a broken reply stream. */
+  /**
+   * Drops the connection (a reconnect follows): for a stuck server or a broken reply stream. With an
+   * RST, not a FIN: the kernel then discards what it has not yet delivered, so a command we have just
+   * refused cannot reach Redis later, when a cut network heals, and be run after all.
+   */
   reset(reason: string): void {
-    this.socket?.destroy(new Error(reason));
+    const s = this.socket;
+    if (!s) return;
+    this.why = reason;
+    if (s.readyState === 'open') s.resetAndDestroy();
+    else s.destroy();
   }
 
   close(): void {
@@ -84,6 +94,7 @@ export class Link {
     socket.setKeepAlive(true, 5000);
     const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), this.opts.connectTimeoutMs ?? 2000);
     let why = 'connection closed';
+    this.why = undefined;
     const decoder = new RespDecoder((v) => this.received(v));
     socket.on('connect', () => {
       clearTimeout(timer);
@@ -111,6 +122,7 @@ export class Link {
       this.socket = undefined;
       const wasReady = this.ready;
       this.ready = false;
+      why = this.why ?? why;
       if (wasReady) this.opts.log.warn(`redis ${this.opts.name}: lost ${describeTarget(target)}: ${why}`);
       this.owner.down(why);
       if (this.closed) return;
