@@ -7,16 +7,19 @@ import { ClientCore, moreUsers, type Pending } from '../protocol/client-core.js'
 import type { ChatMessage, ErrorEvent, ServerEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { helpText, interpret } from './commands.js';
-import { Connection } from './connection.js';
+import { Connection, describe, type Target } from './connection.js';
 import { formatError, formatMessage, formatNotice, neutralise, pickStyle } from './render.js';
 
 const USAGE = `parley: the Parley console client
 
-usage: parley [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--retry-for SECONDS]
+usage: parley [--name NAME] [--host HOST] [--port PORT | --servers LIST] [--room ROOM] [--retry-for SECONDS]
 
   --name NAME   your name (asked for when missing on a terminal); env PARLEY_NAME
   --host HOST   server address (default localhost); env PARLEY_HOST
   --port PORT   server TCP port (default 9000); env PARLEY_PORT
+  --servers LIST
+                the nodes of a cluster, comma-separated HOST:PORT (instead of --host and --port):
+                after a lost connection the next one is tried; env PARLEY_SERVERS
   --room ROOM   room to join first (default general); env PARLEY_ROOM
   --retry-for SECONDS
                 with stdin from a pipe: how long to keep reconnecting after the server goes
@@ -32,12 +35,22 @@ interface Options {
   name: string | undefined;
   host: string;
   port: number;
+  /** --servers: when given, these instead of host and port. */
+  servers: Target[] | undefined;
   room: string;
   retryForS: number;
 }
 
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | string {
-  const o: Options = { name: env.PARLEY_NAME, host: env.PARLEY_HOST ?? 'localhost', port: Number(env.PARLEY_PORT ?? 9000), room: env.PARLEY_ROOM ?? 'general', retryForS: Number(env.PARLEY_RETRY_FOR ?? 60) };
+  const o: Options = {
+    name: env.PARLEY_NAME,
+    host: env.PARLEY_HOST ?? 'localhost',
+    port: Number(env.PARLEY_PORT ?? 9000),
+    servers: undefined,
+    room: env.PARLEY_ROOM ?? 'general',
+    retryForS: Number(env.PARLEY_RETRY_FOR ?? 60),
+  };
+  let serverList = env.PARLEY_SERVERS;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return 'help';
@@ -48,15 +61,33 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | string {
     if (flag === '--name') o.name = value;
     else if (flag === '--host') o.host = value;
     else if (flag === '--port') o.port = Number(value);
+    else if (flag === '--servers') serverList = value;
     else if (flag === '--room') o.room = value.replace(/^#/, '');
     else if (flag === '--retry-for') o.retryForS = Number(value);
     else return `unknown flag ${flag}; --help lists them`;
   }
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) return 'the port must be 1-65535';
+  if (serverList !== undefined && serverList !== '') {
+    const servers = parseServers(serverList);
+    if (typeof servers === 'string') return servers;
+    o.servers = servers;
+  }
   if (!Number.isFinite(o.retryForS) || o.retryForS < 0) return '--retry-for must be a number of seconds, 0 or more';
   if (o.name !== undefined && !isValidName(o.name)) return 'a name is 1-32 letters, digits, _ - or .';
   if (!isValidName(o.room)) return 'a room name is 1-32 letters, digits, _ - or .';
   return o;
+}
+
+/** `host:port,[v6]:port,...`; a missing port is 9000. */
+function parseServers(list: string): Target[] | string {
+  const out: Target[] = [];
+  for (const raw of list.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(raw);
+    const port = Number(m?.[3] ?? 9000);
+    if (!m || !Number.isInteger(port) || port < 1 || port > 65535) return `--servers: "${raw}" is not HOST:PORT`;
+    out.push({ host: m[1] ?? m[2]!, port });
+  }
+  return out.length > 0 ? out : '--servers lists no server';
 }
 
 function main(): void {
@@ -100,7 +131,7 @@ function main(): void {
   // DMs a reconnect's catch-up found (or held back while it ran) are printed like live ones, in seq order.
   const core = new ClientCore({ send: (req) => conn.send(req), show: (msgs) => msgs.forEach(show) });
   // A terminal user is there to see the reconnect notices and can /quit; a script must not hang forever.
-  const conn = new Connection(opts.host, opts.port, {
+  const conn = new Connection(opts.servers ?? [{ host: opts.host, port: opts.port }], {
     open() {
       everConnected = true;
       if (opts.name !== undefined) helloId = core.connected(opts.name);
@@ -109,16 +140,16 @@ function main(): void {
     lost(reason, retryInMs) {
       for (const p of core.disconnected()) unconfirmed(p);
       if (quitting) return;
-      if (!everConnected && !interactive) {
-        process.stderr.write(`parley: cannot connect to ${opts.host}:${opts.port}: ${reason}\n`);
+      if (!everConnected && !interactive && conn.triedAll) {
+        process.stderr.write(`parley: cannot connect to ${describe(conn.target)}: ${reason}\n`);
         process.exit(1);
       }
       if (retryInMs === undefined) {
         // Only a piped client gives up (see --retry-for); what it had not got confirmed was listed above.
-        process.stderr.write(`parley: gave up on ${opts.host}:${opts.port} after ${opts.retryForS} s without a connection: ${reason}\n`);
+        process.stderr.write(`parley: gave up on ${describe(conn.target)} after ${opts.retryForS} s without a connection: ${reason}\n`);
         process.exit(1);
       }
-      print(formatNotice(`connection to ${opts.host}:${opts.port} lost (${reason}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`, st));
+      print(formatNotice(`connection to ${describe(conn.target)} lost (${reason}); reconnecting in ${(retryInMs / 1000).toFixed(1)} s`, st));
     },
   }, interactive ? undefined : opts.retryForS * 1000);
 
@@ -175,7 +206,7 @@ function main(): void {
     const settled = 're' in ev ? core.settle(ev.re) : undefined;
     switch (ev.type) {
       case 'welcome':
-        print(formatNotice(`connected to ${opts.host}:${opts.port} as ${ev.name} (${ev.server})`, st));
+        print(formatNotice(`connected to ${describe(conn.target)} as ${ev.name} (${ev.server})`, st));
         rl?.prompt(true);
         return;
       case 'members': {
