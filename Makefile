@@ -60,6 +60,7 @@ bench: build
 	BENCH_REF_DIR="$(BENCH_REF_DIR)" node dist/bench/main.js --suite $(ARGS)
 	node dist/bench/store.js
 	node dist/bench/attacks.js
+	node dist/bench/cluster.js
 
 # Hostile clients (bench/attacks.ts): each attack against a fresh server, RSS and a canary's latency.
 # ARGS="--only history-flood,who-flood" picks attacks; ARGS=--check exits 1 when a target is missed.
