@@ -13,7 +13,7 @@ import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
 import { accountDmConv, dmConv, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
-import type { Client, RegisteredClient } from './client.js';
+import { isRegistered, type Client, type RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 import type { Presence } from './presence.js';
 import type { Rooms } from './rooms.js';
@@ -183,8 +183,8 @@ export class Messaging {
    */
   redeliverInboxes(clients: Iterable<Client>): void {
     for (const c of clients) {
-      if (c.gone || c.inbox || !c.account || c.name === undefined || c.key === undefined) continue;
-      this.deliverInbox(c as RegisteredClient).catch((err: Error) => this.ctx.log.warn(`inbox of ${c.name}: ${err.message}`));
+      if (c.gone || c.inbox || !c.account || !isRegistered(c)) continue;
+      this.deliverInbox(c).catch((err: Error) => this.ctx.log.warn(`inbox of ${c.name}: ${err.message}`));
     }
   }
 

@@ -58,7 +58,7 @@ export function parseNotice(payload: string): Notice | undefined {
     parts.push(payload.slice(pos, nl));
     pos = nl + 1;
   }
-  const [conv, seqText, epoch, tsText] = parts as [string, string, string, string];
+  const [conv = '', seqText = '', epoch = '', tsText = ''] = parts;
   const seq = Number(seqText);
   const msg = decodeMessage(payload.slice(pos), seq, Number(tsText));
   return msg && conv !== '' ? { conv, seq, epoch, msg } : undefined;
@@ -72,8 +72,9 @@ export function entryMessage(entry: unknown): ChatMessage | undefined {
   let draft: string | undefined;
   let ts: number | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 'd' && typeof fields[i + 1] === 'string') draft = fields[i + 1] as string;
-    else if (fields[i] === 't') ts = Number(fields[i + 1]);
+    const value = fields[i + 1];
+    if (fields[i] === 'd' && typeof value === 'string') draft = value;
+    else if (fields[i] === 't') ts = Number(value);
   }
   return draft === undefined || ts === undefined ? undefined : decodeMessage(draft, seq, ts);
 }

@@ -166,7 +166,10 @@ export class RedisDirectory implements Directory {
   async activeRooms(): Promise<{ key: string; name: string; users: string[] }[]> {
     const f = asArray(await this.redis.command(['HGETALL', keys.activeRooms]));
     const rooms: { key: string; name: string }[] = [];
-    for (let i = 0; i + 1 < f.length; i += 2) if (typeof f[i] === 'string' && typeof f[i + 1] === 'string') rooms.push({ key: f[i] as string, name: f[i + 1] as string });
+    for (let i = 0; i + 1 < f.length; i += 2) {
+      const [key, name] = [f[i], f[i + 1]];
+      if (typeof key === 'string' && typeof name === 'string') rooms.push({ key, name });
+    }
     const counts = await Promise.all(rooms.map((r) => this.roomMembers(r.key)));
     return rooms.map((r, i) => ({ ...r, users: counts[i]!.map((m) => nameKey(m.name)) })).filter((r) => r.users.length > 0);
   }

@@ -137,7 +137,8 @@ export class RedisStore implements Store {
     const users: KnownUser[] = [];
     page.forEach((k, i) => {
       const name = n[i];
-      if (typeof name === 'string') users.push({ name, lastSeen: typeof s[i] === 'string' ? (s[i] as string) : new Date(0).toISOString() });
+      const lastSeen = s[i];
+      if (typeof name === 'string') users.push({ name, lastSeen: typeof lastSeen === 'string' ? lastSeen : new Date(0).toISOString() });
     });
     return { users, more: found.length > limit };
   }

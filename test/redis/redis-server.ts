@@ -80,7 +80,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
     port,
     dir,
     url: `redis://${opts.password === undefined ? '' : `:${encodeURIComponent(opts.password)}@`}127.0.0.1:${port}`,
-    proc: undefined as unknown as ChildProcess,
+    proc: spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] }),
     kill: async (signal = 'SIGKILL') => {
       const p = r.proc;
       if (p.exitCode !== null || p.signalCode !== null) return;
@@ -96,7 +96,6 @@ export async function startRedis(opts: RedisOptions = {}): Promise<TestRedis> {
     cli: (...cmd: string[]) =>
       execFileSync('redis-cli', ['-p', String(port), ...(opts.password === undefined ? [] : ['-a', opts.password, '--no-auth-warning']), ...cmd], { encoding: 'utf8' }),
   };
-  r.proc = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   await up(port, 10_000);
   return r;
 }
