@@ -57,8 +57,18 @@ async function sendLoad(c: TcpClient, room: string, prefix: string, count: numbe
   const outcome = new Map<string, Event>();
   let next = 0;
   const deadline = Date.now() + deadlineMs;
+  // Replies counted incrementally: rescanning every event on each step would cost the test O(n²).
+  let scanned = 0;
+  let replies = 0;
+  const countReplies = (): number => {
+    for (; scanned < c.events.length; scanned++) {
+      const re = c.events[scanned]!.re;
+      if (typeof re === 'string' && re.startsWith(`${prefix}-`)) replies++;
+    }
+    return replies;
+  };
   while (next < count && Date.now() < deadline && !c.socket.destroyed) {
-    const inFlight = next - c.events.filter((e) => typeof e.re === 'string' && e.re.startsWith(`${prefix}-`)).length;
+    const inFlight = next - countReplies();
     if (inFlight >= window) {
       await new Promise((r) => setTimeout(r, 2));
       continue;
@@ -66,7 +76,7 @@ async function sendLoad(c: TcpClient, room: string, prefix: string, count: numbe
     const mid = `${prefix}-${next++}`;
     c.send({ type: 'say', room, text: mid, mid, id: mid });
   }
-  await until(`${prefix}: replies`, () => c.socket.destroyed || c.events.filter((e) => typeof e.re === 'string' && e.re.startsWith(`${prefix}-`)).length >= next, 20_000).catch(() => undefined);
+  await until(`${prefix}: replies`, () => c.socket.destroyed || countReplies() >= next, 20_000).catch(() => undefined);
   for (const e of c.events) if (typeof e.re === 'string' && e.re.startsWith(`${prefix}-`)) outcome.set(e.re, e);
   return outcome;
 }
