@@ -331,12 +331,19 @@ export class Rooms {
     if (target > room.refillTo) room.refillTo = target;
     if (room.refilling) return;
     room.refilling = true;
-    void this.runRefill(room).finally(() => {
-      room.refilling = false;
-    });
+    this.runRefill(room).catch((err: unknown) => this.ctx.log.error(`room ${room.name}: refill: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
   }
 
   private async runRefill(room: Room): Promise<void> {
+    try {
+      await this.refillLoop(room);
+    } finally {
+      // In the same step as the loop's last check: a notice cannot slip in between and wait unread.
+      room.refilling = false;
+    }
+  }
+
+  private async refillLoop(room: Room): Promise<void> {
     for (let failures = 0; this.byKey.get(room.key) === room && room.lastSeq < room.refillTo; ) {
       let page;
       try {
