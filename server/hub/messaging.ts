@@ -53,12 +53,13 @@ export class Messaging {
     this.rooms.writeStarted(room);
     const bytes = req.text.length;
     client.writeStarted(bytes);
-    this.ctx.store.append(room.conv, draft, undefined, (err, msg) => {
+    this.ctx.store.append(room.conv, draft, undefined, (err, msg, repeat) => {
       client.writeDone(bytes);
       if (err || !msg) {
         this.refused(client, err, req.id);
       } else {
-        this.rooms.publishMessage(room, msg);
+        // A repeat (same mid) was delivered the first time: only its ack is owed.
+        if (!repeat) this.rooms.publishMessage(room, msg);
         if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id, seq: msg.seq }, undefined);
       }
       this.rooms.writeSettled(room);
@@ -79,12 +80,14 @@ export class Messaging {
     const bytes = req.text.length;
     client.writeStarted(bytes);
     const fromKey = client.key;
-    this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg) => {
+    this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg, repeat) => {
       client.writeDone(bytes);
       if (err || !msg) return this.refused(client, err, req.id);
-      const out = new Outgoing(msg);
-      this.ctx.bus.publish({ kind: 'user', user: toKey, conv, seq: msg.seq, out });
-      if (fromKey !== toKey) this.ctx.bus.publish({ kind: 'user', user: fromKey, conv, seq: msg.seq, out });
+      if (!repeat) {
+        const out = new Outgoing(msg);
+        this.ctx.bus.publish({ kind: 'user', user: toKey, conv, seq: msg.seq, out });
+        if (fromKey !== toKey) this.ctx.bus.publish({ kind: 'user', user: fromKey, conv, seq: msg.seq, out });
+      }
       if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id, seq: msg.seq }, undefined);
     });
   }

@@ -60,7 +60,7 @@ export class RedisStore implements Store {
       )
       .then(
         (reply) => {
-          const [, stamp, epoch] = asArray(reply);
+          const [stored, stamp, epoch] = asArray(reply);
           const [seqText, tsText] = (asString(stamp ?? null) ?? '').split('|');
           const seq = Number(seqText);
           this.opts.memory.saw(conv, seq, asString(epoch ?? null) ?? '');
@@ -74,7 +74,7 @@ export class RedisStore implements Store {
             this.listed.add(conv);
             this.redis.command(['HSETNX', keys.rooms, conv.slice(2), draft.room]).catch(() => this.listed.delete(conv));
           }
-          done(null, msg);
+          done(null, msg, stored === 0);
         },
         (err: Error) => done(err, undefined),
       );

@@ -1,7 +1,9 @@
 // --memory: the Store contract with nothing behind it. Messages live in the heap, newest
-// --history-per-room per conversation. A message becomes durable (visible, acknowledged) in a
+// --history-per-room per conversation. A client's message id (`mid`) is remembered for as many of a
+// conversation's messages, so a resent message is answered with the first one instead of stored twice. A message becomes durable (visible, acknowledged) in a
 // microtask, so callers see the same asynchronous contract as the file store, in append order.
 import type { ChatMessage } from '../../protocol/messages.js';
+import { nameKey } from '../../protocol/names.js';
 import { Inboxes } from './inboxes.js';
 import { KnownUsers } from './known-users.js';
 import { stamp, type Numbering } from './numbering.js';
@@ -19,6 +21,8 @@ interface Conv extends Numbering {
   /** Retained messages are msgs[head..], oldest first. */
   msgs: ChatMessage[];
   head: number;
+  /** `<sender key>\n<mid>` -> the message stored with it; the oldest forgotten beyond retention. */
+  mids: Map<string, ChatMessage> | undefined;
 }
 
 export class MemoryStore implements Store {
@@ -35,9 +39,18 @@ export class MemoryStore implements Store {
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     if (draft.room === undefined && draft.to === undefined) return queueMicrotask(() => done(new Error('a message needs a room or a recipient'), undefined));
     let c = this.convs.get(conv);
-    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
+    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '', mids: undefined }));
+    const midKey = draft.mid === undefined ? undefined : `${nameKey(draft.from)}\n${draft.mid}`;
+    const first = midKey === undefined ? undefined : c.mids?.get(midKey);
+    // Answered after the first one's done (both are microtasks, queued in order).
+    if (first) return queueMicrotask(() => done(null, first, true));
     const { seq, ts } = stamp(c);
     const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true);
+    if (midKey !== undefined) {
+      const mids = (c.mids ??= new Map());
+      mids.set(midKey, msg);
+      if (mids.size > this.opts.historyPerRoom) mids.delete(mids.keys().next().value!);
+    }
     const conversation = c;
     queueMicrotask(() => {
       this.add(conversation, msg);

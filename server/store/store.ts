@@ -37,8 +37,8 @@ export interface Draft {
   guest?: true;
   /**
    * The client's id for this message (`mid`): a store that honours it stores a message once per sender,
-   * conversation and mid, and answers a repeat with the message stored first (the Redis store does;
-   * the embedded stores ignore it).
+   * conversation and mid, and answers a repeat with the message stored first (the Redis and memory
+   * stores do; the file store ignores it).
    */
   mid?: string;
 }
@@ -92,8 +92,12 @@ export interface HistoryPage {
 }
 
 export type Done = (err: Error | null) => void;
-/** `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set. */
-export type Appended = (err: Error | null, msg: ChatMessage | undefined) => void;
+/**
+ * `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set.
+ * `repeat`: the draft's `mid` had been stored before by this sender in this conversation, and `msg` is
+ * that first message: nothing was stored or numbered now, and nobody should be sent it again.
+ */
+export type Appended = (err: Error | null, msg: ChatMessage | undefined, repeat?: boolean) => void;
 
 export interface Store {
   /** Loads what is needed to serve. Called once before the server accepts connections. */
