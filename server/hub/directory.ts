@@ -10,11 +10,13 @@ export interface RemoteUser {
   account: boolean;
   /** Its identity in live DMs (a guest's is its one session, an account's its name). */
   live: string;
+  away?: string;
 }
 
 export interface RemoteMember {
   name: string;
   guest: boolean;
+  away?: string;
 }
 
 export interface Directory {
@@ -30,6 +32,8 @@ export interface Directory {
   online(keys: readonly string[]): Promise<Map<string, RemoteUser>>;
   /** The next seq of a live-only DM conversation between this session's user and one online elsewhere. */
   nextLiveSeq(session: number, key: string, account: boolean, other: RemoteUser): Promise<number>;
+  /** The user's away message changed (undefined: back). Not awaited. */
+  setAway(key: string, text: string | undefined): void;
   /** A session entered / left a room. Not awaited. */
   joinedRoom(session: number, roomKey: string, roomName: string, name: string, guest: boolean): void;
   leftRoom(session: number, roomKey: string): void;
@@ -53,6 +57,7 @@ export class LocalDirectory implements Directory {
   async nextLiveSeq(): Promise<number> {
     throw new Error('no other server to message');
   }
+  setAway(): void {}
   joinedRoom(): void {}
   leftRoom(): void {}
   async roomMembers(): Promise<RemoteMember[]> {

@@ -137,6 +137,7 @@ export class Presence {
     const next = text === undefined || text === '' ? undefined : text;
     if (next === undefined) this.away.delete(client.key);
     else this.away.set(client.key, next);
+    if (before !== next) this.ctx.directory.setAway(client.key, next);
     return before !== next;
   }
 
@@ -155,7 +156,11 @@ export class Presence {
     }
     if (this.ctx.directory.shared) {
       const elsewhere = (await this.ctx.read('presence', this.ctx.directory.online([key]))).get(key);
-      if (elsewhere) return { type: 'user', name: elsewhere.name, online: true, account: elsewhere.account };
+      if (elsewhere) {
+        const event: UserEvent = { type: 'user', name: elsewhere.name, online: true, account: elsewhere.account };
+        if (elsewhere.away !== undefined) event.away = elsewhere.away;
+        return event;
+      }
     }
     const known = await this.ctx.read('the user', this.ctx.store.knownUser(key));
     if (!known && !account) throw this.noSuchUser(req.name);
@@ -177,7 +182,11 @@ export class Presence {
     const users = page.users.map((u): UserInfo => {
       const here = this.online(nameKey(u.name));
       const remote = here ? undefined : elsewhere?.get(nameKey(u.name));
-      if (remote) return remote.account ? { name: remote.name, online: true } : { name: remote.name, online: true, guest: true };
+      if (remote) {
+        const info: UserInfo = remote.account ? { name: remote.name, online: true } : { name: remote.name, online: true, guest: true };
+        if (remote.away !== undefined) info.away = remote.away;
+        return info;
+      }
       if (!here) return { name: u.name, online: false, lastSeen: u.lastSeen };
       const info: UserInfo = here.account ? { name: here.name, online: true } : { name: here.name, online: true, guest: true };
       const away = this.away.get(nameKey(u.name));

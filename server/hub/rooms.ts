@@ -101,7 +101,12 @@ export class Rooms {
     if (!here && remote.length === 0) return undefined;
     const users = here?.users ?? [];
     const listed = new Set(users.map((u) => nameKey(u.name)));
-    for (const m of remote) if (!listed.has(nameKey(m.name))) users.push(m.guest ? { name: m.name, online: true, guest: true } : { name: m.name, online: true });
+    for (const m of remote) {
+      if (listed.has(nameKey(m.name))) continue;
+      const info: UserInfo = m.guest ? { name: m.name, online: true, guest: true } : { name: m.name, online: true };
+      if (m.away !== undefined) info.away = m.away;
+      users.push(info);
+    }
     return { name: here?.name ?? this.names.get(key) ?? key, users };
   }
 
@@ -134,8 +139,8 @@ export class Rooms {
     }
   }
 
-  private membersEvent(room: Room, elsewhere: readonly { name: string; guest: boolean }[] = []): MembersEvent {
-    const list = memberList(room);
+  private membersEvent(room: Room, elsewhere: readonly { name: string; guest: boolean; away?: string }[] = []): MembersEvent {
+    const list: { name: string; guest: boolean; away?: string }[] = memberList(room);
     const listed = new Set(list.map((m) => nameKey(m.name)));
     for (const m of elsewhere) if (!listed.has(nameKey(m.name))) list.push(m);
     const event: MembersEvent = { type: 'members', room: room.name, users: list.map((m) => m.name) };
@@ -143,7 +148,7 @@ export class Rooms {
     if (guests.length > 0) event.guests = guests;
     let away: Record<string, string> | undefined;
     for (const m of list) {
-      const text = this.presence.awayOf(nameKey(m.name));
+      const text = this.presence.awayOf(nameKey(m.name)) ?? m.away;
       if (text !== undefined) (away ??= {})[m.name] = text;
     }
     if (away) event.away = away;

@@ -37,6 +37,10 @@ export class RedisDirectory implements Directory {
   readonly shared = true;
   private readonly sessions = new Map<number, Session>();
   private readonly rooms = new Map<number, Map<string, Membership>>();
+  /** Away messages of users with sessions here, to set again after a reconnect. */
+  private readonly away = new Map<string, string>();
+  /** Sessions here per user key: a user's away is forgotten here with its last one. */
+  private readonly perKey = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | undefined;
   private liveNodes: { at: number; nodes: Promise<Set<string>> } | undefined;
   /**
@@ -89,6 +93,7 @@ export class RedisDirectory implements Directory {
   async claim(session: number, key: string, name: string, account: boolean): Promise<RequestError | undefined> {
     const r = asArray(await this.runClaim(session, key, name, account));
     if (r[0] === 1) {
+      if (!this.sessions.has(session)) this.perKey.set(key, (this.perKey.get(key) ?? 0) + 1);
       this.sessions.set(session, { key, name, account });
       return undefined;
     }
@@ -102,6 +107,12 @@ export class RedisDirectory implements Directory {
     const s = this.sessions.get(session);
     if (!s) return;
     this.sessions.delete(session);
+    const left = (this.perKey.get(s.key) ?? 1) - 1;
+    if (left > 0) this.perKey.set(s.key, left);
+    else {
+      this.perKey.delete(s.key);
+      this.away.delete(s.key);
+    }
     for (const roomKey of [...(this.rooms.get(session)?.keys() ?? [])]) this.leftRoom(session, roomKey);
     this.owe(() => this.redis.eval(RELEASE, [keys.lease(s.key), keys.leaseSkeletons, keys.nodeSessions(this.node)], [this.sid(session), s.key]));
   }
@@ -115,15 +126,20 @@ export class RedisDirectory implements Directory {
       let name: string | undefined;
       let kind: string | undefined;
       let holder: string | undefined;
+      let away: string | undefined;
       for (let j = 0; j + 1 < f.length; j += 2) {
         const field = f[j];
         const value = f[j + 1];
         if (typeof field !== 'string' || typeof value !== 'string') continue;
         if (field === 'name') name = value;
         else if (field === 'kind') kind = value;
+        else if (field === 'away') away = value;
         else if (field.startsWith('s:') && live.has(value)) holder = field.slice(2);
       }
-      if (holder !== undefined && name !== undefined) out.set(k, { name, account: kind === 'a', live: kind === 'a' ? `@${k}` : `~${holder}` });
+      if (holder === undefined || name === undefined) return;
+      const user: RemoteUser = { name, account: kind === 'a', live: kind === 'a' ? `@${k}` : `~${holder}` };
+      if (away !== undefined) user.away = away;
+      out.set(k, user);
     });
     return out;
   }
@@ -133,6 +149,12 @@ export class RedisDirectory implements Directory {
     const pair = mine < other.live ? `${mine}|${other.live}` : `${other.live}|${mine}`;
     const [seq] = await Promise.all([this.redis.command(['INCR', keys.liveDm(pair)]), this.redis.command(['EXPIRE', keys.liveDm(pair), 86_400])]);
     return asInt(seq ?? null);
+  }
+
+  setAway(key: string, text: string | undefined): void {
+    if (text === undefined) this.away.delete(key);
+    else this.away.set(key, text);
+    this.owe(() => this.redis.command(text === undefined ? ['HDEL', keys.lease(key), 'away'] : ['HSET', keys.lease(key), 'away', text]));
   }
 
   joinedRoom(session: number, roomKey: string, roomName: string, name: string, guest: boolean): void {
@@ -160,7 +182,13 @@ export class RedisDirectory implements Directory {
       const k = nameKey(name);
       if (!seen.has(k)) seen.set(k, { name, guest: guest === 'g' });
     }
-    return [...seen.values()];
+    const aways = await Promise.all([...seen.keys()].map((k) => this.redis.command(['HGET', keys.lease(k), 'away'])));
+    const members = [...seen.values()];
+    members.forEach((m, i) => {
+      const away = aways[i];
+      if (typeof away === 'string') m.away = away;
+    });
+    return members;
   }
 
   async activeRooms(): Promise<{ key: string; name: string; users: string[] }[]> {
@@ -242,5 +270,6 @@ export class RedisDirectory implements Directory {
       if (r[0] !== 1) this.log.warn(`redis: ${s.name} was taken elsewhere while this node was cut off; its session here keeps it locally`);
     }
     for (const [session, mine] of this.rooms) for (const [roomKey, m] of mine) await this.registerMembership(session, roomKey, m);
+    for (const [key, text] of this.away) await this.redis.command(['HSET', keys.lease(key), 'away', text]);
   }
 }

@@ -115,6 +115,20 @@ describe.skipIf(skip)('cluster presence: three nodes, one Redis', () => {
     expect(answer.code).toBe('not_reachable');
   });
 
+  it('away messages show to members, who and whois on other nodes, and end with the last session', async () => {
+    const kim = track(await helloTcp(a.tcpPort, 'kim'));
+    await ask(kim, { type: 'join', room: 'afk' });
+    await ask(kim, { type: 'away', text: 'at lunch' });
+    const lee = track(await helloTcp(b.tcpPort, 'lee'));
+    const members = await ask(lee, { type: 'join', room: 'afk' });
+    expect(members.away).toEqual({ kim: 'at lunch' });
+    expect(((await ask(lee, { type: 'who', room: 'afk' })).users as { name: string; away?: string }[]).find((u) => u.name === 'kim')?.away).toBe('at lunch');
+    expect((await ask(lee, { type: 'whois', name: 'kim' })).away).toBe('at lunch');
+    await ask(kim, { type: 'away' });
+    await lee.next((e) => e.type === 'away' && e.name === 'kim' && e.text === undefined);
+    expect((await ask(lee, { type: 'whois', name: 'kim' })).away).toBeUndefined();
+  });
+
   it('a node killed with SIGKILL: its users leave their rooms everywhere and their names are free within 15 s', async () => {
     const dan = track(await helloTcp(c.tcpPort, 'dan'));
     await ask(dan, { type: 'join', room: 'wake' });
