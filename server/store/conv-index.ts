@@ -1,5 +1,6 @@
 // Where each retained message of one conversation lives on disk: (seq, segment, offset, length), four
-// u32 words per message in chunked typed arrays. No object per message: a million retained messages
+// u32 words per message in chunked typed arrays (so: at most 2^32 - 1 messages a conversation, and
+// segments below 4 GiB; the store caps segments at 1 GiB and the record codec refuses larger seqs). No object per message: a million retained messages
 // cost 16 MB of index and nothing for the garbage collector to trace. Seqs only grow; retention drops
 // from the front in O(1) and frees a whole chunk at a time, so no append ever copies a large array.
 // A conversation with a handful of messages holds one small chunk that grows as it fills. Chunks are

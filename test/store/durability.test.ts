@@ -8,7 +8,10 @@ import { connectTcp, helloTcp, type Event, type TcpClient } from '../helpers/tcp
 import { prng } from '../helpers/prng.js';
 
 const dirs: string[] = [];
-afterAll(() => {
+/** Every server started, so a test that fails half-way does not leave one running. */
+const servers: RunningServer[] = [];
+afterAll(async () => {
+  await Promise.all(servers.map((s) => (s.proc.exitCode === null && s.proc.signalCode === null ? s.stop('SIGKILL') : undefined)));
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -21,8 +24,10 @@ function newDir(): string {
 // The floods below send as fast as acks come back: the per-sender rate limit would refuse most of it.
 const QUIET = ['--log-level', 'warn', '--no-rate-limit'];
 
-function start(dir: string, extra: string[] = []): Promise<RunningServer> {
-  return startServer(['--data-dir', dir, ...QUIET, ...extra]);
+async function start(dir: string, extra: string[] = []): Promise<RunningServer> {
+  const server = await startServer(['--data-dir', dir, ...QUIET, ...extra]);
+  servers.push(server);
+  return server;
 }
 
 
