@@ -121,9 +121,13 @@ export class Client implements Session {
    * period to give up on, and meanwhile its name must already be free and nothing delivered to it.
    */
   end(reason: CloseReason): void {
+    this.endedBy = reason;
     this.peer.close(reason);
     this.disconnected();
   }
+
+  /** Why the hub ended this connection, when it did (bye, a fatal error); undefined when it just went. */
+  endedBy: CloseReason | undefined;
 
   get registered(): boolean {
     return this.name !== undefined;

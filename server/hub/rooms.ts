@@ -199,12 +199,17 @@ export class Rooms {
     if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
   }
 
-  /** The connection is gone: every room it was in hears so. */
+  /**
+   * The connection is gone: every room it was in hears so. After a `bye` the user left on purpose, so
+   * the `left` carries no `reason` (clients show it as leaving, not as a lost connection).
+   */
   leaveAll(client: RegisteredClient): void {
     const ts = new Date().toISOString();
+    const saidBye = client.endedBy === 'bye';
     for (const room of client.rooms) {
       this.remove(client, room);
-      if (!this.otherSessionIn(room, client)) this.publish(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+      if (this.otherSessionIn(room, client)) continue;
+      this.publish(room, saidBye ? { type: 'left', room: room.name, name: client.name, ts } : { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
     }
   }
 
