@@ -186,7 +186,7 @@ export class Messaging {
       }
     }
     if (delivered && toThisUser && event.conv !== undefined && event.seq !== undefined) {
-      this.markDelivered(event.user, [{ conv: event.conv, seq: event.seq }]);
+      this.markDelivered(inboxKey(event.user), [{ conv: event.conv, seq: event.seq }]);
     }
   }
 
@@ -230,7 +230,7 @@ export class Messaging {
       }
       if (refs.length > 0) {
         this.ctx.metrics.messagesOut += refs.length;
-        this.ctx.store.markDelivered(inbox, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+        this.markDelivered(inbox, refs);
         if (dropped) return;
         await client.roomToWrite();
       } else if (state.skipped === 0 || dropped) {
@@ -239,8 +239,9 @@ export class Messaging {
     }
   }
 
-  private markDelivered(userKey: string, refs: MessageRef[]): void {
-    this.ctx.store.markDelivered(inboxKey(userKey), refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+  /** `inbox` is the store's inbox key: inboxKey(user), or a claimed name's pre-account one. */
+  private markDelivered(inbox: string, refs: MessageRef[]): void {
+    this.ctx.store.markDelivered(inbox, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
   }
 
   private refused(client: Client, err: Error | null, re: SayRequest['id']): void {
