@@ -53,6 +53,8 @@ export interface FileStoreOptions {
   cacheBytes?: number;
   /** File operations used for appends; tests pass a shim to count writes or inject failures. */
   io?: LogIo;
+  /** The disk failed a sync (log-writer.ts): messages may have been delivered that are not on disk. */
+  onSyncFailure?: (err: Error) => void;
 }
 
 /** Edits, deletions and reactions, beside the segments (amendments.ts). */
@@ -366,6 +368,7 @@ export class FileStore implements Store {
         queueMicrotask(() => {
           throw err;
         }),
+      onSyncFailure: this.opts.onSyncFailure,
     });
     // Scanned sealed segments get their sidecars now, so the next start does not scan them again.
     for (const b of toWrite) this.writeSidecar(b, true, false);

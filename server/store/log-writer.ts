@@ -18,10 +18,10 @@
 // of the last written record and writing goes on there, so the failed records' seqs are handed back
 // and nothing of them is ever read. A failed fdatasync is different: the kernel may already have
 // dropped the dirty pages it could not write, so a retry could report success for data that is gone
-// (PostgreSQL's "fsyncgate"). The writer is then broken: every record waiting to be durable and every
-// later append fails until a restart, which replays what really reached the disk. Records written
-// before such a failure may already have been delivered; their senders hear that they were not
-// stored, and after the restart they are in history exactly when they reached the disk.
+// (PostgreSQL's "fsyncgate"), and the records it covered may already have been delivered, so they
+// cannot be refused either (a refused message is never seen). onSyncFailure hears it first: the
+// server exits there, as PostgreSQL does, and its restart replays what really reached the disk.
+// Without it (tests), the writer is broken: every waiter and every later append fails.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { FsyncMode } from '../config.js';
@@ -95,6 +95,8 @@ export interface LogWriterOptions {
   size: number;
   /** A callback threw: the writer carries on, the server decides what to do about the bug. */
   onCallbackError: (err: unknown) => void;
+  /** An fdatasync failed; called before any waiter hears of it. */
+  onSyncFailure?: (err: Error) => void;
 }
 
 export class LogWriter {
@@ -337,6 +339,7 @@ export class LogWriter {
     this.syncing = false;
     this.closeRetired(fds);
     this.brokenErr = new Error(`store sync failed (${err.message}); what was not yet on disk may be lost; restart the server`);
+    this.opts.onSyncFailure?.(this.brokenErr);
     const failed = this.takeQueued(this.pendingCount());
     for (const p of failed) this.call(p.done, this.brokenErr, undefined);
     this.failWaiters(this.brokenErr);

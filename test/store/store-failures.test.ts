@@ -130,16 +130,22 @@ describe('store failures', () => {
     await store.close();
   });
 
-  it('a failed sync breaks the store: its waiters and every later append hear it until a restart, which keeps what reached the disk', async () => {
+  it('a failed sync is told to onSyncFailure before any waiter, then breaks the store until a restart, which keeps what reached the disk', async () => {
     const io = shimIo();
     const dir = newDir();
-    const { store } = await open(dir, { io });
+    const heard: string[] = [];
+    const { store } = await open(dir, { io, onSyncFailure: (err) => heard.push(`fatal: ${err.message}`) });
+    store.whenDurable((err) => heard.push(`waiter: ${err?.message}`));
+    await durable(store);
+    heard.length = 0;
     await say(store, 'Lobby', 'kept');
     await durable(store);
     io.failFsync = EIO();
     const m = await say(store, 'Lobby', 'written');
     expect(m.seq).toBe(2);
+    store.whenDurable((err) => heard.push(`waiter: ${err?.message}`));
     await expect(durable(store)).rejects.toThrow(/sync failed.*EIO.*restart the server/);
+    expect(heard.map((h) => h.split(':')[0])).toEqual(['fatal', 'waiter']);
     io.failFsync = undefined;
     await expect(say(store, 'Lobby', 'later')).rejects.toThrow(/restart the server/);
     await expect(say(store, 'Other', 'elsewhere')).rejects.toThrow(/restart the server/);
