@@ -39,7 +39,7 @@ import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
 import { RecordFile } from '../kv/record-file.js';
 import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
 import { NoSuchMessage, type Amended, type Change } from './store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchPage, SearchQuery, Store, UserPage } from './store.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -215,6 +215,11 @@ export class FileStore implements Store {
     for (let p = span.start; p < span.end; p++) wanted.push({ conv, slot: c.index.slot(p) });
     // The positions are taken now: what becomes durable after this call is not in the page.
     return this.readMessages(wanted).then((messages) => ({ messages: messages.map((m) => this.amends.view(conv, m)), more: span.more }));
+  }
+
+  search(_query: SearchQuery): Promise<SearchPage> {
+    // The index comes in the next commits; until then nothing is found.
+    return Promise.resolve({ hits: [], more: false });
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
