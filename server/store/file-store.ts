@@ -541,10 +541,7 @@ export class FileStore implements Store {
       this.searchAgain = true;
       return;
     }
-    const bytes = encodeSnapshot(
-      this.words.state((conv, seq) => this.slotOf(conv, seq) !== undefined),
-      this.indexedTo,
-    );
+    const bytes = encodeSnapshot(this.words.state(), this.indexedTo);
     const fail = (err: Error): void => this.opts.log(`store: could not write ${SEARCH_FILE}: ${err.message}`);
     if (sync) return writeSnapshot(this.opts.dir, bytes, true, fail);
     this.searchWriting = true;

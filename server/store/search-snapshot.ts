@@ -12,7 +12,9 @@
 //
 // Layout (little-endian): "PSRCH1\n\0", f64 covered position, u32 conversations then each as u32
 // byte length + UTF-8, u32 documents then f64 keys[], f64 seqs[], u32 conversation[], u32 words then
-// each as u32 hash, u32 count, u32 documents[], and a u32 CRC-32 of everything before it.
+// u32 hash[], u32 count[], then every word's documents one after the other (u32), and a u32 CRC-32 of
+// everything before it. Loading puts all documents lists in one array (a typed array per word would
+// cost an allocation each, which dominated loading a million messages).
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { searchTerms } from '../../protocol/search-terms.js';
@@ -24,6 +26,8 @@ import type { IndexState, SearchIndex } from './search-index.js';
 import type { ConvKey } from './store.js';
 
 export const SEARCH_FILE = 'search.snapshot';
+/** Typed arrays use the host's byte order; where it is little-endian (as the file) they are copied whole. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const MAGIC = Buffer.from('PSRCH1\n\0', 'latin1');
 /** Positions are segment * 2^32 + byte offset, as the file store's inbox order (segments stay below 4 GiB). */
 export const SEG_SPAN = 2 ** 32;
@@ -33,7 +37,7 @@ export function encodeSnapshot(s: IndexState, covered: number): Buffer {
   let size = MAGIC.length + 8 + 4 + 4 + 4 + 4;
   for (const c of convs) size += 4 + c.length;
   size += s.keys.length * 20;
-  for (const ids of s.postings.values()) size += 8 + ids.length * 4;
+  for (const ids of s.postings.values()) size += 8 + (typeof ids === 'number' ? 4 : ids.length * 4);
   const buf = Buffer.allocUnsafe(size);
   let p = MAGIC.copy(buf, 0);
   p = buf.writeDoubleLE(covered, p);
@@ -42,17 +46,33 @@ export function encodeSnapshot(s: IndexState, covered: number): Buffer {
     p = buf.writeUInt32LE(c.length, p);
     p += c.copy(buf, p);
   }
-  const n = s.keys.length;
-  p = buf.writeUInt32LE(n, p);
-  for (let i = 0; i < n; i++) p = buf.writeDoubleLE(s.keys[i]!, p);
-  for (let i = 0; i < n; i++) p = buf.writeDoubleLE(s.seqs[i]!, p);
-  for (let i = 0; i < n; i++) p = buf.writeUInt32LE(s.convOf[i]!, p);
-  p = buf.writeUInt32LE(s.postings.size, p);
+  p = buf.writeUInt32LE(s.keys.length, p);
+  p = putF64s(buf, p, s.keys);
+  p = putF64s(buf, p, s.seqs);
+  p = putU32s(buf, p, s.convOf);
+  const words = s.postings.size;
+  const hashes = new Uint32Array(words);
+  const counts = new Uint32Array(words);
+  let total = 0;
+  let w = 0;
   for (const [h, ids] of s.postings) {
-    p = buf.writeUInt32LE(h, p);
-    p = buf.writeUInt32LE(ids.length, p);
-    for (let i = 0; i < ids.length; i++) p = buf.writeUInt32LE(ids[i]!, p);
+    hashes[w] = h;
+    counts[w] = typeof ids === 'number' ? 1 : ids.length;
+    total += counts[w++]!;
   }
+  const flat = new Uint32Array(total);
+  let at = 0;
+  for (const ids of s.postings.values()) {
+    if (typeof ids === 'number') flat[at++] = ids;
+    else {
+      flat.set(ids, at);
+      at += ids.length;
+    }
+  }
+  p = buf.writeUInt32LE(words, p);
+  p = putU32s(buf, p, hashes);
+  p = putU32s(buf, p, counts);
+  p = putU32s(buf, p, flat);
   buf.writeUInt32LE(crc32(buf, 0, p), p);
   return buf;
 }
@@ -81,34 +101,61 @@ export function decodeSnapshot(buf: Buffer): { state: IndexState; covered: numbe
   const n = buf.readUInt32LE(p);
   p += 4;
   if (!need(n * 20 + 4)) return 'truncated';
-  const keys = new Float64Array(n);
-  const seqs = new Float64Array(n);
-  const convOf = new Uint32Array(n);
-  for (let i = 0; i < n; i++, p += 8) keys[i] = buf.readDoubleLE(p);
-  for (let i = 0; i < n; i++, p += 8) seqs[i] = buf.readDoubleLE(p);
-  for (let i = 0; i < n; i++, p += 4) {
-    convOf[i] = buf.readUInt32LE(p);
+  const keys = getF64s(buf, p, n);
+  const seqs = getF64s(buf, (p += n * 8), n);
+  const convOf = getU32s(buf, (p += n * 8), n);
+  p += n * 4;
+  for (let i = 0; i < n; i++) {
     if (convOf[i]! >= nConvs) return 'document of an unknown conversation';
     if (i > 0 && keys[i]! <= keys[i - 1]!) return 'documents out of order';
   }
   const nWords = buf.readUInt32LE(p);
   p += 4;
-  const postings = new Map<number, Uint32Array>();
+  if (!need(nWords * 8)) return 'truncated';
+  const hashes = getU32s(buf, p, nWords);
+  const counts = getU32s(buf, p + nWords * 4, nWords);
+  p += nWords * 8;
+  if ((end - p) % 4 !== 0) return 'truncated';
+  // Every word's documents, in one array; each word gets a view of its part (checked first).
+  const all = getU32s(buf, p, (end - p) / 4);
+  let used = 0;
+  const postings = new Map<number, number | Uint32Array>();
   for (let w = 0; w < nWords; w++) {
-    if (!need(8)) return 'truncated';
-    const h = buf.readUInt32LE(p);
-    const count = buf.readUInt32LE(p + 4);
-    p += 8;
-    if (count === 0 || !need(count * 4)) return 'truncated';
-    const ids = new Uint32Array(count);
-    for (let i = 0; i < count; i++, p += 4) {
-      ids[i] = buf.readUInt32LE(p);
-      if (ids[i]! >= n || (i > 0 && ids[i]! <= ids[i - 1]!)) return 'postings out of range or order';
-    }
-    postings.set(h, ids);
+    const count = counts[w]!;
+    if (count === 0 || used + count > all.length) return 'truncated';
+    for (let i = used; i < used + count; i++) if (all[i]! >= n || (i > used && all[i]! <= all[i - 1]!)) return 'postings out of range or order';
+    postings.set(hashes[w]!, count === 1 ? all[used]! : all.subarray(used, used + count));
+    used += count;
   }
-  if (p !== end) return 'trailing bytes';
+  if (used !== all.length) return 'trailing bytes';
   return { state: { convs, keys, seqs, convOf, postings }, covered };
+}
+
+function putU32s(buf: Buffer, p: number, a: Uint32Array): number {
+  if (LITTLE_ENDIAN) buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
+  else for (let i = 0; i < a.length; i++) buf.writeUInt32LE(a[i]!, p + i * 4);
+  return p + a.length * 4;
+}
+
+function putF64s(buf: Buffer, p: number, a: Float64Array): number {
+  if (LITTLE_ENDIAN) buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
+  else for (let i = 0; i < a.length; i++) buf.writeDoubleLE(a[i]!, p + i * 8);
+  return p + a.length * 8;
+}
+
+/** `count` u32 from `p` (bounds checked by the caller), copied: the buffer need not be aligned. */
+function getU32s(buf: Buffer, p: number, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(p, p + count * 4));
+  else for (let i = 0; i < count; i++) out[i] = buf.readUInt32LE(p + i * 4);
+  return out;
+}
+
+function getF64s(buf: Buffer, p: number, count: number): Float64Array {
+  const out = new Float64Array(count);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(p, p + count * 8));
+  else for (let i = 0; i < count; i++) out[i] = buf.readDoubleLE(p + i * 8);
+  return out;
 }
 
 /** Writes a snapshot beside the segments: synchronously at close, else in the background (`done` after). */

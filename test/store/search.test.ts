@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { searchTerms } from '../../protocol/search-terms.js';
 import { MemoryStore } from '../../server/store/memory-store.js';
-import { SEARCH_FILE } from '../../server/store/search-snapshot.js';
+import { crc32 } from '../../server/store/crc32.js';
+import { SearchIndex } from '../../server/store/search-index.js';
+import { decodeSnapshot, encodeSnapshot, SEARCH_FILE } from '../../server/store/search-snapshot.js';
 import { accountDmConv, roomConv, type Change, type SearchPage, type SearchQuery, type Store } from '../../server/store/store.js';
 import { newDir, open, say } from './store-helpers.js';
 
@@ -175,3 +177,45 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+describe('search.snapshot: a damaged file is refused with the reason, row by row', () => {
+  const index = new SearchIndex();
+  index.add(lobby, 1, 10, ['deploy', 'friday']);
+  index.add(lobby, 2, 20, ['deploy']);
+  const good = encodeSnapshot(index.state(), 30);
+  /** Changes bytes, then fixes the CRC, so the structural checks behind it are what is tested. */
+  const tamper = (edit: (b: Buffer) => Buffer): Buffer => {
+    const b = edit(Buffer.from(good.subarray(0, good.length - 4)));
+    const out = Buffer.alloc(b.length + 4);
+    b.copy(out);
+    out.writeUInt32LE(crc32(out, 0, b.length), b.length);
+    return out;
+  };
+  // Offsets: magic 8, covered 8, 1 conversation (4 + 7 bytes "r:lobby"), 2 documents from byte 31.
+  const docs = 31;
+  const words = docs + 4 + 2 * 20;
+  it.each([
+    ['not a snapshot', Buffer.from('hello there, this is not a search index at all'), 'not a search index'],
+    ['a flipped bit', Buffer.from(good).fill(7, 40, 41), 'checksum mismatch'],
+    ['cut short', tamper((b) => b.subarray(0, b.length - 6)), 'truncated'],
+    ['documents out of order', tamper((b) => (b.writeDoubleLE(99, docs + 4), b)), 'documents out of order'],
+    ['a document of an unknown conversation', tamper((b) => (b.writeUInt32LE(5, docs + 4 + 32), b)), 'document of an unknown conversation'],
+    ['a posting past the documents', tamper((b) => (b.writeUInt32LE(9, b.length - 4), b)), 'postings out of range or order'],
+    ['more words than there are', tamper((b) => (b.writeUInt32LE(1000, words), b)), 'truncated'],
+  ])('%s', (_label, bytes, why) => {
+    expect(decodeSnapshot(bytes)).toBe(why);
+  });
+  it('the good one decodes to what was saved', () => {
+    const snap = decodeSnapshot(good);
+    expect(typeof snap).toBe('object');
+    if (typeof snap === 'string') return;
+    const copy = new SearchIndex();
+    copy.restore(snap.state);
+    expect(snap.covered).toBe(30);
+    expect(copy.find(['deploy'], () => true, undefined, 10)).toEqual([
+      { conv: lobby, seq: 2, key: 20 },
+      { conv: lobby, seq: 1, key: 10 },
+    ]);
+    expect(copy.find(['deploy'], () => true, 20, 10)).toEqual([{ conv: lobby, seq: 1, key: 10 }]);
+  });
+});
