@@ -4,7 +4,9 @@
 //               --busy-us N spins N us after each append (a server's per-message work in that turn)
 //   open        builds (or reuses --dir) a data dir of --stored messages in --rooms rooms, then a child
 //               process opens the FileStore on it: open time, RSS, latency of history pages of 50 from
-//               random places, of the newest page of random rooms, and of those same pages again
+//               random places, of the newest page of random rooms, and of those same pages again;
+//               and `search` (from the index the store keeps, search.snapshot): a word in one message
+//               across all rooms, a word in every message across all rooms and in one room, pages of 20
 //   server      the real server on that dir: start-to-listening, RSS, and over TCP after hello the
 //               latency of `history` (limit 50) and of `join` with `since` (--requests each; a
 //               request answered rate_limited is sent again when allowed, and only the attempt served
@@ -184,8 +186,33 @@ async function childOpen(dir: string, rooms: number, requests: number): Promise<
   // The same pages again: served by the cache of read messages.
   const again = quantiles(await newest(some));
   const rssAfterReads = rssMB('self');
+  const search = await searches(store, rooms, requests, rand);
   await store.close();
-  process.stdout.write(JSON.stringify({ openMs, rssAfterOpenMB: rssAfterOpen, rssAfterReadsMB: rssAfterReads, pageRandomMs: cold, pageNewestMs: latest, pageNewestSameAgainMs: again }) + '\n');
+  process.stdout.write(JSON.stringify({ openMs, rssAfterOpenMB: rssAfterOpen, rssAfterReadsMB: rssAfterReads, pageRandomMs: cold, pageNewestMs: latest, pageNewestSameAgainMs: again, search }) + '\n');
+}
+
+/** Search latency over the generated messages (`benchmark message number N with some ordinary text`). */
+async function searches(store: Store, rooms: number, requests: number, rand: () => number): Promise<object> {
+  const all = Array.from({ length: rooms }, (_, r) => roomConv(`room${r}`));
+  const stored = (await Promise.all(all.map((c) => store.lastSeq(c)))).reduce((a, b) => a + b, 0);
+  const time = async (make: () => Parameters<Store['search']>[0]): Promise<ReturnType<typeof quantiles>> => {
+    const out: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const q = make();
+      const t = performance.now();
+      const page = await store.search(q);
+      out.push(performance.now() - t);
+      if (page.hits.length === 0) throw new Error(`search found nothing: ${q.terms.join(' ')}`);
+    }
+    return quantiles(out);
+  };
+  return {
+    // One message holds the number: the index finds it without reading others.
+    rareAllRoomsMs: await time(() => ({ terms: ['number', String(Math.floor(rand() * stored))], convs: all, limit: 20 })),
+    // Every message holds these: the newest 21 are read and checked.
+    commonAllRoomsMs: await time(() => ({ terms: ['ordinary', 'text'], convs: all, limit: 20 })),
+    commonOneRoomMs: await time(() => ({ terms: ['benchmark'], convs: [all[Math.floor(rand() * rooms)]!], limit: 20 })),
+  };
 }
 
 function runChild(args: string[]): Promise<object> {

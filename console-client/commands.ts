@@ -2,6 +2,7 @@
 // request (or a local action). Parsing and validation live here; main.ts only dispatches.
 import type { Outbound } from '../protocol/client-core.js';
 import { LIMITS } from '../protocol/messages.js';
+import { searchTerms } from '../protocol/search-terms.js';
 import { isValidName } from '../protocol/validate.js';
 import { GUEST_MARK } from './render.js';
 
@@ -12,6 +13,16 @@ export interface CommandContext {
   query?: string | undefined;
   /** Oldest seq shown in the current room, for paging back. */
   oldestShown: number | undefined;
+  /** The last search answered, with the cursor of its next (older) page when it has one. */
+  lastSearch?: LastSearch | undefined;
+}
+
+/** What `/search` alone continues: the same query and scope, below `next`. */
+export interface LastSearch {
+  query: string;
+  room?: string;
+  with?: string;
+  next: number | undefined;
 }
 
 export type CommandResult =
@@ -172,6 +183,35 @@ const unignore: Command = {
   },
 };
 
+const search: Command = {
+  usage: '/search [-here] WORDS',
+  help: 'find messages with all these words in your rooms and DMs (-here: this window only), newest first; /search alone shows older matches',
+  run(args, ctx) {
+    let words = args.trim();
+    if (words === '') {
+      const last = ctx.lastSearch;
+      if (!last) return usage('/search [-here] WORDS');
+      if (last.next === undefined) return problem('no more', `no older matches for "${last.query}"`);
+      const { next, ...again } = last;
+      return request({ type: 'search', ...again, before: next });
+    }
+    let scope: { room: string } | { with: string } | object = {};
+    if (/^-here(\s|$)/.test(words)) {
+      words = words.slice(5).trim();
+      if (ctx.current !== undefined) scope = { room: ctx.current };
+      else if (ctx.query !== undefined) scope = { with: ctx.query };
+      else return NOT_IN_ROOM();
+    }
+    // The server refuses these too; said here it costs no round trip and reads better.
+    const terms = searchTerms(words).length;
+    if (terms === 0) return usage('/search [-here] WORDS (letters or digits to look for)');
+    if (words.length > LIMITS.searchQueryMaxChars || terms > LIMITS.searchMaxTerms) {
+      return problem('bad search', `at most ${LIMITS.searchMaxTerms} words and ${LIMITS.searchQueryMaxChars} characters`);
+    }
+    return request({ type: 'search', query: words, ...scope });
+  },
+};
+
 export const COMMANDS: Record<string, Command> = {
   join,
   leave,
@@ -205,6 +245,7 @@ export const COMMANDS: Record<string, Command> = {
       return request(req);
     },
   },
+  search,
   window: windowCmd,
   ignore,
   unignore,

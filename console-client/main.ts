@@ -9,9 +9,9 @@ import { createInterface, type Interface } from 'node:readline';
 import { ClientCore, type HelloRefused, type Pending } from '../protocol/client-core.js';
 import type { ChatMessage, ServerEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
-import { commandNames, helpText, interpret } from './commands.js';
+import { commandNames, helpText, interpret, type LastSearch } from './commands.js';
 import { Connection } from './connection.js';
-import { formatError, formatMessage, formatNotice, mentions, neutralise, neutraliseName, pickStyle, userName, waitText } from './render.js';
+import { formatError, formatMessage, formatNotice, formatResult, mentions, neutralise, neutraliseName, pickStyle, userName, waitText } from './render.js';
 import { passwordSource, readSecret, type PasswordSource } from './secret.js';
 import { makeDialer, tlsCa, tlsFromEnv, tlsSwitch, TLS_USAGE, type TlsChoice } from './tls-options.js';
 import { readToken, deleteToken, saveToken, tokenPath } from './token-store.js';
@@ -186,6 +186,8 @@ function main(): void {
    */
   let paused = false;
   let started = false;
+  /** The last search answered: `/search` alone asks for its next page. */
+  let lastSearch: LastSearch | undefined;
 
   // ---- windows: one per joined room and per direct conversation. On a terminal the screen shows the
   // current window's lines, with a status line above the prompt naming it and the windows with news;
@@ -827,6 +829,21 @@ function main(): void {
       case 'time':
         notice(`server time: ${neutralise(ev.time)}`);
         break;
+      case 'results': {
+        // Shown in the window it was asked from (the current one, as a reply); /search alone pages on.
+        const req = settled?.req.type === 'search' ? settled.req : undefined;
+        if (!req) break;
+        lastSearch = { query: req.query, next: ev.more ? ev.next : undefined };
+        if (req.room !== undefined) lastSearch.room = req.room;
+        if (req.with !== undefined) lastSearch.with = req.with;
+        const what = `"${neutralise(req.query)}"${req.room !== undefined ? ` in #${neutraliseName(req.room)}` : req.with !== undefined ? ` with ${neutraliseName(req.with)}` : ''}`;
+        const older = req.before !== undefined;
+        if (ev.messages.length === 0) notice(older ? `no older matches for ${what}` : `no messages found for ${what}`);
+        else notice(`${older ? 'older ' : ''}matches for ${what}, newest first:`);
+        for (const m of ev.messages) if (!isIgnored(m.from)) out(undefined, formatResult(m, ev.terms, st));
+        if (ev.more) notice('/search alone shows older matches');
+        break;
+      }
       case 'ack': {
         const req = settled?.req;
         if (req?.type === 'register') notice(`${neutraliseName(core.name ?? '')} is now a registered account: from now on the name needs its password (or this device's saved login)`);
@@ -876,6 +893,7 @@ function main(): void {
       current: currentRoom(),
       query: cur?.kind === 'dm' ? cur.name : undefined,
       oldestShown: cur?.oldest,
+      lastSearch,
     });
     if (what === undefined) {
       draw('');

@@ -11,8 +11,11 @@
 //   [HH:MM] -> *bob* text                direct message you sent
 //   [HH:MM] -- alice joined #room        notices (joined, left, server, connection)
 //   [HH:MM] !! code: message             errors
+//   [YYYY-MM-DD HH:MM] [#room] <alice> text   a search result ([dm bob] for a direct message),
+//                                        the matched words bold and underlined on a terminal
 // Continuation lines of a multi-line message are indented by four spaces.
-import type { ChatMessage } from '../protocol/messages.js';
+import type { ChatMessage, SearchResult } from '../protocol/messages.js';
+import { matchRanges } from '../protocol/search-terms.js';
 
 /** Follows a guest's name wherever one is shown. Names cannot contain it, so it is never part of one. */
 export const GUEST_MARK = '~';
@@ -59,9 +62,11 @@ export interface Style {
   red(s: string): string;
   /** A line that mentions you. */
   hilite(s: string): string;
+  /** A word a search matched. */
+  match(s: string): string;
 }
 
-const plain: Style = { dim: (s) => s, bold: (s) => s, nick: (s) => s, red: (s) => s, hilite: (s) => s };
+const plain: Style = { dim: (s) => s, bold: (s) => s, nick: (s) => s, red: (s) => s, hilite: (s) => s, match: (s) => s };
 const NICK_COLOURS = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 const sgr = (n: number, s: string): string => `\u001b[${n}m${s}\u001b[0m`;
 const ansi: Style = {
@@ -69,6 +74,8 @@ const ansi: Style = {
   bold: (s) => sgr(1, s),
   red: (s) => sgr(31, s),
   hilite: (s) => `\u001b[1;33m${s}\u001b[0m`,
+  // Bold and underlined: apart from the mention colour, and still visible on a monochrome terminal.
+  match: (s) => `\u001b[1;4m${s}\u001b[0m`,
   nick: (s) => {
     let h = 0;
     for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
@@ -127,6 +134,29 @@ function formatMessageLine(m: ChatMessage, me: string | undefined, currentRoom: 
   const nick = st.nick(neutraliseName(m.from)) + (guest ? GUEST_MARK : '');
   if (m.action) return `${t} ${where}* ${nick} ${body(m.text)}`;
   return `${t} ${where}<${nick}> ${body(m.text)}`;
+}
+
+/**
+ * A search result: where it is, when (with the date: results may be old), who, and the text with the
+ * words the server matched (`terms`, search-terms.ts) marked.
+ */
+export function formatResult(m: SearchResult, terms: readonly string[], st: Style): string {
+  const d = new Date(m.ts);
+  const day = Number.isNaN(d.getTime()) ? '----------' : `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  const where = m.room !== undefined ? `#${neutraliseName(m.room)}` : `dm ${neutraliseName(m.with ?? m.to ?? '')}`;
+  const nick = st.nick(neutraliseName(m.from)) + (m.guest ? GUEST_MARK : '');
+  return `${st.dim(`[${day} ${clock(m.ts)}]`)} [${where}] ${m.action ? `* ${nick}` : `<${nick}>`} ${markedBody(m.text, terms, st)}`;
+}
+
+/** body() with the words of `terms` marked; each piece is neutralised on its own, so marks stay intact. */
+function markedBody(text: string, terms: readonly string[], st: Style): string {
+  let out = '';
+  let at = 0;
+  for (const r of matchRanges(text, terms)) {
+    out += body(text.slice(at, r.start)) + st.match(body(text.slice(r.start, r.end)));
+    at = r.end;
+  }
+  return out + body(text.slice(at));
 }
 
 export function formatNotice(text: string, st: Style, ts: string | Date = new Date()): string {

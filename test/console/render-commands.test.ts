@@ -2,7 +2,7 @@
 // typed line becomes.
 import { describe, expect, it } from 'vitest';
 import { interpret } from '../../console-client/commands.js';
-import { formatMessage, neutralise, pickStyle } from '../../console-client/render.js';
+import { formatMessage, formatResult, neutralise, pickStyle } from '../../console-client/render.js';
 
 describe('neutralise', () => {
   it.each([
@@ -75,6 +75,30 @@ describe('interpret', () => {
   it('blank lines do nothing; text outside a room is refused', () => {
     expect(interpret('   ', ctx)).toBeUndefined();
     expect(interpret('hi', { current: undefined, oldestShown: undefined })).toMatchObject({ kind: 'usage' });
+  });
+});
+
+describe('/search', () => {
+  const here = { current: 'general', oldestShown: undefined };
+  const last = { query: 'deploy', room: 'general', next: 812 };
+  it.each([
+    ['/search deploy friday', here, { kind: 'request', req: { type: 'search', query: 'deploy friday' } }],
+    ['/search -here deploy', here, { kind: 'request', req: { type: 'search', query: 'deploy', room: 'general' } }],
+    ['/search -here deploy', { current: undefined, query: 'bob', oldestShown: undefined }, { kind: 'request', req: { type: 'search', query: 'deploy', with: 'bob' } }],
+    ['/search', { ...here, lastSearch: last }, { kind: 'request', req: { type: 'search', query: 'deploy', room: 'general', before: 812 } }],
+    ['/search', { ...here, lastSearch: { ...last, next: undefined } }, { kind: 'usage', code: 'no more' }],
+    ['/search', here, { kind: 'usage', code: 'usage' }],
+    ['/search ?!', here, { kind: 'usage', code: 'usage' }],
+    ['/search a b c d e f g h i j k', here, { kind: 'usage', code: 'bad search' }],
+    [`/search ${'x'.repeat(201)}`, here, { kind: 'usage', code: 'bad search' }],
+  ])('%j', (line, ctx, expected) => {
+    expect(interpret(line, ctx)).toStrictEqual(expected.kind === 'usage' ? { ...expected, message: expect.any(String) } : expected);
+  });
+
+  it('a result says where and when, and marks the matched words only', () => {
+    const st = { ...pickStyle(false, {}), match: (s: string) => `[${s}]` };
+    const line = formatResult({ type: 'message', to: 'bob', from: 'ann', with: 'bob', text: 'Deploy the deployment; DEPLOY\u001b', seq: 3, ts: '2026-01-02T03:04:00.000Z' }, ['deploy'], st);
+    expect(line).toMatch(/^\[2026-01-0\d \d\d:\d\d\] \[dm bob\] <ann> \[Deploy\] the deployment; \[DEPLOY\]\^\[$/);
   });
 });
 

@@ -17,6 +17,8 @@ export interface Term {
   screen(): string;
   /** The pane with its scrollback, wrapped lines joined. */
   all(): string;
+  /** The visible pane with its colours and attributes as escape sequences (start the client without NO_COLOR). */
+  styled(): string;
   waitScreen(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Types text literally, then Enter. */
   line(text: string): void;
@@ -41,6 +43,7 @@ export function startTerm(socket: string, args: string[], env: Record<string, st
   return {
     screen,
     all,
+    styled: () => tmux('capture-pane', '-p', '-e', '-t', session),
     async waitScreen(re, timeoutMs = 10_000) {
       const t0 = Date.now();
       for (;;) {

@@ -377,7 +377,8 @@ describe('FileStore', () => {
     const opts = { historyPerRoom: 300, segmentBytes: 4096 };
     const a = await open(dir, opts);
     for (let i = 0; i < 2000; i++) await say(a.store, i % 2 ? 'Odd' : 'Even');
-    await new Promise((r) => setTimeout(r, 200));
+    // Compaction runs behind the writes (its copies wait to be on disk): poll for it to catch up.
+    await until(() => logBytes(dir) < (2000 * 150) / 2, 15_000);
     await a.store.close();
     const b = await open(dir, opts);
     expect(await historySeqs(b.store, 'Odd')).toEqual(range(701, 1000));
