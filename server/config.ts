@@ -34,6 +34,10 @@ export interface Config {
   rateLimit: number;
   noRateLimit: boolean;
   maxRooms: number;
+  /** Offline guests not seen for this long are forgotten (seconds; 0 = never by time). */
+  forgetGuestsAfter: number;
+  /** Offline guests remembered at most, the longest gone forgotten first; 0 = no cap. */
+  maxKnownGuests: number;
   /** PEM files; both or neither. With them the TCP port speaks TLS and the HTTP port HTTPS (and HTTP/2). */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -184,6 +188,23 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 0, max: 100_000_000 },
     def: 10_000,
     help: 'rooms the server holds in all (each creator may also make at most 10 an hour); 0 = no cap',
+  },
+  {
+    key: 'forgetGuestsAfter',
+    flag: 'forget-guests-after',
+    env: 'PARLEY_FORGET_GUESTS_AFTER',
+    kind: { t: 'int', min: 0, max: 10 * 365 * 86_400 },
+    meta: 'SECONDS',
+    def: 86_400,
+    help: 'forget a guest name (who, whois, mentions) once it has been offline this long; accounts are never forgotten; 0 = only --max-known-guests forgets',
+  },
+  {
+    key: 'maxKnownGuests',
+    flag: 'max-known-guests',
+    env: 'PARLEY_MAX_KNOWN_GUESTS',
+    kind: { t: 'int', min: 0, max: 100_000_000 },
+    def: 100_000,
+    help: 'offline guest names remembered at most; beyond it the longest gone are forgotten first; 0 = no cap',
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'PARLEY_TLS_CERT', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM certificate (chain) file: the TCP port speaks TLS and the HTTP port HTTPS and HTTP/2; reloaded on SIGHUP; needs --tls-key' },
   { key: 'tlsKey', flag: 'tls-key', env: 'PARLEY_TLS_KEY', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM private key file for --tls-cert' },

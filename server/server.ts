@@ -72,9 +72,10 @@ function listen(server: NetServer | HttpServer, port: number, host: string): Pro
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   // Read first: a missing or mismatched certificate should stop the server before it opens the store.
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined ? await TlsCredentials.load(config.tlsCert, config.tlsKey) : undefined;
+  const forget = { forgetAfterMs: config.forgetGuestsAfter * 1000, maxGuests: config.maxKnownGuests };
   const store: Store = config.memory
-    ? new MemoryStore({ historyPerRoom: config.historyPerRoom })
-    : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, log: (line) => log.warn(line) });
+    ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget })
+    : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, forget, log: (line) => log.warn(line) });
   await store.open();
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));

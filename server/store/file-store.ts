@@ -26,7 +26,7 @@ import type { FsyncMode } from '../config.js';
 import { ConvIndex, SlotList, type Slot } from './conv-index.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
-import { KnownUsers } from './known-users.js';
+import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { encodeRecord, frameCrc } from './log-format.js';
 import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
 import { MessageCache } from './message-cache.js';
@@ -39,7 +39,7 @@ import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
 import { RecordFile } from '../kv/record-file.js';
 import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
 import { NoSuchMessage, type Amended, type Change } from './store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Seen, Store, StoreUsage, UserPage } from './store.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -52,6 +52,10 @@ export interface FileStoreOptions {
   cacheBytes?: number;
   /** File operations used for appends; tests pass a shim to count writes or inject failures. */
   io?: LogIo;
+  /** When offline guests are forgotten (default: never). */
+  forget?: ForgetPolicy;
+  /** The clock the forget policy reads; tests pass their own. */
+  now?: () => number;
 }
 
 /** Edits, deletions and reactions, beside the segments (amendments.ts). */
@@ -83,13 +87,15 @@ interface SegStats {
   records: number;
   /** Index entries pointing into this segment. */
   live: number;
+  /** Bytes of its records: the file's size, but for a torn tail a restart cuts off. */
+  bytes: number;
 }
 
 export class FileStore implements Store {
   private readonly convs = new Map<ConvKey, Conv>();
   /** The room conversations among them: rooms() walks these, not every direct conversation too. */
   private readonly roomConvs = new Set<Conv>();
-  private readonly known = new KnownUsers();
+  private readonly known: KnownUsers;
   /** Segment holding each user's newest durable `u` record. */
   private readonly userSeg = new Map<string, number>();
   private readonly inboxes = new Inboxes();
@@ -110,6 +116,8 @@ export class FileStore implements Store {
   private amendFile: RecordFile<AmendRecord> | undefined;
 
   constructor(private readonly opts: FileStoreOptions) {
+    // A forgotten guest's record no longer pins its segment: compaction drops it with the segment.
+    this.known = new KnownUsers(opts.forget ?? KEEP_EVERYONE, (key) => this.userSeg.delete(key), opts.now);
     this.reader = new SegmentReader(opts.dir);
     this.cache = new MessageCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES);
@@ -227,9 +235,9 @@ export class FileStore implements Store {
     return Promise.resolve(out);
   }
 
-  rememberUser(name: string, lastSeen: string): void {
-    const user = this.known.remember(name, lastSeen);
-    this.appendUser(user, (err) => err && !this.closed && this.opts.log(`store: could not record user ${name}: ${err.message}`));
+  rememberUser(name: string, lastSeen: string, seen: Seen = {}): void {
+    const user = this.known.remember(name, lastSeen, seen);
+    this.appendUser(user, seen.guest === true, (err) => err && !this.closed && this.opts.log(`store: could not record user ${name}: ${err.message}`));
   }
 
   knownUser(userKey: string): Promise<KnownUser | undefined> {
@@ -262,6 +270,17 @@ export class FileStore implements Store {
         if (--left === 0) done(firstErr);
       });
     }
+  }
+
+  usage(): StoreUsage {
+    return { knownUsers: this.known.size, bytes: this.logBytes() };
+  }
+
+  /** Bytes of every segment: what --max-store-bytes counts. */
+  private logBytes(): number {
+    let total = 0;
+    for (const s of this.segs.values()) total += s.bytes;
+    return total;
   }
 
   // ---- loading ----
@@ -313,8 +332,8 @@ export class FileStore implements Store {
         if (ts > c.lastTs) c.lastTs = ts;
         if (room !== undefined) c.room = room;
       },
-      user: (name, lastSeen) => {
-        this.known.remember(name, lastSeen);
+      user: (name, lastSeen, guest) => {
+        this.known.remember(name, lastSeen, { guest });
         this.userSeg.set(nameKey(name), seg);
       },
       delivered: (user, refs) => void this.inboxes.remove(user, refs),
@@ -327,23 +346,27 @@ export class FileStore implements Store {
     };
     const toWrite: SidecarBuilder[] = [];
     let size = 0;
+    this.known.beginLoad();
     for (const [n, id] of ids.entries()) {
       seg = id;
       const newest = n === ids.length - 1;
-      this.segs.set(id, { records: 0, live: 0 });
+      this.segs.set(id, { records: 0, live: 0, bytes: 0 });
       const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log, distrusted);
-      this.segs.get(id)!.records = loaded.records;
+      const stats = this.segs.get(id)!;
+      stats.records = loaded.records;
+      stats.bytes = loaded.size;
       if (newest) {
         size = loaded.size;
         this.builder = loaded.builder;
       } else if (loaded.scanned && loaded.builder) toWrite.push(loaded.builder);
     }
+    this.known.endLoad();
     for (const c of this.convs.values()) if (c.copies) this.mergeCopies(c);
     if (sawInboxCopies) this.inboxes.sort();
     this.inboxes.prune((e) => this.slotOf(e.conv, e.seq) !== undefined);
 
     const id = ids[ids.length - 1] ?? 1;
-    if (ids.length === 0) this.segs.set(id, { records: 0, live: 0 });
+    if (ids.length === 0) this.segs.set(id, { records: 0, live: 0, bytes: 0 });
     this.builder ??= new SidecarBuilder(id);
     const fd = fs.openSync(join(this.opts.dir, segmentName(id)), segmentFlags(this.opts.fsync, true));
     if (ids.length === 0 && this.opts.fsync !== 'off') fsyncDir(this.opts.dir);
@@ -407,7 +430,7 @@ export class FileStore implements Store {
 
   private stats(seg: number): SegStats {
     let s = this.segs.get(seg);
-    if (!s) this.segs.set(seg, (s = { records: 0, live: 0 }));
+    if (!s) this.segs.set(seg, (s = { records: 0, live: 0, bytes: 0 }));
     return s;
   }
 
@@ -428,14 +451,15 @@ export class FileStore implements Store {
     });
   }
 
-  private appendUser(user: KnownUser, done: Done): void {
+  private appendUser(user: KnownUser, guest: boolean, done: Done): void {
     const key = nameKey(user.name);
     const { name, lastSeen } = user;
     this.appendRaw(
-      encodeUser(name, lastSeen),
+      encodeUser(name, lastSeen, guest),
       (b, at) => {
-        b.user(name, lastSeen);
-        if ((this.userSeg.get(key) ?? 0) <= at.seg) this.userSeg.set(key, at.seg);
+        b.user(name, lastSeen, guest);
+        // Not for a user forgotten while the record was in flight: it would pin the segment for nobody.
+        if (this.known.get(key) === user && (this.userSeg.get(key) ?? 0) <= at.seg) this.userSeg.set(key, at.seg);
       },
       (err) => done(err),
     );
@@ -450,7 +474,9 @@ export class FileStore implements Store {
       setImmediate(() => this.maybeCompact());
     }
     b.record(at.off, at.len, frameCrc(frame));
-    this.stats(at.seg).records++;
+    const stats = this.stats(at.seg);
+    stats.records++;
+    stats.bytes = Math.max(stats.bytes, at.off + at.len);
   }
 
   /** A sidecar is a shortcut, never needed for correctness: written without fsync, errors only logged. */
@@ -605,7 +631,7 @@ export class FileStore implements Store {
     const users: Promise<void>[] = [];
     for (const [key, seg] of [...this.userSeg]) {
       const user = this.known.get(key);
-      if (seg <= newest && user) users.push(new Promise((res, rej) => this.appendUser(user, (err) => (err ? rej(err) : res()))));
+      if (seg <= newest && user) users.push(new Promise((res, rej) => this.appendUser(user, this.known.isGuest(key), (err) => (err ? rej(err) : res()))));
     }
     await Promise.all(users);
     const entries: [string, InboxEntry][] = [];

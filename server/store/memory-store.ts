@@ -3,16 +3,20 @@
 // microtask, so callers see the same asynchronous contract as the file store, in append order.
 import type { ChatMessage } from '../../protocol/messages.js';
 import { Inboxes } from './inboxes.js';
-import { KnownUsers } from './known-users.js';
+import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { chatMessage } from './record-codec.js';
 import { Amendments, toRecord } from './amendments.js';
 import { NoSuchMessage, type Amended, type Change } from './store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Seen, Store, StoreUsage, UserPage } from './store.js';
 
 export interface MemoryStoreOptions {
   historyPerRoom: number;
+  /** When offline guests are forgotten (default: never). */
+  forget?: ForgetPolicy;
+  /** The clock the forget policy reads; tests pass their own. */
+  now?: () => number;
 }
 
 interface Conv extends Numbering {
@@ -25,12 +29,16 @@ interface Conv extends Numbering {
 
 export class MemoryStore implements Store {
   private readonly convs = new Map<ConvKey, Conv>();
-  private readonly known = new KnownUsers();
+  private readonly known: KnownUsers;
   private readonly inboxes = new Inboxes();
   private order = 0;
+  /** Estimated bytes of the retained messages (as the file store would write them). */
+  private bytes = 0;
   private readonly amends = new Amendments();
 
-  constructor(private readonly opts: MemoryStoreOptions) {}
+  constructor(private readonly opts: MemoryStoreOptions) {
+    this.known = new KnownUsers(opts.forget ?? KEEP_EVERYONE, undefined, opts.now);
+  }
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -78,8 +86,8 @@ export class MemoryStore implements Store {
     return Promise.resolve(out);
   }
 
-  rememberUser(name: string, lastSeen: string): void {
-    this.known.remember(name, lastSeen);
+  rememberUser(name: string, lastSeen: string, seen?: Seen): void {
+    this.known.remember(name, lastSeen, seen);
   }
 
   knownUser(userKey: string): Promise<KnownUser | undefined> {
@@ -101,6 +109,10 @@ export class MemoryStore implements Store {
   markDelivered(userKey: string, refs: readonly MessageRef[], done: Done): void {
     this.inboxes.remove(userKey, refs);
     queueMicrotask(() => done(null));
+  }
+
+  usage(): StoreUsage {
+    return { knownUsers: this.known.size, bytes: this.bytes };
   }
 
   private add(c: Conv, msg: ChatMessage): void {

@@ -57,6 +57,14 @@ export interface KnownUser {
   lastSeen: string;
 }
 
+/** How a user is being remembered (rememberUser). */
+export interface Seen {
+  /** A guest, which may be forgotten once offline; otherwise an account, never forgotten. */
+  guest?: boolean;
+  /** Connected now: not forgotten until recorded offline again. */
+  online?: boolean;
+}
+
 export interface UserPage {
   /** In name-key order (lower case), after the key asked for. */
   users: KnownUser[];
@@ -142,8 +150,13 @@ export interface Store {
   /** Display names of the rooms with any retained message, for `rooms` after a restart. */
   rooms(): Promise<string[]>;
 
-  /** Records that a user is (or was) connected. Durable best-effort: not awaited. */
-  rememberUser(name: string, lastSeen: string): void;
+  /**
+   * Records that a user is (`online`) or was connected. Durable best-effort: not awaited. A `guest`
+   * offline for longer than the store's forget policy (--forget-guests-after, --max-known-guests) is
+   * forgotten: knownUser and users no longer list it. Without `seen` the user counts as an account,
+   * offline: never forgotten.
+   */
+  rememberUser(name: string, lastSeen: string, seen?: Seen): void;
   knownUser(userKey: string): Promise<KnownUser | undefined>;
   /** Known users with a name key greater than `after`, at most `limit`, in name-key order. */
   users(after: string | undefined, limit: number): Promise<UserPage>;
@@ -155,4 +168,14 @@ export interface Store {
   inbox(userKey: string, limit: number): Promise<InboxItem[]>;
   /** Those messages were delivered: they leave the user's inbox. Unknown refs are ignored. */
   markDelivered(userKey: string, refs: readonly MessageRef[], done: Done): void;
+
+  /** What the store holds now, for /metrics: sampled, never awaited. */
+  usage(): StoreUsage;
+}
+
+export interface StoreUsage {
+  /** Users knownUser() would find: accounts, guests online or not yet forgotten. */
+  knownUsers: number;
+  /** Bytes of stored history counted against --max-store-bytes. */
+  bytes: number;
 }
