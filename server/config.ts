@@ -38,6 +38,8 @@ export interface Config {
   forgetGuestsAfter: number;
   /** Offline guests remembered at most, the longest gone forgotten first; 0 = no cap. */
   maxKnownGuests: number;
+  /** Undelivered DMs one account's offline inbox may hold; more are refused with inbox_full; 0 = no bound. */
+  maxInbox: number;
   /** PEM files; both or neither. With them the TCP port speaks TLS and the HTTP port HTTPS (and HTTP/2). */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -205,6 +207,14 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 0, max: 100_000_000 },
     def: 100_000,
     help: 'offline guest names remembered at most; beyond it the longest gone are forgotten first; 0 = no cap',
+  },
+  {
+    key: 'maxInbox',
+    flag: 'max-inbox',
+    env: 'PARLEY_MAX_INBOX',
+    kind: { t: 'int', min: 0, max: 100_000_000 },
+    def: 10_000,
+    help: 'undelivered direct messages one account\'s offline inbox may hold; a DM beyond it is refused with inbox_full (never an older one dropped); 0 = no bound',
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'PARLEY_TLS_CERT', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM certificate (chain) file: the TCP port speaks TLS and the HTTP port HTTPS and HTTP/2; reloaded on SIGHUP; needs --tls-key' },
   { key: 'tlsKey', flag: 'tls-key', env: 'PARLEY_TLS_KEY', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM private key file for --tls-cert' },

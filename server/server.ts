@@ -74,8 +74,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined ? await TlsCredentials.load(config.tlsCert, config.tlsKey) : undefined;
   const forget = { forgetAfterMs: config.forgetGuestsAfter * 1000, maxGuests: config.maxKnownGuests };
   const store: Store = config.memory
-    ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget })
-    : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, forget, log: (line) => log.warn(line) });
+    ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox })
+    : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, log: (line) => log.warn(line) });
   await store.open();
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));

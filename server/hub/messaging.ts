@@ -12,7 +12,7 @@ import type { ChatMessage, DmRequest, SayRequest } from '../../protocol/messages
 import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
-import { accountDmConv, dmConv, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
+import { accountDmConv, dmConv, InboxFull, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
 import { noteAuthored } from './amend.js';
 import type { Client, RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
@@ -129,6 +129,10 @@ export class Messaging {
     const fromKey = client.key;
     this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg) => {
       client.writeDone(bytes);
+      if (err instanceof InboxFull) {
+        if (!client.gone) this.ctx.error(client, 'inbox_full', `${account.name} has ${err.limit} messages waiting to be read; yours was not sent. Try again once they have logged in`, req.id);
+        return;
+      }
       if (err || !msg) return this.refused(client, err, req.id);
       const out = new Outgoing(msg);
       this.ctx.bus.publish({ kind: 'user', user: toKey, conv, seq: msg.seq, out });

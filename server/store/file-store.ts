@@ -38,7 +38,7 @@ import { SegmentReader } from './segment-reader.js';
 import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
 import { RecordFile } from '../kv/record-file.js';
 import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
-import { NoSuchMessage, type Amended, type Change } from './store.js';
+import { InboxFull, NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Seen, Store, StoreUsage, UserPage } from './store.js';
 
 export interface FileStoreOptions {
@@ -54,6 +54,8 @@ export interface FileStoreOptions {
   io?: LogIo;
   /** When offline guests are forgotten (default: never). */
   forget?: ForgetPolicy;
+  /** Undelivered messages one offline inbox may hold; more are refused with InboxFull (0 = no bound). */
+  maxInbox?: number;
   /** The clock the forget policy reads; tests pass their own. */
   now?: () => number;
 }
@@ -196,11 +198,17 @@ export class FileStore implements Store {
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     const refused = this.refusal() ?? (draft.room === undefined && draft.to === undefined ? new Error('a message needs a room or a recipient') : undefined);
     if (refused) return queueMicrotask(() => done(refused, undefined));
+    const maxInbox = this.opts.maxInbox ?? 0;
+    if (inboxFor !== undefined && !this.inboxes.fits(inboxFor, maxInbox, (e) => this.slotOf(e.conv, e.seq) !== undefined)) {
+      return queueMicrotask(() => done(new InboxFull(maxInbox), undefined));
+    }
+    if (inboxFor !== undefined) this.inboxes.begin(inboxFor);
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
     const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
     this.writer!.append(frame, (err, at) => {
+      if (inboxFor !== undefined) this.inboxes.settled(inboxFor);
       if (err || !at) {
         handBack(c, seq);
         return done(err ?? new Error('not stored'), undefined);

@@ -8,13 +8,15 @@ import { stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { chatMessage } from './record-codec.js';
 import { Amendments, toRecord } from './amendments.js';
-import { NoSuchMessage, type Amended, type Change } from './store.js';
+import { InboxFull, NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Seen, Store, StoreUsage, UserPage } from './store.js';
 
 export interface MemoryStoreOptions {
   historyPerRoom: number;
   /** When offline guests are forgotten (default: never). */
   forget?: ForgetPolicy;
+  /** Undelivered messages one offline inbox may hold; more are refused with InboxFull (0 = no bound). */
+  maxInbox?: number;
   /** The clock the forget policy reads; tests pass their own. */
   now?: () => number;
 }
@@ -45,6 +47,11 @@ export class MemoryStore implements Store {
 
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     if (draft.room === undefined && draft.to === undefined) return queueMicrotask(() => done(new Error('a message needs a room or a recipient'), undefined));
+    const maxInbox = this.opts.maxInbox ?? 0;
+    if (inboxFor !== undefined && !this.inboxes.fits(inboxFor, maxInbox, (x) => this.find(x.conv, x.seq) !== undefined)) {
+      return queueMicrotask(() => done(new InboxFull(maxInbox), undefined));
+    }
+    if (inboxFor !== undefined) this.inboxes.begin(inboxFor);
     let c = this.convs.get(conv);
     if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
     const { seq, ts } = stamp(c);
@@ -52,7 +59,10 @@ export class MemoryStore implements Store {
     const conversation = c;
     queueMicrotask(() => {
       this.add(conversation, msg);
-      if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: this.order++, seg: 0 });
+      if (inboxFor !== undefined) {
+        this.inboxes.settled(inboxFor);
+        this.inboxes.add(inboxFor, { conv, seq, order: this.order++, seg: 0 });
+      }
       done(null, msg);
     });
   }

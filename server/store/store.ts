@@ -114,6 +114,17 @@ export interface Amended {
 /** amend() of a seq that is not a retained, durable message of the conversation. */
 export class NoSuchMessage extends Error {}
 
+/**
+ * append() for a user whose offline inbox already holds the store's --max-inbox undelivered messages:
+ * refused before it is numbered, so nothing is stored and no seq is used. Refusing the new message
+ * rather than dropping an old one keeps the promise an ack made.
+ */
+export class InboxFull extends Error {
+  constructor(readonly limit: number) {
+    super(`the recipient's offline inbox holds ${limit} undelivered messages`);
+  }
+}
+
 export type Done = (err: Error | null) => void;
 /** `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set. */
 export type Appended = (err: Error | null, msg: ChatMessage | undefined) => void;
@@ -131,7 +142,8 @@ export interface Store {
    * message is then never served (not by history, not by an inbox, not after a restart) and its seq
    * goes to the next message, so a conversation's seqs never have a gap. When a failure forces later
    * appends of the same conversation to fail as well, they fail too, oldest first.
-   * `inboxFor` (a user key) also queues the message in that user's offline inbox.
+   * `inboxFor` (a user key) also queues the message in that user's offline inbox; when that inbox is
+   * full (the store's maxInbox, counting appends still in flight) `done(InboxFull)` and nothing is stored.
    */
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void;
   /** Durable messages only: an append whose done has not yet been called successfully is not served. */
