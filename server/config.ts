@@ -26,6 +26,8 @@ export interface Config {
   memory: boolean;
   fsync: FsyncMode;
   historyPerRoom: number;
+  /** Bytes of stored history (both stores) before the oldest is dropped; 0 = no budget. */
+  maxStoreBytes: number;
   maxBufferedBytes: number;
   pingIntervalMs: number;
   idleTimeoutMs: number;
@@ -64,6 +66,8 @@ export interface Config {
 type Kind =
   | { t: 'string' }
   | { t: 'int'; min: number; max: number }
+  /** A whole number of bytes, optionally with a binary suffix: 512K, 64M, 10G, 1T. */
+  | { t: 'bytes'; min: number; max: number }
   | { t: 'bool' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'list' }
@@ -83,6 +87,10 @@ interface Option {
 }
 
 const port = { t: 'int', min: 0, max: 65535 } as const;
+
+/** 10 GiB: room for years of a busy server's chat, and a full disk ruled out on any disk that size. */
+export const DEFAULT_MAX_STORE_BYTES = 10 * 1024 ** 3;
+const BYTE_SUFFIXES: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 
 /** The shortest --metrics-token accepted: anything shorter could be guessed by a scraper's neighbours. */
 export const MIN_METRICS_TOKEN_LENGTH = 16;
@@ -134,6 +142,14 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 1, max: 10_000_000 },
     def: 10_000,
     help: 'messages kept per room and per direct conversation',
+  },
+  {
+    key: 'maxStoreBytes',
+    flag: 'max-store-bytes',
+    env: 'PARLEY_MAX_STORE_BYTES',
+    kind: { t: 'bytes', min: 0, max: 2 ** 50 },
+    def: DEFAULT_MAX_STORE_BYTES,
+    help: 'stored history may take this many bytes in all (K, M, G, T suffixes allowed); beyond it the oldest messages are dropped first, never a conversation\'s newest, and the log says what went; 0 = no budget',
   },
   {
     key: 'maxBufferedBytes',
@@ -309,6 +325,13 @@ function convert(o: Option, raw: string, from: string): unknown {
       if (n < k.min || n > k.max) throw new Error(`${from} must be from ${k.min} to ${k.max}, got ${n}`);
       return n;
     }
+    case 'bytes': {
+      const m = /^(\d{1,16})([KMGT]?)(?:i?B)?$/i.exec(raw);
+      if (!m) throw new Error(`${from} must be a number of bytes, optionally with K, M, G or T (e.g. 10G), got "${raw}"`);
+      const n = Number(m[1]) * BYTE_SUFFIXES[m[2]!.toUpperCase()]!;
+      if (n < k.min || n > k.max) throw new Error(`${from} must be from ${k.min} to ${k.max} bytes, got ${n}`);
+      return n;
+    }
     case 'bool':
       if (/^(1|true|yes|on)$/i.test(raw)) return true;
       if (/^(0|false|no|off)$/i.test(raw)) return false;
@@ -411,7 +434,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
     const k = o.kind.t;
-    const value = o.meta !== undefined ? ` ${o.meta}` : k === 'bool' ? '' : k === 'enum' ? ` ${o.kind.values.join('|')}` : k === 'int' ? ' N' : k === 'hostport' ? ' ADDR:PORT' : k === 'urls' ? ' URL' : k === 'list' ? ' LIST' : ' VALUE';
+    const value = o.meta !== undefined ? ` ${o.meta}` : k === 'bool' ? '' : k === 'enum' ? ` ${o.kind.values.join('|')}` : k === 'int' ? ' N' : k === 'bytes' ? ' BYTES' : k === 'hostport' ? ' ADDR:PORT' : k === 'urls' ? ' URL' : k === 'list' ? ' LIST' : ' VALUE';
     const def = o.def === undefined || (Array.isArray(o.def) && o.def.length === 0) ? '' : ` (default ${String(o.def)})`;
     return `  --${o.flag}${value}\n      ${o.help}${def}; env ${o.env}`;
   });

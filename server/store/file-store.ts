@@ -18,6 +18,13 @@
 // from disk; users' newest records; undelivered inbox entries) has been copied to the head and made
 // durable. Only a prefix of the log is ever deleted, so a delivery marker never outlives the message it
 // refers to, and a crash between copying and deleting replays to the same state.
+//
+// Byte budget (--max-store-bytes): when the segments add up to more, the oldest segments are deleted
+// whatever their live share, and the messages in them leave history first, as retention would drop
+// them: per conversation everything up to the newest message they hold, but never a conversation's
+// newest message (it carries the seq the next one follows, so seqs are never reused after a restart).
+// One log line says what went. A restart over budget drops the same way, so what was dropped before a
+// crash cannot come back.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
@@ -58,6 +65,8 @@ export interface FileStoreOptions {
   maxInbox?: number;
   /** The clock the forget policy reads; tests pass their own. */
   now?: () => number;
+  /** Bytes the segments may add up to before the oldest history is dropped (0 = no budget). */
+  maxBytes?: number;
 }
 
 /** Edits, deletions and reactions, beside the segments (amendments.ts). */
@@ -72,6 +81,10 @@ const COPY_SLICE = 500;
 const KEYS_PER_MARKER = 1000;
 /** Inbox order keys: segment * 2^32 + offset sorts like log position (segments stay below 4 GiB). */
 const SEG_SPAN = 2 ** 32;
+/** Under a byte budget segments are at most this share of it, so whole segments can go while others stay. */
+const SEGMENTS_PER_BUDGET = 8;
+/** ...but not smaller than this, so a tiny budget does not mean a file per handful of records. */
+const MIN_BUDGET_SEGMENT = 16 * 1024;
 
 interface Conv extends Numbering {
   key: ConvKey;
@@ -109,6 +122,8 @@ export class FileStore implements Store {
   /** The sidecar of the segment being written, fed as its records become durable. */
   private builder: SidecarBuilder | undefined;
   private compacting = false;
+  /** The budget could not be met by dropping history (said once until it can again). */
+  private budgetStuck = false;
   /** Sidecar files being written in the background; close() waits for them. */
   private readonly sidecarWrites = new Set<Promise<void>>();
   private closed = false;
@@ -122,7 +137,9 @@ export class FileStore implements Store {
     this.known = new KnownUsers(opts.forget ?? KEEP_EVERYONE, (key) => this.userSeg.delete(key), opts.now);
     this.reader = new SegmentReader(opts.dir);
     this.cache = new MessageCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES);
+    const budget = opts.maxBytes ?? 0;
+    const budgetSegment = budget > 0 ? Math.max(MIN_BUDGET_SEGMENT, Math.floor(budget / SEGMENTS_PER_BUDGET)) : MAX_SEGMENT_BYTES;
+    this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, budgetSegment);
   }
 
   async open(): Promise<void> {
@@ -596,6 +613,8 @@ export class FileStore implements Store {
     const writer = this.writer;
     if (this.compacting || this.closed || !writer || writer.broken) return;
     const pinned = this.pinned();
+    const budget = this.overBudget(pinned, writer.segment);
+    if (budget) return this.run(budget.doomed, budget.report);
     const doomed: number[] = [];
     for (const id of [...this.segs.keys()].sort((a, b) => a - b)) {
       if (id >= writer.segment) break;
@@ -605,10 +624,15 @@ export class FileStore implements Store {
       doomed.push(id);
     }
     if (doomed.length === 0) return;
+    this.run(doomed, undefined);
+  }
+
+  private run(doomed: number[], report: (() => void) | undefined): void {
     this.compacting = true;
     this.compact(doomed).then(
       (ok) => {
         this.compacting = false;
+        if (ok) report?.();
         if (ok) setImmediate(() => this.maybeCompact());
       },
       (err: Error) => {
@@ -616,6 +640,68 @@ export class FileStore implements Store {
         if (!this.closed) this.opts.log(`store: compaction stopped: ${err.message}`);
       },
     );
+  }
+
+  /**
+   * Over --max-store-bytes: the oldest sealed segments whose deletion brings the log under the budget,
+   * with their history already dropped, and the log line to say once they are gone. Undefined when
+   * under budget, or when what would have to be kept (users, undelivered DMs, each conversation's newest
+   * message) is most of those segments: copying it forward would free little, and doing it again and
+   * again would only churn the disk.
+   */
+  private overBudget(pinned: Map<number, number>, current: number): { doomed: number[]; report: () => void } | undefined {
+    const max = this.opts.maxBytes ?? 0;
+    const before = this.logBytes();
+    if (max <= 0 || before <= max) {
+      this.budgetStuck = false;
+      return undefined;
+    }
+    const newestIn = new Map<number, number>();
+    for (const c of this.convs.values()) {
+      if (c.index.count === 0) continue;
+      const seg = c.index.segAt(c.index.count - 1);
+      newestIn.set(seg, (newestIn.get(seg) ?? 0) + 1);
+    }
+    const doomed: number[] = [];
+    let touched = 0;
+    let freed = 0;
+    for (const id of [...this.segs.keys()].sort((a, b) => a - b)) {
+      if (id >= current || before - freed <= max) break;
+      const s = this.segs.get(id)!;
+      const kept = s.records > 0 ? Math.min(1, ((pinned.get(id) ?? 0) + (newestIn.get(id) ?? 0)) / s.records) : 0;
+      doomed.push(id);
+      touched += s.bytes;
+      freed += s.bytes * (1 - kept);
+    }
+    if (doomed.length === 0 || freed * 2 < touched) {
+      if (!this.budgetStuck) {
+        this.opts.log(
+          `store: over --max-store-bytes (${mib(before)} > ${mib(max)}), but the oldest segments hold mostly what must be kept (known users, undelivered DMs, each conversation's newest message); not dropping`,
+        );
+      }
+      this.budgetStuck = true;
+      return undefined;
+    }
+    this.budgetStuck = false;
+    const gone = new Set(doomed);
+    let messages = 0;
+    let convs = 0;
+    for (const c of this.convs.values()) {
+      // Everything up to the newest message in a doomed segment, so what stays is a suffix of seqs.
+      let last = -1;
+      for (let p = 0; p < c.index.count - 1; p++) if (gone.has(c.index.segAt(p))) last = p;
+      if (last < 0) continue;
+      for (let p = 0; p <= last; p++) this.stats(c.index.shift()).live--;
+      if (this.amends.has(c.key)) this.amends.prune(c.key, (s) => c.index.find(s) >= 0);
+      messages += last + 1;
+      convs++;
+    }
+    const names = `${segmentName(doomed[0]!)}${doomed.length > 1 ? `-${segmentName(doomed[doomed.length - 1]!)}` : ''}`;
+    return {
+      doomed,
+      report: () =>
+        this.opts.log(`store: over --max-store-bytes (${mib(before)} > ${mib(max)}): dropped the ${messages} oldest messages of ${convs} conversations with ${names}; now ${mib(this.logBytes())}`),
+    };
   }
 
   /** Records besides messages still needed per segment: users' newest records, undelivered DMs. */
@@ -706,6 +792,10 @@ export class FileStore implements Store {
 interface Wanted {
   conv: ConvKey;
   slot: Slot;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function yieldTurn(): Promise<void> {

@@ -1,12 +1,15 @@
 // --memory: the Store contract with nothing behind it. Messages live in the heap, newest
 // --history-per-room per conversation. A message becomes durable (visible, acknowledged) in a
 // microtask, so callers see the same asynchronous contract as the file store, in append order.
+// --max-store-bytes counts each message as the file store would write it; over it, the oldest
+// messages of all conversations go first, but never a conversation's newest (as in the file store).
 import type { ChatMessage } from '../../protocol/messages.js';
 import { Inboxes } from './inboxes.js';
 import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
-import { chatMessage } from './record-codec.js';
+import { chatMessage, encodeMessage } from './record-codec.js';
+import { encodeRecord } from './log-format.js';
 import { Amendments, toRecord } from './amendments.js';
 import { InboxFull, NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Seen, Store, StoreUsage, UserPage } from './store.js';
@@ -19,6 +22,10 @@ export interface MemoryStoreOptions {
   maxInbox?: number;
   /** The clock the forget policy reads; tests pass their own. */
   now?: () => number;
+  /** Bytes the retained messages may add up to before the oldest are dropped (0 = no budget). */
+  maxBytes?: number;
+  /** Where the line saying what the budget dropped goes. */
+  log?: (line: string) => void;
 }
 
 interface Conv extends Numbering {
@@ -26,7 +33,15 @@ interface Conv extends Numbering {
   room: string | undefined;
   /** Retained messages are msgs[head..], oldest first. */
   msgs: ChatMessage[];
+  /** Bytes of each message in msgs, as the file store would write it. */
+  sizes: number[];
   head: number;
+}
+
+/** A message in the order all conversations received them: the budget drops from the front. */
+interface Aged {
+  c: Conv;
+  seq: number;
 }
 
 export class MemoryStore implements Store {
@@ -36,6 +51,11 @@ export class MemoryStore implements Store {
   private order = 0;
   /** Estimated bytes of the retained messages (as the file store would write them). */
   private bytes = 0;
+  /** Retained messages (all conversations), to know when `aged` holds mostly stale entries. */
+  private retained = 0;
+  /** Messages oldest first, for the byte budget; entries for messages gone since are skipped. */
+  private aged: Aged[] = [];
+  private agedHead = 0;
   private readonly amends = new Amendments();
 
   constructor(private readonly opts: MemoryStoreOptions) {
@@ -53,12 +73,13 @@ export class MemoryStore implements Store {
     }
     if (inboxFor !== undefined) this.inboxes.begin(inboxFor);
     let c = this.convs.get(conv);
-    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
+    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], sizes: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
     const { seq, ts } = stamp(c);
     const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const conversation = c;
+    const size = encodeRecord(encodeMessage('M', conv, msg, inboxFor)).length;
     queueMicrotask(() => {
-      this.add(conversation, msg);
+      this.add(conversation, msg, size);
       if (inboxFor !== undefined) {
         this.inboxes.settled(inboxFor);
         this.inboxes.add(inboxFor, { conv, seq, order: this.order++, seg: 0 });
@@ -125,20 +146,71 @@ export class MemoryStore implements Store {
     return { knownUsers: this.known.size, bytes: this.bytes };
   }
 
-  private add(c: Conv, msg: ChatMessage): void {
+  private add(c: Conv, msg: ChatMessage, size: number): void {
     c.durable = msg.seq;
     if (msg.room !== undefined) c.room = msg.room;
     c.msgs.push(msg);
-    if (c.msgs.length - c.head > this.opts.historyPerRoom) {
-      c.head++;
-      const oldest = c.msgs[c.head]!.seq;
-      if (this.amends.has(c.key)) this.amends.prune(c.key, (seq) => seq >= oldest);
+    c.sizes.push(size);
+    this.bytes += size;
+    this.retained++;
+    const budget = this.opts.maxBytes ?? 0;
+    if (budget > 0) {
+      this.aged.push({ c, seq: msg.seq });
+      this.sweepAged();
     }
+    if (c.msgs.length - c.head > this.opts.historyPerRoom) this.dropOldest(c);
+    if (budget > 0 && this.bytes > budget) this.overBudget(budget);
+  }
+
+  /** Drops the oldest retained message of a conversation (retention, or the byte budget). */
+  private dropOldest(c: Conv): void {
+    this.bytes -= c.sizes[c.head]!;
+    c.head++;
+    this.retained--;
+    const oldest = c.msgs[c.head]?.seq ?? Infinity;
+    if (this.amends.has(c.key)) this.amends.prune(c.key, (seq) => seq >= oldest);
     // Drop the dead front now and then: amortised O(1), and never a copy of more than twice the retention.
     if (c.head > 1024 && c.head * 2 > c.msgs.length) {
       c.msgs = c.msgs.slice(c.head);
+      c.sizes = c.sizes.slice(c.head);
       c.head = 0;
     }
+  }
+
+  /** The oldest messages of all conversations go until the budget is met; each conversation's newest stays. */
+  private overBudget(budget: number): void {
+    const before = this.bytes;
+    const touched = new Set<Conv>();
+    let messages = 0;
+    // Entries passed over (a conversation's newest) go back at the end: each is looked at once per call.
+    const rounds = this.aged.length - this.agedHead;
+    for (let i = 0; i < rounds && this.bytes > budget; i++) {
+      const e = this.aged[this.agedHead++]!;
+      const c = e.c;
+      const first = c.msgs[c.head];
+      if (!first || first.seq > e.seq) continue; // gone already, by retention
+      if (c.msgs.length - c.head === 1) {
+        this.aged.push(e);
+        continue;
+      }
+      this.dropOldest(c);
+      touched.add(c);
+      messages++;
+    }
+    if (this.agedHead > 1024 && this.agedHead * 2 > this.aged.length) {
+      this.aged = this.aged.slice(this.agedHead);
+      this.agedHead = 0;
+    }
+    if (messages > 0) {
+      this.opts.log?.(`store: over --max-store-bytes (${before} > ${budget} bytes): dropped the ${messages} oldest messages of ${touched.size} conversations; now ${this.bytes} bytes`);
+    }
+  }
+
+  /** Entries for messages retention dropped pile up when the budget is rarely reached: swept now and then. */
+  private sweepAged(): void {
+    if (this.aged.length - this.agedHead <= 2 * this.retained + 1024) return;
+    this.aged = this.aged.slice(this.agedHead).filter((x) => (x.c.msgs[x.c.head]?.seq ?? Infinity) <= x.seq);
+    this.agedHead = 0;
   }
 
   private lowerBound(c: Conv, seq: number): number {
