@@ -3,12 +3,12 @@
 // oldest history going. The budget is kept as given (the disk may grow, other files may go); only the
 // operator can tell.
 import { statfsSync } from 'node:fs';
+import { humanBytes } from './store/byte-size.js';
 
 /** The warning to log, or undefined when the budget fits in what is used plus what is free. */
 export function diskBudgetWarning(dir: string, budget: number, used: number, free = freeBytes(dir)): string | undefined {
   if (budget <= 0 || free === undefined || budget <= used + free) return undefined;
-  const gib = (n: number): string => `${(n / 1024 ** 3).toFixed(1)} GiB`;
-  return `store: --max-store-bytes ${gib(budget)} is more than the disk of ${dir} can hold (${gib(used)} used by the store, ${gib(free)} free): the disk may fill before old history is dropped; lower --max-store-bytes`;
+  return `store: --max-store-bytes ${humanBytes(budget)} is more than the disk of ${dir} can hold (${humanBytes(used)} used by the store, ${humanBytes(free)} free): the disk may fill before old history is dropped; lower --max-store-bytes`;
 }
 
 function freeBytes(dir: string): number | undefined {

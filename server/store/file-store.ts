@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
 import type { FsyncMode } from '../config.js';
+import { humanBytes } from './byte-size.js';
 import { ConvIndex, SlotList, type Slot } from './conv-index.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
@@ -676,7 +677,7 @@ export class FileStore implements Store {
     if (doomed.length === 0 || freed * 2 < touched) {
       if (!this.budgetStuck) {
         this.opts.log(
-          `store: over --max-store-bytes (${mib(before)} > ${mib(max)}), but the oldest segments hold mostly what must be kept (known users, undelivered DMs, each conversation's newest message); not dropping`,
+          `store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(max)}), but the oldest segments hold mostly what must be kept (known users, undelivered DMs, each conversation's newest message); not dropping`,
         );
       }
       this.budgetStuck = true;
@@ -700,7 +701,7 @@ export class FileStore implements Store {
     return {
       doomed,
       report: () =>
-        this.opts.log(`store: over --max-store-bytes (${mib(before)} > ${mib(max)}): dropped the ${messages} oldest messages of ${convs} conversations with ${names}; now ${mib(this.logBytes())}`),
+        this.opts.log(`store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(max)}): dropped the ${messages} oldest messages of ${convs} conversation${convs === 1 ? '' : 's'} with ${names}; now ${humanBytes(this.logBytes())}`),
     };
   }
 
@@ -792,10 +793,6 @@ export class FileStore implements Store {
 interface Wanted {
   conv: ConvKey;
   slot: Slot;
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function yieldTurn(): Promise<void> {

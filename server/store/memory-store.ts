@@ -4,6 +4,7 @@
 // --max-store-bytes counts each message as the file store would write it; over it, the oldest
 // messages of all conversations go first, but never a conversation's newest (as in the file store).
 import type { ChatMessage } from '../../protocol/messages.js';
+import { humanBytes } from './byte-size.js';
 import { Inboxes } from './inboxes.js';
 import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { stamp, type Numbering } from './numbering.js';
@@ -202,7 +203,8 @@ export class MemoryStore implements Store {
       this.agedHead = 0;
     }
     if (messages > 0) {
-      this.opts.log?.(`store: over --max-store-bytes (${before} > ${budget} bytes): dropped the ${messages} oldest messages of ${touched.size} conversations; now ${this.bytes} bytes`);
+      const convs = touched.size;
+      this.opts.log?.(`store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(budget)}): dropped the ${messages} oldest messages of ${convs} conversation${convs === 1 ? '' : 's'}; now ${humanBytes(this.bytes)}`);
     }
   }
 
