@@ -431,11 +431,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   return { ok: true, config: config as unknown as Config };
 }
 
+/** 10737418240 as 10G: the largest suffix that divides it, as the flag would be written. */
+function withSuffix(bytes: number): string {
+  for (const s of ['T', 'G', 'M', 'K']) if (bytes > 0 && bytes % BYTE_SUFFIXES[s]! === 0) return `${bytes / BYTE_SUFFIXES[s]!}${s}`;
+  return String(bytes);
+}
+
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
     const k = o.kind.t;
     const value = o.meta !== undefined ? ` ${o.meta}` : k === 'bool' ? '' : k === 'enum' ? ` ${o.kind.values.join('|')}` : k === 'int' ? ' N' : k === 'bytes' ? ' BYTES' : k === 'hostport' ? ' ADDR:PORT' : k === 'urls' ? ' URL' : k === 'list' ? ' LIST' : ' VALUE';
-    const def = o.def === undefined || (Array.isArray(o.def) && o.def.length === 0) ? '' : ` (default ${String(o.def)})`;
+    const shown = k === 'bytes' && typeof o.def === 'number' ? withSuffix(o.def) : String(o.def);
+    const def = o.def === undefined || (Array.isArray(o.def) && o.def.length === 0) ? '' : ` (default ${shown})`;
     return `  --${o.flag}${value}\n      ${o.help}${def}; env ${o.env}`;
   });
   return [
