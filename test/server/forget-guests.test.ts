@@ -1,4 +1,4 @@
-// Guests never seen again are forgotten, on a real server process with its file store: thousands of
+// Guests never seen again are forgotten, on a real server process with its file store: a thousand
 // distinct guest names connecting and leaving leave at most --max-known-guests behind (read from the
 // server's own count in /metrics), its RSS stays bounded, the rest go after --forget-guests-after, an
 // account never does, and a restart does not bring them back. The hub-level test
