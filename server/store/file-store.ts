@@ -615,7 +615,7 @@ export class FileStore implements Store {
     if (this.compacting || this.closed || !writer || writer.broken) return;
     const pinned = this.pinned();
     const budget = this.overBudget(pinned, writer.segment);
-    if (budget) return this.run(budget.doomed, budget.report);
+    if (budget) return this.run(budget.doomed, budget.tally);
     const doomed: number[] = [];
     for (const id of [...this.segs.keys()].sort((a, b) => a - b)) {
       if (id >= writer.segment) break;
@@ -628,12 +628,18 @@ export class FileStore implements Store {
     this.run(doomed, undefined);
   }
 
-  private run(doomed: number[], report: (() => void) | undefined): void {
+  private run(doomed: number[], tally: DropTally | undefined): void {
     this.compacting = true;
-    this.compact(doomed).then(
+    this.compact(doomed, tally).then(
       (ok) => {
         this.compacting = false;
-        if (ok) report?.();
+        if (ok && tally) {
+          const { before, max, messages, convs } = tally;
+          const names = `${segmentName(doomed[0]!)}${doomed.length > 1 ? `-${segmentName(doomed[doomed.length - 1]!)}` : ''}`;
+          this.opts.log(
+            `store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(max)}): dropped the ${messages} oldest messages of ${convs} conversation${convs === 1 ? '' : 's'} with ${names}; now ${humanBytes(this.logBytes())}`,
+          );
+        }
         if (ok) setImmediate(() => this.maybeCompact());
       },
       (err: Error) => {
@@ -644,13 +650,13 @@ export class FileStore implements Store {
   }
 
   /**
-   * Over --max-store-bytes: the oldest sealed segments whose deletion brings the log under the budget,
-   * with their history already dropped, and the log line to say once they are gone. Undefined when
-   * under budget, or when what would have to be kept (users, undelivered DMs, each conversation's newest
-   * message) is most of those segments: copying it forward would free little, and doing it again and
-   * again would only churn the disk.
+   * Over --max-store-bytes: the oldest sealed segments whose deletion brings the log under the budget;
+   * compact() drops their history as it goes (dropHistory). Undefined when under budget, or when what
+   * would have to be kept (users, undelivered DMs, each conversation's newest message) is most of those
+   * segments: copying it forward would free little, and doing it again and again would churn the disk.
+   * O(segments + conversations): the per-message work is compact()'s, which yields as it goes.
    */
-  private overBudget(pinned: Map<number, number>, current: number): { doomed: number[]; report: () => void } | undefined {
+  private overBudget(pinned: Map<number, number>, current: number): { doomed: number[]; tally: DropTally } | undefined {
     const max = this.opts.maxBytes ?? 0;
     const before = this.logBytes();
     if (max <= 0 || before <= max) {
@@ -674,7 +680,9 @@ export class FileStore implements Store {
       touched += s.bytes;
       freed += s.bytes * (1 - kept);
     }
-    if (doomed.length === 0 || freed * 2 < touched) {
+    // Only the segment being written: it goes once the writer has moved on from it.
+    if (doomed.length === 0) return undefined;
+    if (freed * 2 < touched) {
       if (!this.budgetStuck) {
         this.opts.log(
           `store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(max)}), but the oldest segments hold mostly what must be kept (known users, undelivered DMs, each conversation's newest message); not dropping`,
@@ -684,25 +692,21 @@ export class FileStore implements Store {
       return undefined;
     }
     this.budgetStuck = false;
-    const gone = new Set(doomed);
-    let messages = 0;
-    let convs = 0;
-    for (const c of this.convs.values()) {
-      // Everything up to the newest message in a doomed segment, so what stays is a suffix of seqs.
-      let last = -1;
-      for (let p = 0; p < c.index.count - 1; p++) if (gone.has(c.index.segAt(p))) last = p;
-      if (last < 0) continue;
-      for (let p = 0; p <= last; p++) this.stats(c.index.shift()).live--;
-      if (this.amends.has(c.key)) this.amends.prune(c.key, (s) => c.index.find(s) >= 0);
-      messages += last + 1;
-      convs++;
-    }
-    const names = `${segmentName(doomed[0]!)}${doomed.length > 1 ? `-${segmentName(doomed[doomed.length - 1]!)}` : ''}`;
-    return {
-      doomed,
-      report: () =>
-        this.opts.log(`store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(max)}): dropped the ${messages} oldest messages of ${convs} conversation${convs === 1 ? '' : 's'} with ${names}; now ${humanBytes(this.logBytes())}`),
-    };
+    return { doomed, tally: { before, max, messages: 0, convs: 0 } };
+  }
+
+  /**
+   * Drops a conversation's history up to the newest message it has in a doomed segment, as retention
+   * would (what stays is a suffix of seqs), but never its newest message.
+   */
+  private dropHistory(c: Conv, gone: ReadonlySet<number>, tally: DropTally): void {
+    let last = -1;
+    for (let p = 0; p < c.index.count - 1; p++) if (gone.has(c.index.segAt(p))) last = p;
+    if (last < 0) return;
+    for (let p = 0; p <= last; p++) this.stats(c.index.shift()).live--;
+    if (this.amends.has(c.key)) this.amends.prune(c.key, (s) => c.index.find(s) >= 0);
+    tally.messages += last + 1;
+    tally.convs++;
   }
 
   /** Records besides messages still needed per segment: users' newest records, undelivered DMs. */
@@ -713,10 +717,12 @@ export class FileStore implements Store {
     return pinned;
   }
 
-  private async compact(doomed: number[]): Promise<boolean> {
+  /** With `tally` (over budget) the doomed segments' history is dropped instead of copied. */
+  private async compact(doomed: number[], tally?: DropTally): Promise<boolean> {
     const gone = new Set(doomed);
     const newest = doomed[doomed.length - 1]!;
     for (const c of [...this.convs.values()]) {
+      if (tally) this.dropHistory(c, gone, tally);
       // Read the index as it is now: messages may have aged out since the plan was made.
       const slots: Slot[] = [];
       for (let p = 0; p < c.index.count; p++) if (gone.has(c.index.segAt(p))) slots.push(c.index.slot(p));
@@ -793,6 +799,14 @@ export class FileStore implements Store {
 interface Wanted {
   conv: ConvKey;
   slot: Slot;
+}
+
+/** What a compaction over --max-store-bytes dropped, for its log line. */
+interface DropTally {
+  before: number;
+  max: number;
+  messages: number;
+  convs: number;
 }
 
 function yieldTurn(): Promise<void> {

@@ -10,7 +10,7 @@ import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { chatMessage, encodeMessage } from './record-codec.js';
-import { encodeRecord } from './log-format.js';
+import { HEADER_BYTES } from './log-format.js';
 import { Amendments, toRecord } from './amendments.js';
 import { InboxFull, NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Seen, Store, StoreUsage, UserPage } from './store.js';
@@ -78,7 +78,8 @@ export class MemoryStore implements Store {
     const { seq, ts } = stamp(c);
     const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const conversation = c;
-    const size = encodeRecord(encodeMessage('M', conv, msg, inboxFor)).length;
+    // The record's length without building it (no buffer, no CRC): the same count as the file store's.
+    const size = HEADER_BYTES + Buffer.byteLength(encodeMessage('M', conv, msg, inboxFor));
     queueMicrotask(() => {
       this.add(conversation, msg, size);
       if (inboxFor !== undefined) {
