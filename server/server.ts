@@ -11,7 +11,7 @@ import { FileTopics, MemoryTopics, type TopicStore } from './kv/room-topics.js';
 import { FileReads, MemoryReads, type ReadStore } from './kv/read-markers.js';
 import type { Config } from './config.js';
 import { ConnectionLimits } from './conn-limits.js';
-import { diskBudgetWarning } from './disk-space.js';
+import { diskBudgetWarning, freeBytes } from './disk-space.js';
 import { createHttpFront, createHttpHandler, createMetricsFront } from './http.js';
 import { createHttpsFront } from './https.js';
 import { Hub } from './hub/hub.js';
@@ -78,7 +78,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, maxBytes: config.maxStoreBytes, log: (line) => log.warn(line) })
     : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, maxBytes: config.maxStoreBytes, log: (line) => log.warn(line) });
   await store.open();
-  const diskWarning = config.memory ? undefined : diskBudgetWarning(config.dataDir, config.maxStoreBytes, store.usage().bytes);
+  const diskWarning = config.memory ? undefined : diskBudgetWarning(config.dataDir, config.maxStoreBytes, store.usage().bytes, freeBytes(config.dataDir));
   if (diskWarning) log.warn(diskWarning);
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
