@@ -54,6 +54,8 @@ const CERT_EXPIRY_WARNING_DAYS = 14;
 
 /** How long shutdown waits for clients to read their bye before cutting connections. */
 const SHUTDOWN_GRACE_MS = 3000;
+/** EX_IOERR (sysexits.h): the disk failed under the store. */
+const EXIT_STORE_FAILED = 74;
 
 function defaultWebRoot(): string {
   // dist/server/server.js -> dist/web
@@ -76,7 +78,21 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const forget = { forgetAfterMs: config.forgetGuestsAfter * 1000, maxGuests: config.maxKnownGuests };
   const store: Store = config.memory
     ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, maxBytes: config.maxStoreBytes, log: (line) => log.warn(line) })
-    : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, maxBytes: config.maxStoreBytes, log: (line) => log.warn(line) });
+    : new FileStore({
+        dir: config.dataDir,
+        fsync: config.fsync,
+        historyPerRoom: config.historyPerRoom,
+        forget,
+        maxInbox: config.maxInbox,
+        maxBytes: config.maxStoreBytes,
+        log: (line) => log.warn(line),
+        // Messages covered by the failed sync may have been delivered: they can be neither acked nor
+        // refused. Stop now; the restart serves exactly what reached the disk (log-writer.ts).
+        onSyncFailure: (err) => {
+          log.error(`${err.message}; exiting`);
+          process.exit(EXIT_STORE_FAILED);
+        },
+      });
   await store.open();
   const diskWarning = config.memory ? undefined : diskBudgetWarning(config.dataDir, config.maxStoreBytes, store.usage().bytes, freeBytes(config.dataDir));
   if (diskWarning) log.warn(diskWarning);

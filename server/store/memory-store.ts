@@ -1,6 +1,6 @@
 // --memory: the Store contract with nothing behind it. Messages live in the heap, newest
-// --history-per-room per conversation. A message becomes durable (visible, acknowledged) in a
-// microtask, so callers see the same asynchronous contract as the file store, in append order.
+// --history-per-room per conversation. A message is stored (visible, and as durable as it will ever
+// be) in a microtask, so callers see the same asynchronous contract as the file store, in append order.
 // --max-store-bytes counts each message as the file store would write it; over it, the oldest
 // messages of all conversations go first, but never a conversation's newest (as in the file store).
 import type { ChatMessage } from '../../protocol/messages.js';
@@ -74,7 +74,7 @@ export class MemoryStore implements Store {
     }
     if (inboxFor !== undefined) this.inboxes.begin(inboxFor);
     let c = this.convs.get(conv);
-    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], sizes: [], head: 0, assigned: 0, durable: 0, lastTs: '' }));
+    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], sizes: [], head: 0, assigned: 0, stored: 0, lastTs: '' }));
     const { seq, ts } = stamp(c);
     const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const conversation = c;
@@ -88,6 +88,11 @@ export class MemoryStore implements Store {
       }
       done(null, msg);
     });
+  }
+
+  whenDurable(done: Done): void {
+    // After the microtasks of every earlier append: nothing here is slower than that.
+    queueMicrotask(() => done(null));
   }
 
   history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage> {
@@ -110,7 +115,7 @@ export class MemoryStore implements Store {
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
-    return Promise.resolve(this.convs.get(conv)?.durable ?? 0);
+    return Promise.resolve(this.convs.get(conv)?.stored ?? 0);
   }
 
   rooms(): Promise<string[]> {
@@ -149,7 +154,7 @@ export class MemoryStore implements Store {
   }
 
   private add(c: Conv, msg: ChatMessage, size: number): void {
-    c.durable = msg.seq;
+    c.stored = msg.seq;
     if (msg.room !== undefined) c.room = msg.room;
     c.msgs.push(msg);
     c.sizes.push(size);
