@@ -39,6 +39,9 @@ interface Conv extends Numbering {
   head: number;
 }
 
+/** Past the budget, this share of it is freed besides (1/64: at most ~160 MiB of 10 GiB at once). */
+const BUDGET_SLACK = 64;
+
 /** A message in the order all conversations received them: the budget drops from the front. */
 interface Aged {
   c: Conv;
@@ -184,14 +187,19 @@ export class MemoryStore implements Store {
     }
   }
 
-  /** The oldest messages of all conversations go until the budget is met; each conversation's newest stays. */
+  /**
+   * The oldest messages of all conversations go until the budget is met with a little room to spare
+   * (BUDGET_SLACK), so a server at its budget drops and logs now and then, not at every message; each
+   * conversation's newest stays.
+   */
   private overBudget(budget: number): void {
     const before = this.bytes;
+    const target = budget - Math.floor(budget / BUDGET_SLACK);
     const touched = new Set<Conv>();
     let messages = 0;
     // Entries passed over (a conversation's newest) go back at the end: each is looked at once per call.
     const rounds = this.aged.length - this.agedHead;
-    for (let i = 0; i < rounds && this.bytes > budget; i++) {
+    for (let i = 0; i < rounds && this.bytes > target; i++) {
       const e = this.aged[this.agedHead++]!;
       const c = e.c;
       const first = c.msgs[c.head];
