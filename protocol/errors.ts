@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'not_author', // edit or delete of a message someone else wrote (or a guest's from an earlier connection)
   'no_such_message', // edit/delete/react of a seq that is not a retained stored message (deleted, aged out, never stored)
   'too_many_reactions', // a new emoji on a message that already has the most distinct ones allowed
+  'inbox_full', // a stored DM to an account whose offline inbox already holds --max-inbox undelivered messages: not sent, not stored
   'internal', // the server failed to handle this request (a bug, logged); the connection and server carry on
 ] as const;
 

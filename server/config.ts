@@ -26,6 +26,8 @@ export interface Config {
   memory: boolean;
   fsync: FsyncMode;
   historyPerRoom: number;
+  /** Bytes of stored history (both stores) before the oldest is dropped; 0 = no budget. */
+  maxStoreBytes: number;
   maxBufferedBytes: number;
   pingIntervalMs: number;
   idleTimeoutMs: number;
@@ -34,6 +36,12 @@ export interface Config {
   rateLimit: number;
   noRateLimit: boolean;
   maxRooms: number;
+  /** Offline guests not seen for this long are forgotten (seconds; 0 = never by time). */
+  forgetGuestsAfter: number;
+  /** Offline guests remembered at most, the longest gone forgotten first; 0 = no cap. */
+  maxKnownGuests: number;
+  /** Undelivered DMs one account's offline inbox may hold; more are refused with inbox_full; 0 = no bound. */
+  maxInbox: number;
   /** PEM files; both or neither. With them the TCP port speaks TLS and the HTTP port HTTPS (and HTTP/2). */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -58,6 +66,8 @@ export interface Config {
 type Kind =
   | { t: 'string' }
   | { t: 'int'; min: number; max: number }
+  /** A whole number of bytes, optionally with a binary suffix: 512K, 64M, 10G, 1T. */
+  | { t: 'bytes'; min: number; max: number }
   | { t: 'bool' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'list' }
@@ -77,6 +87,10 @@ interface Option {
 }
 
 const port = { t: 'int', min: 0, max: 65535 } as const;
+
+/** 10 GiB: room for years of a busy server's chat, and a full disk ruled out on any disk that size. */
+export const DEFAULT_MAX_STORE_BYTES = 10 * 1024 ** 3;
+const BYTE_SUFFIXES: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 
 /** The shortest --metrics-token accepted: anything shorter could be guessed by a scraper's neighbours. */
 export const MIN_METRICS_TOKEN_LENGTH = 16;
@@ -128,6 +142,14 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 1, max: 10_000_000 },
     def: 10_000,
     help: 'messages kept per room and per direct conversation',
+  },
+  {
+    key: 'maxStoreBytes',
+    flag: 'max-store-bytes',
+    env: 'PARLEY_MAX_STORE_BYTES',
+    kind: { t: 'bytes', min: 0, max: 2 ** 50 },
+    def: DEFAULT_MAX_STORE_BYTES,
+    help: 'stored history may take this many bytes in all (K, M, G, T suffixes allowed); beyond it the oldest messages are dropped first, never a conversation\'s newest, and the log says what went; 0 = no budget',
   },
   {
     key: 'maxBufferedBytes',
@@ -184,6 +206,31 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 0, max: 100_000_000 },
     def: 10_000,
     help: 'rooms the server holds in all (each creator may also make at most 10 an hour); 0 = no cap',
+  },
+  {
+    key: 'forgetGuestsAfter',
+    flag: 'forget-guests-after',
+    env: 'PARLEY_FORGET_GUESTS_AFTER',
+    kind: { t: 'int', min: 0, max: 10 * 365 * 86_400 },
+    meta: 'SECONDS',
+    def: 86_400,
+    help: 'forget a guest name (who, whois, mentions) once it has been offline this long; accounts are never forgotten; 0 = only --max-known-guests forgets',
+  },
+  {
+    key: 'maxKnownGuests',
+    flag: 'max-known-guests',
+    env: 'PARLEY_MAX_KNOWN_GUESTS',
+    kind: { t: 'int', min: 0, max: 100_000_000 },
+    def: 100_000,
+    help: 'offline guest names remembered at most; beyond it the longest gone are forgotten first; 0 = no cap',
+  },
+  {
+    key: 'maxInbox',
+    flag: 'max-inbox',
+    env: 'PARLEY_MAX_INBOX',
+    kind: { t: 'int', min: 0, max: 100_000_000 },
+    def: 10_000,
+    help: 'undelivered direct messages one account\'s offline inbox may hold; a DM beyond it is refused with inbox_full (never an older one dropped); 0 = no bound',
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'PARLEY_TLS_CERT', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM certificate (chain) file: the TCP port speaks TLS and the HTTP port HTTPS and HTTP/2; reloaded on SIGHUP; needs --tls-key' },
   { key: 'tlsKey', flag: 'tls-key', env: 'PARLEY_TLS_KEY', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM private key file for --tls-cert' },
@@ -276,6 +323,13 @@ function convert(o: Option, raw: string, from: string): unknown {
       if (!/^\d+$/.test(raw)) throw new Error(`${from} must be a whole number, got "${raw}"`);
       const n = Number(raw);
       if (n < k.min || n > k.max) throw new Error(`${from} must be from ${k.min} to ${k.max}, got ${n}`);
+      return n;
+    }
+    case 'bytes': {
+      const m = /^(\d{1,16})([KMGT]?)(?:i?B)?$/i.exec(raw);
+      if (!m) throw new Error(`${from} must be a number of bytes, optionally with K, M, G or T (e.g. 10G), got "${raw}"`);
+      const n = Number(m[1]) * BYTE_SUFFIXES[m[2]!.toUpperCase()]!;
+      if (n < k.min || n > k.max) throw new Error(`${from} must be from ${k.min} to ${k.max} bytes, got ${n}`);
       return n;
     }
     case 'bool':
@@ -377,11 +431,18 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
   return { ok: true, config: config as unknown as Config };
 }
 
+/** 10737418240 as 10G: the largest suffix that divides it, as the flag would be written. */
+function withSuffix(bytes: number): string {
+  for (const s of ['T', 'G', 'M', 'K']) if (bytes > 0 && bytes % BYTE_SUFFIXES[s]! === 0) return `${bytes / BYTE_SUFFIXES[s]!}${s}`;
+  return String(bytes);
+}
+
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
     const k = o.kind.t;
-    const value = o.meta !== undefined ? ` ${o.meta}` : k === 'bool' ? '' : k === 'enum' ? ` ${o.kind.values.join('|')}` : k === 'int' ? ' N' : k === 'hostport' ? ' ADDR:PORT' : k === 'urls' ? ' URL' : k === 'list' ? ' LIST' : ' VALUE';
-    const def = o.def === undefined || (Array.isArray(o.def) && o.def.length === 0) ? '' : ` (default ${String(o.def)})`;
+    const value = o.meta !== undefined ? ` ${o.meta}` : k === 'bool' ? '' : k === 'enum' ? ` ${o.kind.values.join('|')}` : k === 'int' ? ' N' : k === 'bytes' ? ' BYTES' : k === 'hostport' ? ' ADDR:PORT' : k === 'urls' ? ' URL' : k === 'list' ? ' LIST' : ' VALUE';
+    const shown = k === 'bytes' && typeof o.def === 'number' ? withSuffix(o.def) : String(o.def);
+    const def = o.def === undefined || (Array.isArray(o.def) && o.def.length === 0) ? '' : ` (default ${shown})`;
     return `  --${o.flag}${value}\n      ${o.help}${def}; env ${o.env}`;
   });
   return [

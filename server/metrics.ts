@@ -4,6 +4,15 @@ import type { TransportName } from './peer.js';
 
 type Labelled = Map<string, number>;
 
+export interface Gauges {
+  rooms: number;
+  users: number;
+  /** Users the store remembers (accounts, and guests not yet forgotten). */
+  knownUsers: number;
+  /** Stored history counted against --max-store-bytes. */
+  storeBytes: number;
+}
+
 export class Metrics {
   readonly connections: Record<TransportName, number> = { tcp: 0, ws: 0, irc: 0 };
   readonly connectionsTotal: Record<TransportName, number> = { tcp: 0, ws: 0, irc: 0 };
@@ -22,7 +31,7 @@ export class Metrics {
   /** The certificate in use (seconds since the epoch), when the server speaks TLS. */
   tlsNotAfter: (() => number) | undefined;
   /** Sampled at render time: the hub knows its rooms and users, metrics does not. */
-  gauges: () => { rooms: number; users: number } = () => ({ rooms: 0, users: 0 });
+  gauges: () => Gauges = () => ({ rooms: 0, users: 0, knownUsers: 0, storeBytes: 0 });
 
   error(code: string): void {
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
@@ -53,6 +62,8 @@ export class Metrics {
     family('parley_connections_total', 'counter', 'Client connections accepted.', byTransport(this.connectionsTotal));
     family('parley_rooms', 'gauge', 'Rooms with at least one member.', [['', g.rooms]]);
     family('parley_users_online', 'gauge', 'Users who completed hello and are connected.', [['', g.users]]);
+    family('parley_known_users', 'gauge', 'Users the server remembers: accounts, and guests online or not yet forgotten (--forget-guests-after, --max-known-guests).', [['', g.knownUsers]]);
+    family('parley_store_bytes', 'gauge', 'Bytes of stored history, counted against --max-store-bytes.', [['', g.storeBytes]]);
     family('parley_messages_in_total', 'counter', 'Chat messages accepted (say and dm).', [['', this.messagesIn]]);
     family('parley_messages_out_total', 'counter', 'Chat messages delivered, one per recipient.', [['', this.messagesOut]]);
     family('parley_bytes_in_total', 'counter', 'Bytes received from clients.', byTransport(this.bytesIn));

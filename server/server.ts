@@ -11,6 +11,7 @@ import { FileTopics, MemoryTopics, type TopicStore } from './kv/room-topics.js';
 import { FileReads, MemoryReads, type ReadStore } from './kv/read-markers.js';
 import type { Config } from './config.js';
 import { ConnectionLimits } from './conn-limits.js';
+import { diskBudgetWarning, freeBytes } from './disk-space.js';
 import { createHttpFront, createHttpHandler, createMetricsFront } from './http.js';
 import { createHttpsFront } from './https.js';
 import { Hub } from './hub/hub.js';
@@ -74,12 +75,16 @@ function listen(server: NetServer | HttpServer, port: number, host: string): Pro
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   // Read first: a missing or mismatched certificate should stop the server before it opens the store.
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined ? await TlsCredentials.load(config.tlsCert, config.tlsKey) : undefined;
+  const forget = { forgetAfterMs: config.forgetGuestsAfter * 1000, maxGuests: config.maxKnownGuests };
   const store: Store = config.memory
-    ? new MemoryStore({ historyPerRoom: config.historyPerRoom })
+    ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, maxBytes: config.maxStoreBytes, log: (line) => log.warn(line) })
     : new FileStore({
         dir: config.dataDir,
         fsync: config.fsync,
         historyPerRoom: config.historyPerRoom,
+        forget,
+        maxInbox: config.maxInbox,
+        maxBytes: config.maxStoreBytes,
         log: (line) => log.warn(line),
         // Messages covered by the failed sync may have been delivered: they can be neither acked nor
         // refused. Stop now; the restart serves exactly what reached the disk (log-writer.ts).
@@ -89,6 +94,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         },
       });
   await store.open();
+  const diskWarning = config.memory ? undefined : diskBudgetWarning(config.dataDir, config.maxStoreBytes, store.usage().bytes, freeBytes(config.dataDir));
+  if (diskWarning) log.warn(diskWarning);
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
   const topics: TopicStore = config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line));

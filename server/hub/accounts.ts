@@ -63,6 +63,8 @@ export class Accounts {
     const token = await this.grant(client.key);
     client.account = true;
     client.tokenId = token.id;
+    // No longer a guest the store may forget.
+    this.ctx.store.rememberUser(client.name, new Date().toISOString(), { guest: false, online: true });
     this.ctx.log.info(`account registered: ${client.name}`);
     if (!client.gone && req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id, token: token.value }, undefined);
   }

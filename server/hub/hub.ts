@@ -76,7 +76,10 @@ export class Hub implements ClientOwner {
     const limits = opts.rateLimits === null ? undefined : new RateLimiter(opts.rateLimits ?? defaultRateLimits());
     this.parts = { ctx, presence, rooms, messaging, history, accounts, typing: new Typing(ctx, rooms, presence), reads: new Reads(ctx, rooms, presence, messaging), amend: new Amend(ctx, rooms, messaging), search: new Search(ctx, rooms, presence, messaging), limits };
     ctx.bus.attach((event) => this.deliver(event));
-    opts.metrics.gauges = () => ({ rooms: rooms.count, users: presence.count });
+    opts.metrics.gauges = () => {
+      const usage = opts.store.usage();
+      return { rooms: rooms.count, users: presence.count, knownUsers: usage.knownUsers, storeBytes: usage.bytes };
+    };
   }
 
   /** Reads what the hub needs before the first connection (the rooms the store remembers). */

@@ -13,7 +13,7 @@ import type { ChatMessage, DmRequest, SayRequest } from '../../protocol/messages
 import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
-import { accountDmConv, dmConv, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
+import { accountDmConv, dmConv, InboxFull, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
 import { noteAuthored } from './amend.js';
 import type { Client, RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
@@ -129,6 +129,11 @@ export class Messaging {
     client.writeStarted(bytes);
     const fromKey = client.key;
     this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg) => {
+      if (err instanceof InboxFull) {
+        client.writeDone(bytes);
+        if (!client.gone) this.ctx.error(client, 'inbox_full', `${account.name} has ${err.limit} messages waiting to be read; yours was not sent. Try again once they have logged in`, req.id);
+        return;
+      }
       if (err || !msg) {
         client.writeDone(bytes);
         return this.refused(client, err, req.id);

@@ -78,7 +78,7 @@ export class Presence {
     else if (s instanceof Set) s.add(registered);
     else this.users.set(key, new Set([s, registered]));
     const time = new Date().toISOString();
-    this.ctx.store.rememberUser(admit.name, time);
+    this.ctx.store.rememberUser(admit.name, time, { guest: !admit.account, online: true });
     if (s === undefined) this.ctx.bus.publish({ kind: 'presence', user: key, name: admit.name, online: true });
     const welcome = {
       type: 'welcome' as const,
@@ -107,7 +107,8 @@ export class Presence {
       if (s.size === 1) this.users.set(client.key, s.values().next().value!);
       return;
     } else return;
-    this.ctx.store.rememberUser(client.name, new Date().toISOString());
+    // Offline from now: a guest may be forgotten after --forget-guests-after.
+    this.ctx.store.rememberUser(client.name, new Date().toISOString(), { guest: !client.account, online: false });
     this.ctx.bus.publish({ kind: 'presence', user: client.key, name: client.name, online: false });
   }
 

@@ -23,15 +23,23 @@
 // from disk; users' newest records; undelivered inbox entries) has been copied to the head and made
 // durable. Only a prefix of the log is ever deleted, so a delivery marker never outlives the message it
 // refers to, and a crash between copying and deleting replays to the same state.
+//
+// Byte budget (--max-store-bytes): when the segments add up to more, the oldest segments are deleted
+// whatever their live share, and the messages in them leave history first, as retention would drop
+// them: per conversation everything up to the newest message they hold, but never a conversation's
+// newest message (it carries the seq the next one follows, so seqs are never reused after a restart).
+// One log line says what went. A restart over budget drops the same way, so what was dropped before a
+// crash cannot come back.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
 import type { FsyncMode } from '../config.js';
+import { humanBytes } from './byte-size.js';
 import { ConvIndex, SlotList, type Slot } from './conv-index.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
-import { KnownUsers } from './known-users.js';
+import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { encodeRecord, frameCrc } from './log-format.js';
 import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
 import { MessageCache } from './message-cache.js';
@@ -47,8 +55,8 @@ import { SearchIndex } from './search-index.js';
 import { runSearch } from './search-query.js';
 import { encodeSnapshot, loadSearchIndex, SEARCH_FILE, SEG_SPAN, writeSnapshot } from './search-snapshot.js';
 import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
-import { NoSuchMessage, type Amended, type Change } from './store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchPage, SearchQuery, Store, UserPage } from './store.js';
+import { InboxFull, NoSuchMessage, type Amended, type Change } from './store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchPage, SearchQuery, Seen, Store, StoreUsage, UserPage } from './store.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -63,6 +71,14 @@ export interface FileStoreOptions {
   io?: LogIo;
   /** The disk failed a sync (log-writer.ts): messages may have been delivered that are not on disk. */
   onSyncFailure?: (err: Error) => void;
+  /** When offline guests are forgotten (default: never). */
+  forget?: ForgetPolicy;
+  /** Undelivered messages one offline inbox may hold; more are refused with InboxFull (0 = no bound). */
+  maxInbox?: number;
+  /** The clock the forget policy reads; tests pass their own. */
+  now?: () => number;
+  /** Bytes the segments may add up to before the oldest history is dropped (0 = no budget). */
+  maxBytes?: number;
 }
 
 /** Edits, deletions and reactions, beside the segments (amendments.ts). */
@@ -75,6 +91,10 @@ const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 const COPY_SLICE = 500;
 /** Keys per delivery record, so a huge inbox delivered at once stays within the record size limit. */
 const KEYS_PER_MARKER = 1000;
+/** Under a byte budget segments are at most this share of it, so whole segments can go while others stay. */
+const SEGMENTS_PER_BUDGET = 8;
+/** ...but not smaller than this, so a tiny budget does not mean a file per handful of records. */
+const MIN_BUDGET_SEGMENT = 16 * 1024;
 
 interface Conv extends Numbering {
   key: ConvKey;
@@ -92,13 +112,15 @@ interface SegStats {
   records: number;
   /** Index entries pointing into this segment. */
   live: number;
+  /** Bytes of its records: the file's size, but for a torn tail a restart cuts off. */
+  bytes: number;
 }
 
 export class FileStore implements Store {
   private readonly convs = new Map<ConvKey, Conv>();
   /** The room conversations among them: rooms() walks these, not every direct conversation too. */
   private readonly roomConvs = new Set<Conv>();
-  private readonly known = new KnownUsers();
+  private readonly known: KnownUsers;
   /** Segment holding each user's newest durable `u` record. */
   private readonly userSeg = new Map<string, number>();
   private readonly inboxes = new Inboxes();
@@ -110,6 +132,8 @@ export class FileStore implements Store {
   /** The sidecar of the segment being written, fed as its records become durable. */
   private builder: SidecarBuilder | undefined;
   private compacting = false;
+  /** The budget could not be met by dropping history (said once until it can again). */
+  private budgetStuck = false;
   /** Sidecar files being written in the background; close() waits for them. */
   private readonly sidecarWrites = new Set<Promise<void>>();
   private closed = false;
@@ -125,9 +149,13 @@ export class FileStore implements Store {
   private searchAgain = false;
 
   constructor(private readonly opts: FileStoreOptions) {
+    // A forgotten guest's record no longer pins its segment: compaction drops it with the segment.
+    this.known = new KnownUsers(opts.forget ?? KEEP_EVERYONE, (key) => this.userSeg.delete(key), opts.now);
     this.reader = new SegmentReader(opts.dir);
     this.cache = new MessageCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
-    this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES);
+    const budget = opts.maxBytes ?? 0;
+    const budgetSegment = budget > 0 ? Math.max(MIN_BUDGET_SEGMENT, Math.floor(budget / SEGMENTS_PER_BUDGET)) : MAX_SEGMENT_BYTES;
+    this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, budgetSegment);
   }
 
   async open(): Promise<void> {
@@ -219,11 +247,17 @@ export class FileStore implements Store {
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     const refused = this.refusal() ?? (draft.room === undefined && draft.to === undefined ? new Error('a message needs a room or a recipient') : undefined);
     if (refused) return queueMicrotask(() => done(refused, undefined));
+    const maxInbox = this.opts.maxInbox ?? 0;
+    if (inboxFor !== undefined && !this.inboxes.fits(inboxFor, maxInbox, (e) => this.slotOf(e.conv, e.seq) !== undefined)) {
+      return queueMicrotask(() => done(new InboxFull(maxInbox), undefined));
+    }
+    if (inboxFor !== undefined) this.inboxes.begin(inboxFor);
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
     const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
     this.writer!.append(frame, (err, at) => {
+      if (inboxFor !== undefined) this.inboxes.settled(inboxFor);
       if (err || !at) {
         handBack(c, seq);
         return done(err ?? new Error('not stored'), undefined);
@@ -281,9 +315,9 @@ export class FileStore implements Store {
     return Promise.resolve(out);
   }
 
-  rememberUser(name: string, lastSeen: string): void {
-    const user = this.known.remember(name, lastSeen);
-    this.appendUser(user, (err) => err && !this.closed && this.opts.log(`store: could not record user ${name}: ${err.message}`));
+  rememberUser(name: string, lastSeen: string, seen: Seen = {}): void {
+    const user = this.known.remember(name, lastSeen, seen);
+    this.appendUser(user, seen.guest === true, (err) => err && !this.closed && this.opts.log(`store: could not record user ${name}: ${err.message}`));
   }
 
   knownUser(userKey: string): Promise<KnownUser | undefined> {
@@ -316,6 +350,17 @@ export class FileStore implements Store {
         if (--left === 0) done(firstErr);
       });
     }
+  }
+
+  usage(): StoreUsage {
+    return { knownUsers: this.known.size, bytes: this.logBytes() };
+  }
+
+  /** Bytes of every segment: what --max-store-bytes counts. */
+  private logBytes(): number {
+    let total = 0;
+    for (const s of this.segs.values()) total += s.bytes;
+    return total;
   }
 
   // ---- loading ----
@@ -367,8 +412,8 @@ export class FileStore implements Store {
         if (ts > c.lastTs) c.lastTs = ts;
         if (room !== undefined) c.room = room;
       },
-      user: (name, lastSeen) => {
-        this.known.remember(name, lastSeen);
+      user: (name, lastSeen, guest) => {
+        this.known.remember(name, lastSeen, { guest });
         this.userSeg.set(nameKey(name), seg);
       },
       delivered: (user, refs) => void this.inboxes.remove(user, refs),
@@ -381,23 +426,27 @@ export class FileStore implements Store {
     };
     const toWrite: SidecarBuilder[] = [];
     let size = 0;
+    this.known.beginLoad();
     for (const [n, id] of ids.entries()) {
       seg = id;
       const newest = n === ids.length - 1;
-      this.segs.set(id, { records: 0, live: 0 });
+      this.segs.set(id, { records: 0, live: 0, bytes: 0 });
       const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log, distrusted);
-      this.segs.get(id)!.records = loaded.records;
+      const stats = this.segs.get(id)!;
+      stats.records = loaded.records;
+      stats.bytes = loaded.size;
       if (newest) {
         size = loaded.size;
         this.builder = loaded.builder;
       } else if (loaded.scanned && loaded.builder) toWrite.push(loaded.builder);
     }
+    this.known.endLoad();
     for (const c of this.convs.values()) if (c.copies) this.mergeCopies(c);
     if (sawInboxCopies) this.inboxes.sort();
     this.inboxes.prune((e) => this.slotOf(e.conv, e.seq) !== undefined);
 
     const id = ids[ids.length - 1] ?? 1;
-    if (ids.length === 0) this.segs.set(id, { records: 0, live: 0 });
+    if (ids.length === 0) this.segs.set(id, { records: 0, live: 0, bytes: 0 });
     this.builder ??= new SidecarBuilder(id);
     const fd = fs.openSync(join(this.opts.dir, segmentName(id)), segmentFlags(true));
     if (ids.length === 0 && this.opts.fsync !== 'off') fsyncDir(this.opts.dir);
@@ -464,7 +513,7 @@ export class FileStore implements Store {
 
   private stats(seg: number): SegStats {
     let s = this.segs.get(seg);
-    if (!s) this.segs.set(seg, (s = { records: 0, live: 0 }));
+    if (!s) this.segs.set(seg, (s = { records: 0, live: 0, bytes: 0 }));
     return s;
   }
 
@@ -485,14 +534,15 @@ export class FileStore implements Store {
     });
   }
 
-  private appendUser(user: KnownUser, done: Done): void {
+  private appendUser(user: KnownUser, guest: boolean, done: Done): void {
     const key = nameKey(user.name);
     const { name, lastSeen } = user;
     this.appendRaw(
-      encodeUser(name, lastSeen),
+      encodeUser(name, lastSeen, guest),
       (b, at) => {
-        b.user(name, lastSeen);
-        if ((this.userSeg.get(key) ?? 0) <= at.seg) this.userSeg.set(key, at.seg);
+        b.user(name, lastSeen, guest);
+        // Not for a user forgotten while the record was in flight: it would pin the segment for nobody.
+        if (this.known.get(key) === user && (this.userSeg.get(key) ?? 0) <= at.seg) this.userSeg.set(key, at.seg);
       },
       (err) => done(err),
     );
@@ -512,7 +562,9 @@ export class FileStore implements Store {
       setImmediate(() => this.maybeCompact());
     }
     b.record(at.off, at.len, frameCrc(frame));
-    this.stats(at.seg).records++;
+    const stats = this.stats(at.seg);
+    stats.records++;
+    stats.bytes = Math.max(stats.bytes, at.off + at.len);
     this.indexedTo = at.seg * SEG_SPAN + at.off + at.len;
   }
 
@@ -647,6 +699,8 @@ export class FileStore implements Store {
     const writer = this.writer;
     if (this.compacting || this.closed || !writer || writer.broken) return;
     const pinned = this.pinned();
+    const budget = this.overBudget(pinned, writer.segment);
+    if (budget) return this.run(budget.doomed, budget.tally);
     const doomed: number[] = [];
     for (const id of [...this.segs.keys()].sort((a, b) => a - b)) {
       if (id >= writer.segment) break;
@@ -656,10 +710,21 @@ export class FileStore implements Store {
       doomed.push(id);
     }
     if (doomed.length === 0) return;
+    this.run(doomed, undefined);
+  }
+
+  private run(doomed: number[], tally: DropTally | undefined): void {
     this.compacting = true;
-    this.compact(doomed).then(
+    this.compact(doomed, tally).then(
       (ok) => {
         this.compacting = false;
+        if (ok && tally) {
+          const { before, max, messages, convs } = tally;
+          const names = `${segmentName(doomed[0]!)}${doomed.length > 1 ? `-${segmentName(doomed[doomed.length - 1]!)}` : ''}`;
+          this.opts.log(
+            `store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(max)}): dropped the ${messages} oldest messages of ${convs} conversation${convs === 1 ? '' : 's'} with ${names}; now ${humanBytes(this.logBytes())}`,
+          );
+        }
         if (ok) setImmediate(() => this.maybeCompact());
       },
       (err: Error) => {
@@ -667,6 +732,71 @@ export class FileStore implements Store {
         if (!this.closed) this.opts.log(`store: compaction stopped: ${err.message}`);
       },
     );
+  }
+
+  /**
+   * Over --max-store-bytes: the oldest sealed segments whose deletion brings the log under the budget;
+   * compact() drops their history as it goes (dropHistory). Undefined when under budget, or when what
+   * would have to be kept (users, undelivered DMs, each conversation's newest message) is most of those
+   * segments: copying it forward would free little, and doing it again and again would churn the disk.
+   * O(segments + conversations): the per-message work is compact()'s, which yields as it goes.
+   */
+  private overBudget(pinned: Map<number, number>, current: number): { doomed: number[]; tally: DropTally } | undefined {
+    const max = this.opts.maxBytes ?? 0;
+    const before = this.logBytes();
+    if (max <= 0 || before <= max) {
+      this.budgetStuck = false;
+      return undefined;
+    }
+    const newestIn = new Map<number, number>();
+    for (const c of this.convs.values()) {
+      if (c.index.count === 0) continue;
+      const seg = c.index.segAt(c.index.count - 1);
+      newestIn.set(seg, (newestIn.get(seg) ?? 0) + 1);
+    }
+    const doomed: number[] = [];
+    let touched = 0;
+    let freed = 0;
+    for (const id of [...this.segs.keys()].sort((a, b) => a - b)) {
+      if (id >= current || before - freed <= max) break;
+      const s = this.segs.get(id)!;
+      const kept = s.records > 0 ? Math.min(1, ((pinned.get(id) ?? 0) + (newestIn.get(id) ?? 0)) / s.records) : 0;
+      doomed.push(id);
+      touched += s.bytes;
+      freed += s.bytes * (1 - kept);
+    }
+    // Only the segment being written: it goes once the writer has moved on from it.
+    if (doomed.length === 0) return undefined;
+    if (freed * 2 < touched) {
+      if (!this.budgetStuck) {
+        this.opts.log(
+          `store: over --max-store-bytes (${humanBytes(before)} > ${humanBytes(max)}), but the oldest segments hold mostly what must be kept (known users, undelivered DMs, each conversation's newest message); not dropping`,
+        );
+      }
+      this.budgetStuck = true;
+      return undefined;
+    }
+    this.budgetStuck = false;
+    return { doomed, tally: { before, max, messages: 0, convs: 0 } };
+  }
+
+  /**
+   * Drops a conversation's history up to the newest message it has in a doomed segment, as retention
+   * would (what stays is a suffix of seqs), but never its newest message.
+   */
+  private dropHistory(c: Conv, gone: ReadonlySet<number>, tally: DropTally): void {
+    let last = -1;
+    for (let p = 0; p < c.index.count - 1; p++) if (gone.has(c.index.segAt(p))) last = p;
+    if (last < 0) return;
+    const alive = (conv: ConvKey, seq: number): boolean => this.slotOf(conv, seq) !== undefined;
+    for (let p = 0; p <= last; p++) {
+      this.stats(c.index.shift()).live--;
+      // The search index learns of each, as of retention's: its sweep then drops their postings.
+      this.words.retired(alive);
+    }
+    if (this.amends.has(c.key)) this.amends.prune(c.key, (s) => c.index.find(s) >= 0);
+    tally.messages += last + 1;
+    tally.convs++;
   }
 
   /** Records besides messages still needed per segment: users' newest records, undelivered DMs. */
@@ -677,10 +807,12 @@ export class FileStore implements Store {
     return pinned;
   }
 
-  private async compact(doomed: number[]): Promise<boolean> {
+  /** With `tally` (over budget) the doomed segments' history is dropped instead of copied. */
+  private async compact(doomed: number[], tally?: DropTally): Promise<boolean> {
     const gone = new Set(doomed);
     const newest = doomed[doomed.length - 1]!;
     for (const c of [...this.convs.values()]) {
+      if (tally) this.dropHistory(c, gone, tally);
       // Read the index as it is now: messages may have aged out since the plan was made.
       const slots: Slot[] = [];
       for (let p = 0; p < c.index.count; p++) if (gone.has(c.index.segAt(p))) slots.push(c.index.slot(p));
@@ -690,7 +822,7 @@ export class FileStore implements Store {
     const users: Promise<void>[] = [];
     for (const [key, seg] of [...this.userSeg]) {
       const user = this.known.get(key);
-      if (seg <= newest && user) users.push(new Promise((res, rej) => this.appendUser(user, (err) => (err ? rej(err) : res()))));
+      if (seg <= newest && user) users.push(new Promise((res, rej) => this.appendUser(user, this.known.isGuest(key), (err) => (err ? rej(err) : res()))));
     }
     await Promise.all(users);
     const entries: [string, InboxEntry][] = [];
@@ -759,6 +891,14 @@ export class FileStore implements Store {
 interface Wanted {
   conv: ConvKey;
   slot: Slot;
+}
+
+/** What a compaction over --max-store-bytes dropped, for its log line. */
+interface DropTally {
+  before: number;
+  max: number;
+  messages: number;
+  convs: number;
 }
 
 function yieldTurn(): Promise<void> {

@@ -19,6 +19,32 @@ export function entryKey(conv: ConvKey, seq: number): string {
 export class Inboxes {
   /** Map iteration order is insertion order: each inbox is oldest first. */
   private readonly byUser = new Map<string, Map<string, InboxEntry>>();
+  /** Appends queued for a user but not yet durable: they count against the inbox's bound too. */
+  private readonly inFlight = new Map<string, number>();
+
+  /**
+   * Whether one more message fits in the user's inbox under `max` (0 = no bound), counting appends in
+   * flight. Only at the bound are entries whose message aged out (`keep` false) swept, so a full inbox
+   * is judged on live entries without every append paying for a sweep.
+   */
+  fits(user: string, max: number, keep: (e: InboxEntry) => boolean): boolean {
+    if (max <= 0) return true;
+    const count = (): number => (this.byUser.get(user)?.size ?? 0) + (this.inFlight.get(user) ?? 0);
+    if (count() < max) return true;
+    this.list(user, Infinity, keep);
+    return count() < max;
+  }
+
+  /** An append for the user's inbox is on its way; settled() when it is durable or failed. */
+  begin(user: string): void {
+    this.inFlight.set(user, (this.inFlight.get(user) ?? 0) + 1);
+  }
+
+  settled(user: string): void {
+    const n = (this.inFlight.get(user) ?? 0) - 1;
+    if (n <= 0) this.inFlight.delete(user);
+    else this.inFlight.set(user, n);
+  }
 
   /** Queues an entry unless one with the same identity is queued (replays see copies). */
   add(user: string, e: InboxEntry): boolean {

@@ -10,14 +10,14 @@
 //   I {u, c, s, p}                        compaction copy of an undelivered inbox entry (p = its place)
 // v1, still read (data dirs written before the store kept history on disk):
 //   m {c, m, o?}  h {c, m}  i {u, c, m, p}  (m is the whole ChatMessage)
-// Both: u {n, s} a known user and when last seen; d {u, k} inbox keys `conv#seq` delivered;
+// Both: u {n, s, g?} a known user and when last seen (g = a guest, which may be forgotten); d {u, k} inbox keys `conv#seq` delivered;
 // x {} compaction barrier.
 import type { ChatMessage } from '../../protocol/messages.js';
 import type { ConvKey, MessageRef } from './store.js';
 
 export type LogRecord =
   | { t: 'M' | 'H'; conv: ConvKey; msg: ChatMessage; inbox: string | undefined }
-  | { t: 'u'; name: string; lastSeen: string }
+  | { t: 'u'; name: string; lastSeen: string; guest: boolean }
   | { t: 'd'; user: string; refs: MessageRef[] }
   | { t: 'I'; user: string; conv: ConvKey; seq: number; order: number }
   | { t: 'x' };
@@ -46,8 +46,8 @@ export function encodeMessage(t: 'M' | 'H', conv: ConvKey, m: ChatMessage, inbox
   );
 }
 
-export function encodeUser(name: string, lastSeen: string): string {
-  return `{"t":"u","n":${q(name)},"s":${q(lastSeen)}}`;
+export function encodeUser(name: string, lastSeen: string, guest: boolean): string {
+  return `{"t":"u","n":${q(name)},"s":${q(lastSeen)}${guest ? ',"g":1' : ''}}`;
 }
 
 export function refKey(ref: MessageRef): string {
@@ -137,7 +137,7 @@ export function decodeRecord(payload: string): LogRecord | undefined {
       return { t: r.t === 'm' ? 'M' : 'H', conv: r.c, msg, inbox: r.t === 'm' ? r.o : undefined };
     }
     case 'u':
-      return str(r.n) && str(r.s) ? { t: 'u', name: r.n, lastSeen: r.s } : undefined;
+      return str(r.n) && str(r.s) ? { t: 'u', name: r.n, lastSeen: r.s, guest: r.g === 1 } : undefined;
     case 'd': {
       if (!str(r.u) || !Array.isArray(r.k)) return undefined;
       const refs: MessageRef[] = [];

@@ -136,8 +136,8 @@ function scan(file: string, from: number, size: number, newest: boolean, builder
         builder.message(rec.t, rec.conv, rec.msg.seq, off, frameLen, rec.inbox, rec.msg.ts, rec.msg.room);
         return;
       case 'u':
-        sink.user(rec.name, rec.lastSeen);
-        builder.user(rec.name, rec.lastSeen);
+        sink.user(rec.name, rec.lastSeen, rec.guest);
+        builder.user(rec.name, rec.lastSeen, rec.guest);
         return;
       case 'd':
         sink.delivered(rec.user, rec.refs);

@@ -18,7 +18,8 @@
 //   a word), the body, the summaries, and a CRC-32 of all before it.
 // Body entries (kind, then fields; strings by table index):
 //   1 M conv seq off len inbox+1 | 2 H conv seq off len | 3 U name lastSeen
-//   4 D user n (conv seq)*n | 5 I user conv seq order/2^32 order%2^32
+//   4 D user n (conv seq)*n | 5 I user conv seq order/2^32 order%2^32 | 6 G name lastSeen (a guest's
+//   U; a kind of its own so sidecars written before it read unchanged)
 // Summaries: the newest message (M or H) of each conversation in this segment: conv seq ts room+1 —
 // the room's spelling and the ts the next message may not go below.
 import { crc32 } from './crc32.js';
@@ -32,6 +33,7 @@ const NONE = 0xffffffff;
 const K_M = 1;
 const K_H = 2;
 const K_U = 3;
+const K_G = 6;
 const K_D = 4;
 const K_I = 5;
 const MAX_STRING = 0xffff;
@@ -57,7 +59,7 @@ export interface Summary {
 /** The events of one segment, in log order, as both a sidecar and a scan deliver them. */
 export interface SegmentSink {
   message(t: 'M' | 'H', conv: ConvKey, seq: number, off: number, len: number, inbox: string | undefined): void;
-  user(name: string, lastSeen: string): void;
+  user(name: string, lastSeen: string, guest: boolean): void;
   delivered(user: string, refs: MessageRef[]): void;
   inboxCopy(user: string, conv: ConvKey, seq: number, order: number): void;
 }
@@ -132,8 +134,8 @@ export class SidecarBuilder {
     if (!prev || seq > prev.seq) this.summaries.set(conv, { conv, seq, ts, room });
   }
 
-  user(name: string, lastSeen: string): void {
-    this.words(K_U, this.str(name), this.str(lastSeen));
+  user(name: string, lastSeen: string, guest: boolean): void {
+    this.words(guest ? K_G : K_U, this.str(name), this.str(lastSeen));
   }
 
   delivered(user: string, refs: readonly MessageRef[]): void {
@@ -279,12 +281,13 @@ export function replaySidecar(sc: Sidecar, sink: SegmentSink): string | undefine
         p += size;
         break;
       }
-      case K_U: {
+      case K_U:
+      case K_G: {
         if (p + 3 > n) return 'truncated entry';
         const name = strings[w[p + 1]!];
         const lastSeen = strings[w[p + 2]!];
         if (name === undefined || lastSeen === undefined) return 'bad string index';
-        sink.user(name, lastSeen);
+        sink.user(name, lastSeen, kind === K_G);
         p += 3;
         break;
       }

@@ -57,6 +57,14 @@ export interface KnownUser {
   lastSeen: string;
 }
 
+/** How a user is being remembered (rememberUser). */
+export interface Seen {
+  /** A guest, which may be forgotten once offline; otherwise an account, never forgotten. */
+  guest?: boolean;
+  /** Connected now: not forgotten until recorded offline again. */
+  online?: boolean;
+}
+
 export interface UserPage {
   /** In name-key order (lower case), after the key asked for. */
   users: KnownUser[];
@@ -141,6 +149,17 @@ export interface SearchPage {
 /** amend() of a seq that is not a retained, durable message of the conversation. */
 export class NoSuchMessage extends Error {}
 
+/**
+ * append() for a user whose offline inbox already holds the store's --max-inbox undelivered messages:
+ * refused before it is numbered, so nothing is stored and no seq is used. Refusing the new message
+ * rather than dropping an old one keeps the promise an ack made.
+ */
+export class InboxFull extends Error {
+  constructor(readonly limit: number) {
+    super(`the recipient's offline inbox holds ${limit} undelivered messages`);
+  }
+}
+
 export type Done = (err: Error | null) => void;
 /** `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set. */
 export type Appended = (err: Error | null, msg: ChatMessage | undefined) => void;
@@ -160,7 +179,8 @@ export interface Store {
    * never served (not by history, not by an inbox, not after a restart) and its seq goes to the next
    * message, so a conversation's seqs never have a gap. When a failure forces later appends of the
    * same conversation to fail as well, they fail too, oldest first.
-   * `inboxFor` (a user key) also queues the message in that user's offline inbox.
+   * `inboxFor` (a user key) also queues the message in that user's offline inbox; when that inbox is
+   * full (the store's maxInbox, counting appends still in flight) `done(InboxFull)` and nothing is stored.
    */
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void;
   /**
@@ -187,8 +207,13 @@ export interface Store {
   /** Display names of the rooms with any retained message, for `rooms` after a restart. */
   rooms(): Promise<string[]>;
 
-  /** Records that a user is (or was) connected. Durable best-effort: not awaited. */
-  rememberUser(name: string, lastSeen: string): void;
+  /**
+   * Records that a user is (`online`) or was connected. Durable best-effort: not awaited. A `guest`
+   * offline for longer than the store's forget policy (--forget-guests-after, --max-known-guests) is
+   * forgotten: knownUser and users no longer list it. Without `seen` the user counts as an account,
+   * offline: never forgotten.
+   */
+  rememberUser(name: string, lastSeen: string, seen?: Seen): void;
   knownUser(userKey: string): Promise<KnownUser | undefined>;
   /** Known users with a name key greater than `after`, at most `limit`, in name-key order. */
   users(after: string | undefined, limit: number): Promise<UserPage>;
@@ -200,4 +225,14 @@ export interface Store {
   inbox(userKey: string, limit: number): Promise<InboxItem[]>;
   /** Those messages were delivered: they leave the user's inbox. Unknown refs are ignored. */
   markDelivered(userKey: string, refs: readonly MessageRef[], done: Done): void;
+
+  /** What the store holds now, for /metrics: sampled, never awaited. */
+  usage(): StoreUsage;
+}
+
+export interface StoreUsage {
+  /** Users knownUser() would find: accounts, guests online or not yet forgotten. */
+  knownUsers: number;
+  /** Bytes of stored history counted against --max-store-bytes. */
+  bytes: number;
 }

@@ -5,7 +5,7 @@ import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
 import { Amendments, toRecord } from '../../server/store/amendments.js';
 import { NoSuchMessage, type Amended, type Change } from '../../server/store/store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchHit, SearchPage, SearchQuery, Store, UserPage } from '../../server/store/store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchHit, SearchPage, SearchQuery, Store, StoreUsage, UserPage } from '../../server/store/store.js';
 import { searchTerms } from '../../protocol/search-terms.js';
 
 interface Pending {
@@ -153,6 +153,10 @@ export class TestStore implements Store {
   rememberUser(name: string, lastSeen: string): void {
     const key = nameKey(name);
     this.known.set(key, { name: this.known.get(key)?.name ?? name, lastSeen });
+  }
+
+  usage(): StoreUsage {
+    return { knownUsers: this.known.size, bytes: 0 };
   }
 
   async knownUser(userKey: string): Promise<KnownUser | undefined> {

@@ -35,6 +35,13 @@ describe('parseConfig', () => {
     [['--public-url', 'chat.example.com'], {}, /must be a URL/],
     [['--public-url', 'ftp://chat.example.com'], {}, /http:\/\/ or https:\/\//],
     [['--max-connections-per-ip', '-1'], {}, /whole number/],
+    [['--max-store-bytes', '10X'], {}, /number of bytes, optionally with K, M, G or T/],
+    [['--max-store-bytes', '-1'], {}, /number of bytes/],
+    [['--max-store-bytes', '2048T'], {}, /from 0 to \d+ bytes/],
+    [[], { PARLEY_MAX_STORE_BYTES: '1.5G' }, /PARLEY_MAX_STORE_BYTES must be a number of bytes/],
+    [['--max-inbox', 'lots'], {}, /whole number/],
+    [['--forget-guests-after', '1h'], {}, /whole number/],
+    [['--max-known-guests', '-5'], {}, /whole number/],
   ];
   it.each(bad)('rejects %j %j', (argv, env, message) => {
     const r = parseConfig(argv, env);
@@ -46,6 +53,27 @@ describe('parseConfig', () => {
       ok: true,
       config: { maxConnectionsPerIp: 100, maxConnections: 10_000, publicUrls: [], tlsCert: undefined, tlsKey: undefined, metricsToken: undefined, metricsHost: undefined },
     });
+  });
+  it('has safe defaults for the quotas: guests forgotten after a day, 100,000 remembered, 10,000 queued DMs, 10 GiB of history', () => {
+    expect(parseConfig([], {})).toMatchObject({
+      ok: true,
+      config: { forgetGuestsAfter: 86_400, maxKnownGuests: 100_000, maxInbox: 10_000, maxStoreBytes: 10 * 1024 ** 3 },
+    });
+  });
+  it.each([
+    ['0', 0],
+    ['4096', 4096],
+    ['512K', 512 * 1024],
+    ['64m', 64 * 1024 ** 2],
+    ['10G', 10 * 1024 ** 3],
+    ['10GiB', 10 * 1024 ** 3],
+    ['1TB', 1024 ** 4],
+  ])('--max-store-bytes %s is %d bytes (binary suffixes)', (raw, bytes) => {
+    expect(parseConfig(['--max-store-bytes', raw], {})).toMatchObject({ ok: true, config: { maxStoreBytes: bytes } });
+  });
+  it('reads the quota flags and their environment variables', () => {
+    const r = parseConfig(['--forget-guests-after', '60', '--max-inbox=0'], { PARLEY_MAX_KNOWN_GUESTS: '500', PARLEY_MAX_STORE_BYTES: '1G', PARLEY_MAX_INBOX: '7' });
+    expect(r).toMatchObject({ ok: true, config: { forgetGuestsAfter: 60, maxKnownGuests: 500, maxStoreBytes: 1024 ** 3, maxInbox: 0 } });
   });
   it('reads TLS files, caps and metrics settings; --metrics-host takes ADDR:PORT, [IPv6]:PORT or :PORT', () => {
     const r = parseConfig(['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--max-connections-per-ip', '0', '--max-connections=5', '--metrics-host', '[::1]:9100'], {
@@ -73,6 +101,7 @@ describe('parseConfig', () => {
     for (const flag of [
       '--host', '--tcp-port', '--http-port', '--max-message-bytes', '--log-level', '--data-dir', '--fsync', '--memory', '--allowed-origins',
       '--tls-cert FILE', '--tls-key FILE', '--max-connections-per-ip N', '--max-connections N', '--public-url URL', '--metrics-token TOKEN', '--metrics-host ADDR:PORT',
+      '--max-store-bytes BYTES', '--max-inbox N', '--forget-guests-after SECONDS', '--max-known-guests N',
     ]) {
       expect(text).toContain(flag);
     }

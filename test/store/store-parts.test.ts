@@ -197,6 +197,8 @@ describe('record codec', () => {
     const v1 = { type: 'message', room: 'Lobby', from: 'a', text: 't', seq: 3, ts: 'T' };
     expect(decodeRecord(JSON.stringify({ t: 'm', c: 'r:lobby', m: v1, o: 'bob' }))).toEqual({ t: 'M', conv: 'r:lobby', msg: v1, inbox: 'bob' });
     expect(decodeRecord(JSON.stringify({ t: 'i', u: 'bob', c: 'd:a|bob', m: { ...v1, room: undefined, to: 'bob' }, p: 7 }))).toEqual({ t: 'I', user: 'bob', conv: 'd:a|bob', seq: 3, order: 7 });
+    expect(decodeRecord('{"t":"u","n":"Gus","s":"t","g":1}')).toEqual({ t: 'u', name: 'Gus', lastSeen: 't', guest: true });
+    expect(decodeRecord('{"t":"u","n":"Bob","s":"t"}')).toEqual({ t: 'u', name: 'Bob', lastSeen: 't', guest: false });
     expect(decodeRecord(JSON.stringify({ t: 'd', u: 'bob', k: ['d:a|bob#3'] }))).toEqual({ t: 'd', user: 'bob', refs: [{ conv: 'd:a|bob', seq: 3 }] });
     for (const bad of ['{', '[]', '{"t":"m","c":"r:x","m":{"seq":"1"}}', '{"t":"d","u":"b","k":["nohash"]}', '{"t":"M","c":"r:x","s":0,"ts":"t","r":"x","f":"a","x":"b"}', '{"t":"q"}']) {
       expect(decodeRecord(bad)).toBeUndefined();
@@ -211,8 +213,10 @@ describe('sidecar', () => {
     b.record(0, 100, 0xaaaa);
     b.message('M', 'd:a|b', 1, 100, 90, 'b', 'T2', undefined);
     b.record(100, 90, 0xbbbb);
-    b.user('Bob', 'T3');
+    b.user('Bob', 'T3', false);
     b.record(190, 40, 0xcccc);
+    // A guest's user record (kind 6), in the same record slot: the sidecar does not pair entries with records.
+    b.user('Gus', 'T5', true);
     b.delivered('b', [{ conv: 'd:a|b', seq: 1 }]);
     b.record(230, 40, 0xdddd);
     b.inboxCopy('b', 'd:a|b', 1, 2 ** 33 + 5);
@@ -228,7 +232,7 @@ describe('sidecar', () => {
     const out: string[] = [`sealed=${sc.sealed} covered=${sc.covered} records=${sc.records} last=${sc.lastOff}/${sc.lastCrc}`];
     const sink: SegmentSink = {
       message: (t, c, s, o, l, i) => out.push(`${t} ${c} ${s} ${o} ${l} ${i}`),
-      user: (n, s) => out.push(`U ${n} ${s}`),
+      user: (n, s, g) => out.push(`${g ? 'G' : 'U'} ${n} ${s}`),
       delivered: (u, r) => out.push(`D ${u} ${JSON.stringify(r)}`),
       inboxCopy: (u, c, s, o) => out.push(`I ${u} ${c} ${s} ${o}`),
     };
@@ -243,6 +247,7 @@ describe('sidecar', () => {
       'M r:lobby 1 0 100 undefined',
       'M d:a|b 1 100 90 b',
       'U Bob T3',
+      'G Gus T5',
       'D b [{"conv":"d:a|b","seq":1}]',
       `I b d:a|b 1 ${2 ** 33 + 5}`,
       'H r:lobby 2 320 100 undefined',
