@@ -1,0 +1,97 @@
+// Pure text helpers for the views: the one time format, links found in text, and the words a search
+// matched. No DOM: render.ts turns these pieces into nodes, and tests run them under Node.
+
+/**
+ * The clock shown beside every message and notice: the user's locale (12- or 24-hour as it says), or
+ * always 24-hour `HH:MM` when the user asked for it (/clock 24), which is exactly the console's `[HH:MM]`.
+ */
+export function clockTime(ts: string, clock24: boolean): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '--:--';
+  if (clock24) return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+/** A date and the same clock, for times that may be days away (search results, last seen, tooltips). */
+export function dateTime(ts: string, clock24: boolean): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return ts;
+  return `${d.toLocaleDateString([], { year: 'numeric', month: 'short', day: 'numeric' })} ${clockTime(ts, clock24)}`;
+}
+
+export type Piece = { kind: 'text'; text: string } | { kind: 'link'; text: string; href: string };
+
+/** http(s) URLs in running text; what follows is trimmed of the punctuation that usually ends a sentence. */
+const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
+const TRAILING = /[.,;:!?)\]}'"]+$/;
+
+/**
+ * Splits text into plain pieces and links. Only http and https become links (a `javascript:` or
+ * `data:` URL stays text), and only when the URL parses; the href is the parsed form, so what the
+ * browser opens is what the text says.
+ */
+export function linkify(text: string): Piece[] {
+  const out: Piece[] = [];
+  let at = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    let raw = m[0];
+    // A closing parenthesis belongs to the URL when it has an opening one inside (Wikipedia links).
+    const trail = TRAILING.exec(raw)?.[0] ?? '';
+    if (trail !== '' && !(trail.startsWith(')') && raw.slice(0, -trail.length).includes('('))) raw = raw.slice(0, -trail.length);
+    const start = m.index;
+    let href: string | undefined;
+    try {
+      const u = new URL(raw);
+      if (u.protocol === 'http:' || u.protocol === 'https:') href = u.href;
+    } catch {
+      href = undefined;
+    }
+    if (href === undefined) continue;
+    if (start > at) out.push({ kind: 'text', text: text.slice(at, start) });
+    out.push({ kind: 'link', text: raw, href });
+    at = start + raw.length;
+  }
+  if (at < text.length) out.push({ kind: 'text', text: text.slice(at) });
+  return out;
+}
+
+/** The words of a search query, without quotes and duplicates, longest first (so overlaps mark the longer). */
+export function queryWords(query: string): string[] {
+  const words = query
+    .toLowerCase()
+    .split(/\s+/)
+    .map((w) => w.replace(/^["']+|["']+$/g, ''))
+    .filter((w) => w !== '');
+  return [...new Set(words)].sort((a, b) => b.length - a.length);
+}
+
+/** Splits text into pieces that match a word of the query (case-insensitively) and pieces that do not. */
+export function highlight(text: string, query: string): { text: string; match: boolean }[] {
+  const words = queryWords(query);
+  if (words.length === 0) return [{ text, match: false }];
+  const lower = text.toLowerCase();
+  // Marks per UTF-16 unit; toLowerCase keeps lengths for the scripts chat is written in, and when it
+  // does not, nothing is marked rather than the wrong letters.
+  if (lower.length !== text.length) return [{ text, match: false }];
+  const marked = new Array<boolean>(text.length).fill(false);
+  for (const w of words) {
+    for (let i = lower.indexOf(w); i >= 0; i = lower.indexOf(w, i + 1)) marked.fill(true, i, i + w.length);
+  }
+  const out: { text: string; match: boolean }[] = [];
+  let start = 0;
+  for (let i = 1; i <= text.length; i++) {
+    if (i === text.length || marked[i] !== marked[start]) {
+      out.push({ text: text.slice(start, i), match: marked[start]! });
+      start = i;
+    }
+  }
+  return out;
+}
+
+/** "alice is typing…", "alice and bob are typing…", "several people are typing…". */
+export function typingLine(names: readonly string[]): string {
+  if (names.length === 0) return '';
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length <= 3) return `${names.slice(0, -1).join(', ')} and ${names.at(-1)} are typing…`;
+  return 'Several people are typing…';
+}
