@@ -29,6 +29,13 @@ export const LIMITS = {
   emojiMaxLength: 16,
   /** Distinct emoji on one message. */
   maxReactionsPerMessage: 20,
+  /** `search`: the query in characters, the words in it, and results per page (default and most). */
+  searchQueryMaxChars: 200,
+  searchMaxTerms: 10,
+  defaultSearchPage: 20,
+  maxSearchPage: 100,
+  /** A longer word is compared by its first this many characters (search-terms.ts). */
+  searchWordMaxChars: 64,
   /** Passwords: the default minimum (--min-password-length) and the maximum, in characters. */
   minPasswordLength: 8,
   maxPasswordLength: 1024,
@@ -190,6 +197,19 @@ export interface ReactRequest extends Base {
   seq: number;
   emoji: string;
 }
+/**
+ * Finds stored messages containing every word of `query`: in one room the user is in (`room`), in one
+ * of its direct conversations (`with`), or, with neither, in all of those at once. Answered with
+ * `results`, newest first; `before` is the `next` of an earlier `results`, for the page after it.
+ */
+export interface SearchRequest extends Base {
+  type: 'search';
+  query: string;
+  room?: string;
+  with?: string;
+  before?: number;
+  limit?: number;
+}
 /** The answer to a server `ping` event (TCP liveness); no reply. */
 export interface PongRequest extends Base {
   type: 'pong';
@@ -220,6 +240,7 @@ export type Request =
   | DeleteRequest
   | (ReactRequest & { type: 'react' })
   | (ReactRequest & { type: 'unreact' })
+  | SearchRequest
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -414,6 +435,24 @@ export interface ReactionsEvent extends MessageAbout {
   type: 'reactions';
   counts: Record<string, string[]>;
 }
+/**
+ * One search result: the message in its latest state, as history gives it. A room message carries
+ * `room`; a direct one `to` and `from` as always, and `with`, the other side of the conversation
+ * from the searcher's point of view (the server's spelling), so a client files it without working it out.
+ */
+export type SearchResult = ChatMessage & { with?: string };
+/** The answer to `search`: the matching messages, newest first. */
+export interface ResultsEvent {
+  type: 'results';
+  messages: SearchResult[];
+  /** The words searched for, as the server compares them (search-terms.ts): what clients highlight. */
+  terms: string[];
+  /** True when older matches exist: ask again with `before: next`. */
+  more: boolean;
+  /** With `more`: the cursor for the next (older) page. */
+  next?: number;
+  re?: RequestId;
+}
 /** The server asks a quiet TCP connection for a sign of life: answer with a `pong` request. */
 export interface PingEvent {
   type: 'ping';
@@ -455,6 +494,7 @@ export type ServerEvent =
   | EditedEvent
   | DeletedEvent
   | ReactionsEvent
+  | ResultsEvent
   | ByeEvent
   | ErrorEvent;
 

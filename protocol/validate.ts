@@ -1,6 +1,7 @@
 // Validation of requests in one place, driven by a declarative table: each request type lists its
 // fields and the rule each must satisfy. Both transports and both clients use the same rules.
 import type { ErrorCode } from './errors.js';
+import { searchTerms } from './search-terms.js';
 import { LIMITS, NAME_PATTERN, type Request, type RequestId, type RequestType, type ServerEvent } from './messages.js';
 
 export type Invalid = { ok: false; code: ErrorCode; message: string; re?: RequestId };
@@ -61,6 +62,18 @@ const timestamp: Rule = (v, f) =>
   typeof v === 'string' && TIMESTAMP.test(v) && Number.isFinite(Date.parse(v))
     ? undefined
     : { code: 'bad_request', message: `${f} must be a UTC time like 2026-11-25T10:00:00.000Z` };
+/** A search query: 1-200 characters holding 1-10 words (search-terms.ts) to look for. */
+const searchQuery: Rule = (v, f) => {
+  // Length first: the query is tokenised only once it is known to be short.
+  if (typeof v !== 'string' || v.length > LIMITS.searchQueryMaxChars) {
+    return { code: 'bad_request', message: `${f} must be a string of at most ${LIMITS.searchQueryMaxChars} characters` };
+  }
+  if (LONE_SURROGATE.test(v)) return { code: 'bad_request', message: `${f} contains a lone surrogate (not valid Unicode)` };
+  const words = searchTerms(v).length;
+  if (words === 0) return { code: 'bad_request', message: `${f} has no words to search for (letters or digits)` };
+  if (words > LIMITS.searchMaxTerms) return { code: 'bad_request', message: `${f} has more than ${LIMITS.searchMaxTerms} different words` };
+  return undefined;
+};
 const bool: Rule = (v, f) => (typeof v === 'boolean' ? undefined : { code: 'bad_request', message: `${f} must be true or false` });
 
 interface FieldSpec {
@@ -109,6 +122,13 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
     afterTs: opt(timestamp),
     limit: opt(intIn(1, LIMITS.maxHistory)),
   },
+  search: {
+    query: req(searchQuery),
+    room: opt(roomName),
+    with: opt(userName),
+    before: opt(intIn(1, SEQ_MAX)),
+    limit: opt(intIn(1, LIMITS.maxSearchPage)),
+  },
   time: {},
   ping: {},
   pong: {},
@@ -129,6 +149,7 @@ const EXACTLY_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
 /** Requests that may name at most one of two fields. */
 const AT_MOST_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
   hello: ['password', 'token'],
+  search: ['room', 'with'],
 };
 
 export const REQUEST_TYPES = Object.keys(REQUESTS) as RequestType[];

@@ -18,6 +18,7 @@ import type { Rooms } from './rooms.js';
 import type { Typing } from './typing.js';
 import type { Reads } from './reads.js';
 import type { Amend } from './amend.js';
+import type { Search } from './search.js';
 import { byName } from './rooms.js';
 import { MAX_REFUSALS_IN_A_ROW, type RateLimiter } from './rate-limits.js';
 
@@ -38,6 +39,7 @@ export interface Parts {
   typing: Typing;
   reads: Reads;
   amend: Amend;
+  search: Search;
   /** Undefined with --no-rate-limit. */
   limits: RateLimiter | undefined;
 }
@@ -114,6 +116,8 @@ const COMMANDS: CommandTable = {
   react: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.react(c, r) },
   unreact: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.react(c, r) },
   history: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.history.page(c, r) },
+  // A search page costs what a history page does: one read of at most a page of messages.
+  search: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.search.search(c, r) },
   topic: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.topic(c, r) },
   away: {
     beforeHello: false,

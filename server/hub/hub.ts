@@ -28,6 +28,7 @@ import { Rooms } from './rooms.js';
 import { Typing } from './typing.js';
 import { Reads } from './reads.js';
 import { Amend } from './amend.js';
+import { Search } from './search.js';
 
 export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   store: Store;
@@ -73,7 +74,7 @@ export class Hub implements ClientOwner {
     this.ctx = ctx;
     this.pacing = pacingFor(opts.maxBufferedBytes ?? 8 * 1024 * 1024);
     const limits = opts.rateLimits === null ? undefined : new RateLimiter(opts.rateLimits ?? defaultRateLimits());
-    this.parts = { ctx, presence, rooms, messaging, history, accounts, typing: new Typing(ctx, rooms, presence), reads: new Reads(ctx, rooms, presence, messaging), amend: new Amend(ctx, rooms, messaging), limits };
+    this.parts = { ctx, presence, rooms, messaging, history, accounts, typing: new Typing(ctx, rooms, presence), reads: new Reads(ctx, rooms, presence, messaging), amend: new Amend(ctx, rooms, messaging), search: new Search(ctx, rooms, presence, messaging), limits };
     ctx.bus.attach((event) => this.deliver(event));
     opts.metrics.gauges = () => ({ rooms: rooms.count, users: presence.count });
   }

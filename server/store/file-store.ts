@@ -13,6 +13,10 @@
 // handed back (numbering.ts). The writer fails every record queued behind a failed one and truncates
 // the failed bytes durably before reporting, so a failed message cannot come back after a restart.
 //
+// Search: a word index of the retained messages (search-index.ts) lives beside the conversation index
+// and is snapshotted to search.snapshot when a segment is sealed and at a clean close (search-snapshot.ts);
+// opening indexes only what was written after the snapshot.
+//
 // Compaction: when the writer moves to a new segment, the oldest segments whose records are mostly
 // beyond retention are deleted after the state still living in them (retained messages, read back
 // from disk; users' newest records; undelivered inbox entries) has been copied to the head and made
@@ -37,9 +41,13 @@ import { loadSegment, SidecarInconsistent, type LoadSink } from './segment-loade
 import { SegmentReader } from './segment-reader.js';
 import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
 import { RecordFile } from '../kv/record-file.js';
+import { searchTerms } from '../../protocol/search-terms.js';
+import { SearchIndex } from './search-index.js';
+import { runSearch } from './search-query.js';
+import { encodeSnapshot, loadSearchIndex, SEARCH_FILE, SEG_SPAN, writeSnapshot } from './search-snapshot.js';
 import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
 import { NoSuchMessage, type Amended, type Change } from './store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchPage, SearchQuery, Store, UserPage } from './store.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -64,8 +72,6 @@ const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 const COPY_SLICE = 500;
 /** Keys per delivery record, so a huge inbox delivered at once stays within the record size limit. */
 const KEYS_PER_MARKER = 1000;
-/** Inbox order keys: segment * 2^32 + offset sorts like log position (segments stay below 4 GiB). */
-const SEG_SPAN = 2 ** 32;
 
 interface Conv extends Numbering {
   key: ConvKey;
@@ -108,6 +114,12 @@ export class FileStore implements Store {
   /** Edits, deletions and reactions: in memory for amended messages, durable in amends.jsonl. */
   private readonly amends = new Amendments();
   private amendFile: RecordFile<AmendRecord> | undefined;
+  /** The search index, and the log position up to which every message is in it (for its snapshot). */
+  private readonly words = new SearchIndex();
+  private indexedTo = 0;
+  /** A snapshot is being written; `searchAgain`: another was asked for meanwhile (one temp file, one writer). */
+  private searchWriting = false;
+  private searchAgain = false;
 
   constructor(private readonly opts: FileStoreOptions) {
     this.reader = new SegmentReader(opts.dir);
@@ -132,6 +144,15 @@ export class FileStore implements Store {
           this.forget();
         }
       }
+      loadSearchIndex(this.words, {
+        dir: this.opts.dir,
+        segments: [...this.segs.keys()].sort((a, b) => a - b),
+        placeOf: (conv, seq) => {
+          const slot = this.slotOf(conv, seq);
+          return slot && slot.seg * SEG_SPAN + slot.off;
+        },
+        log: this.opts.log,
+      });
       this.openAmends();
     } catch (err) {
       lock.release();
@@ -148,7 +169,9 @@ export class FileStore implements Store {
   private openAmends(): void {
     const file = new RecordFile(this.opts.dir, AMENDS_FILE, fromRecord, (l) => this.opts.log(`store: ${l}`));
     const lines = file.replay((rec) => {
-      if (this.slotOf(rec.c, rec.s)) this.amends.apply(rec);
+      if (!this.slotOf(rec.c, rec.s)) return;
+      this.amends.apply(rec);
+      if (rec.k === 'e') this.words.edited(rec.c, rec.s, searchTerms(rec.x!));
     });
     if (lines > 2 * this.amends.size + 100) file.rewrite(this.amends.records());
     this.amendFile = file;
@@ -165,7 +188,11 @@ export class FileStore implements Store {
     if (refused || !this.amendFile) return queueMicrotask(() => done(refused ?? new Error('store is not open'), undefined));
     const rec = toRecord(conv, seq, change);
     this.amendFile.append(rec).then(
-      () => done(null, this.amends.apply(rec)),
+      () => {
+        const state = this.amends.apply(rec);
+        if (change.kind === 'edit') this.words.edited(conv, seq, searchTerms(change.text));
+        done(null, state);
+      },
       (err: Error) => done(err, undefined),
     );
   }
@@ -179,6 +206,7 @@ export class FileStore implements Store {
       await Promise.all(this.sidecarWrites);
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
+      if (this.writer && !this.writer.broken) this.saveSearch(true);
     } finally {
       this.reader.closeAll();
       this.lock?.release();
@@ -201,6 +229,7 @@ export class FileStore implements Store {
       c.durable = seq;
       if (msg.room !== undefined) c.room = msg.room;
       this.pushEntry(c, seq, at);
+      this.words.add(conv, seq, at.seg * SEG_SPAN + at.off, searchTerms(msg.text));
       this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
       if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: at.seg * SEG_SPAN + at.off, seg: at.seg });
       done(null, msg);
@@ -215,6 +244,22 @@ export class FileStore implements Store {
     for (let p = span.start; p < span.end; p++) wanted.push({ conv, slot: c.index.slot(p) });
     // The positions are taken now: what becomes durable after this call is not in the page.
     return this.readMessages(wanted).then((messages) => ({ messages: messages.map((m) => this.amends.view(conv, m)), more: span.more }));
+  }
+
+  search(query: SearchQuery): Promise<SearchPage> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    return runSearch(
+      {
+        index: this.words,
+        alive: (conv, seq) => this.slotOf(conv, seq) !== undefined,
+        load: (docs) =>
+          this.readMessages(
+            docs.map((d) => ({ conv: d.conv, slot: this.slotOf(d.conv, d.seq)! })),
+            true,
+          ).then((ms) => ms.map((m, i) => m && this.amends.view(docs[i]!.conv, m))),
+      },
+      query,
+    );
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
@@ -347,6 +392,7 @@ export class FileStore implements Store {
     this.builder ??= new SidecarBuilder(id);
     const fd = fs.openSync(join(this.opts.dir, segmentName(id)), segmentFlags(this.opts.fsync, true));
     if (ids.length === 0 && this.opts.fsync !== 'off') fsyncDir(this.opts.dir);
+    this.indexedTo = id * SEG_SPAN + size;
     this.writer = new LogWriter({
       dir: this.opts.dir,
       fsync: this.opts.fsync,
@@ -403,6 +449,7 @@ export class FileStore implements Store {
       shifted = true;
     }
     if (shifted && this.amends.has(c.key)) this.amends.prune(c.key, (s) => c.index.find(s) >= 0);
+    if (shifted) this.words.retired((conv, seq) => this.slotOf(conv, seq) !== undefined);
   }
 
   private stats(seg: number): SegStats {
@@ -446,11 +493,14 @@ export class FileStore implements Store {
     let b = this.builder!;
     if (at.seg !== b.seg) {
       this.writeSidecar(b, true, false);
+      // Before this record counts as indexed: the snapshot covers the sealed segment exactly.
+      this.saveSearch(false);
       this.builder = b = new SidecarBuilder(at.seg);
       setImmediate(() => this.maybeCompact());
     }
     b.record(at.off, at.len, frameCrc(frame));
     this.stats(at.seg).records++;
+    this.indexedTo = at.seg * SEG_SPAN + at.off + at.len;
   }
 
   /** A sidecar is a shortcut, never needed for correctness: written without fsync, errors only logged. */
@@ -483,6 +533,31 @@ export class FileStore implements Store {
     );
     this.sidecarWrites.add(done);
     void done.then(() => this.sidecarWrites.delete(done));
+  }
+
+  /** Snapshots the search index (search-snapshot.ts); like a sidecar, a shortcut whose failure is only logged. */
+  private saveSearch(sync: boolean): void {
+    if (!sync && this.searchWriting) {
+      this.searchAgain = true;
+      return;
+    }
+    const bytes = encodeSnapshot(
+      this.words.state((conv, seq) => this.slotOf(conv, seq) !== undefined),
+      this.indexedTo,
+    );
+    const fail = (err: Error): void => this.opts.log(`store: could not write ${SEARCH_FILE}: ${err.message}`);
+    if (sync) return writeSnapshot(this.opts.dir, bytes, true, fail);
+    this.searchWriting = true;
+    const done = new Promise<void>((resolve) => writeSnapshot(this.opts.dir, bytes, false, fail, resolve));
+    this.sidecarWrites.add(done);
+    void done.then(() => {
+      this.sidecarWrites.delete(done);
+      this.searchWriting = false;
+      if (this.searchAgain && !this.closed) {
+        this.searchAgain = false;
+        this.saveSearch(false);
+      }
+    });
   }
 
   // ---- reading ----

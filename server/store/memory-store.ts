@@ -8,8 +8,11 @@ import { stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { chatMessage } from './record-codec.js';
 import { Amendments, toRecord } from './amendments.js';
+import { searchTerms } from '../../protocol/search-terms.js';
+import { SearchIndex } from './search-index.js';
+import { runSearch } from './search-query.js';
 import { NoSuchMessage, type Amended, type Change } from './store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchPage, SearchQuery, Store, UserPage } from './store.js';
 
 export interface MemoryStoreOptions {
   historyPerRoom: number;
@@ -29,6 +32,9 @@ export class MemoryStore implements Store {
   private readonly inboxes = new Inboxes();
   private order = 0;
   private readonly amends = new Amendments();
+  /** The search index; documents are keyed by `stored`, the order messages became durable in. */
+  private readonly words = new SearchIndex();
+  private stored = 0;
 
   constructor(private readonly opts: MemoryStoreOptions) {}
 
@@ -65,7 +71,19 @@ export class MemoryStore implements Store {
   amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
     if (!this.find(conv, seq)) return queueMicrotask(() => done(new NoSuchMessage(`no message ${seq} in ${conv}`), undefined));
     const state = this.amends.apply(toRecord(conv, seq, change));
+    if (change.kind === 'edit') this.words.edited(conv, seq, searchTerms(change.text));
     queueMicrotask(() => done(null, state));
+  }
+
+  search(query: SearchQuery): Promise<SearchPage> {
+    return runSearch(
+      {
+        index: this.words,
+        alive: (conv, seq) => this.find(conv, seq) !== undefined,
+        load: (docs) => Promise.all(docs.map((d) => this.message(d.conv, d.seq))),
+      },
+      query,
+    );
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
@@ -107,10 +125,12 @@ export class MemoryStore implements Store {
     c.durable = msg.seq;
     if (msg.room !== undefined) c.room = msg.room;
     c.msgs.push(msg);
+    this.words.add(c.key, msg.seq, ++this.stored, searchTerms(msg.text));
     if (c.msgs.length - c.head > this.opts.historyPerRoom) {
       c.head++;
       const oldest = c.msgs[c.head]!.seq;
       if (this.amends.has(c.key)) this.amends.prune(c.key, (seq) => seq >= oldest);
+      this.words.retired((conv, seq) => this.find(conv, seq) !== undefined);
     }
     // Drop the dead front now and then: amortised O(1), and never a copy of more than twice the retention.
     if (c.head > 1024 && c.head * 2 > c.msgs.length) {

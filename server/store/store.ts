@@ -103,6 +103,41 @@ export interface Amended {
   reactions?: Record<string, string[]>;
 }
 
+/**
+ * A search: the messages holding every one of `terms` (words normalised by protocol/search-terms.ts),
+ * among the conversations in scope, newest first. The store, not the hub, keeps the index, so it can
+ * answer without reading every message; it checks each candidate against the message's latest state.
+ */
+export interface SearchQuery {
+  /** Distinct normalised words (searchTerms of the query), at least one: all must occur. */
+  terms: string[];
+  /** Conversations to search (rooms the user is in, or one DM conversation). */
+  convs: ConvKey[];
+  /** Also every account conversation (`p:`) this user key is a side of. */
+  dmsOf?: string;
+  /** A `next` from an earlier page: only matches stored before that point. */
+  before?: number;
+  limit: number;
+}
+
+export interface SearchHit {
+  conv: ConvKey;
+  /** In its latest state (edits applied); never a deleted or aged-out message. */
+  msg: ChatMessage;
+}
+
+export interface SearchPage {
+  /** Newest first, in the store's order of storing. */
+  hits: SearchHit[];
+  /** True when older matches remain. */
+  more: boolean;
+  /**
+   * With `more`: an opaque positive integer in the store's own order (a log position, a counter) that
+   * a later query passes as `before` to continue after the last hit.
+   */
+  next?: number;
+}
+
 /** amend() of a seq that is not a retained, durable message of the conversation. */
 export class NoSuchMessage extends Error {}
 
@@ -139,6 +174,8 @@ export interface Store {
   amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void;
   /** The highest durable seq of a conversation, 0 when none. */
   lastSeq(conv: ConvKey): Promise<number>;
+  /** Messages matching a search (see SearchQuery), from the store's index, never a scan of the log. */
+  search(query: SearchQuery): Promise<SearchPage>;
   /** Display names of the rooms with any retained message, for `rooms` after a restart. */
   rooms(): Promise<string[]>;
 

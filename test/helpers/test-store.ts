@@ -5,7 +5,8 @@ import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
 import { Amendments, toRecord } from '../../server/store/amendments.js';
 import { NoSuchMessage, type Amended, type Change } from '../../server/store/store.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from '../../server/store/store.js';
+import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchHit, SearchPage, SearchQuery, Store, UserPage } from '../../server/store/store.js';
+import { searchTerms } from '../../protocol/search-terms.js';
 
 interface Pending {
   conv: ConvKey;
@@ -23,6 +24,8 @@ export class TestStore implements Store {
   private heldReads: (() => void)[] | undefined;
   failReads = false;
   private readonly amends = new Amendments();
+  /** Durable order of every message, for search's newest-first order (from 1). */
+  private readonly order = new Map<ChatMessage, number>();
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -44,6 +47,7 @@ export class TestStore implements Store {
       let list = this.durable.get(p.conv);
       if (!list) this.durable.set(p.conv, (list = []));
       list.push(p.msg);
+      this.order.set(p.msg, this.order.size + 1);
       if (p.inboxFor !== undefined) {
         let inbox = this.inboxes.get(p.inboxFor);
         if (!inbox) this.inboxes.set(p.inboxFor, (inbox = []));
@@ -93,6 +97,27 @@ export class TestStore implements Store {
     if (!this.durable.get(conv)?.some((x) => x.seq === seq)) return queueMicrotask(() => done(new NoSuchMessage('no such message'), undefined));
     const state = this.amends.apply(toRecord(conv, seq, change));
     queueMicrotask(() => done(null, state));
+  }
+
+  /** A scan, fine for a test double: the real stores answer from an index. Order: durable order. */
+  async search(q: SearchQuery): Promise<SearchPage> {
+    await this.gate();
+    const found: { order: number; hit: SearchHit }[] = [];
+    for (const [conv, list] of this.durable) {
+      const mine = q.dmsOf !== undefined && conv.startsWith('p:') && conv.slice(2).split('|').includes(q.dmsOf);
+      if (!q.convs.includes(conv) && !mine) continue;
+      for (const m of list) {
+        const order = this.order.get(m)!;
+        const v = this.amends.view(conv, m);
+        if ((q.before !== undefined && order >= q.before) || v.deleted) continue;
+        const words = new Set(searchTerms(v.text));
+        if (q.terms.every((t) => words.has(t))) found.push({ order, hit: { conv, msg: v } });
+      }
+    }
+    found.sort((a, b) => b.order - a.order);
+    const page = found.slice(0, q.limit);
+    const more = found.length > q.limit;
+    return more ? { hits: page.map((f) => f.hit), more, next: page[page.length - 1]!.order } : { hits: page.map((f) => f.hit), more };
   }
 
   async lastSeq(conv: ConvKey): Promise<number> {

@@ -1,0 +1,177 @@
+// search(): the word index of both stores. Words are whole and case-insensitive, all must occur, newest
+// first, paged by `next`; deleted messages are never found and edited ones by their latest text; what
+// left retention is not found; and the file store's index survives a reopen, a crash (no snapshot
+// written at close) and a lost or damaged snapshot, without reading the whole log when it has one.
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { searchTerms } from '../../protocol/search-terms.js';
+import { MemoryStore } from '../../server/store/memory-store.js';
+import { SEARCH_FILE } from '../../server/store/search-snapshot.js';
+import { accountDmConv, roomConv, type Change, type SearchPage, type SearchQuery, type Store } from '../../server/store/store.js';
+import { newDir, open, say } from './store-helpers.js';
+
+const lobby = roomConv('lobby');
+const dev = roomConv('dev');
+
+function find(store: Store, query: string, scope: Partial<SearchQuery> = {}): Promise<SearchPage> {
+  return store.search({ terms: searchTerms(query), convs: [lobby], limit: 20, ...scope });
+}
+const texts = (p: SearchPage): string[] => p.hits.map((h) => h.msg.text);
+
+function amend(store: Store, conv: string, seq: number, change: Change): Promise<void> {
+  return new Promise((res, rej) => store.amend(conv, seq, change, (err) => (err ? rej(err) : res())));
+}
+
+function pdm(store: Store, from: string, to: string, text: string): Promise<void> {
+  return new Promise((res, rej) => store.append(accountDmConv(from, to), { to, from, text }, undefined, (err) => (err ? rej(err) : res())));
+}
+
+/** The behaviour both stores share, on a fresh store. */
+async function exercise(store: Store): Promise<void> {
+  await say(store, 'Lobby', 'Deploy on Friday');
+  await say(store, 'Lobby', 'no deployment today');
+  await say(store, 'Lobby', 'friday DEPLOY again, deploy!');
+  await say(store, 'Dev', 'deploy friday in dev');
+  // Whole words, any case, AND of words, newest first, only the conversations asked for.
+  expect(texts(await find(store, 'deploy'))).toEqual(['friday DEPLOY again, deploy!', 'Deploy on Friday']);
+  expect(texts(await find(store, 'FRIDAY deploy'))).toEqual(['friday DEPLOY again, deploy!', 'Deploy on Friday']);
+  expect(texts(await find(store, 'deploy today'))).toEqual([]);
+  expect(texts(await find(store, 'nothing'))).toEqual([]);
+  expect(texts(await find(store, 'deploy', { convs: [lobby, dev] }))).toEqual(['deploy friday in dev', 'friday DEPLOY again, deploy!', 'Deploy on Friday']);
+  expect((await find(store, 'deploy', { convs: [dev] })).hits[0]).toMatchObject({ conv: dev, msg: { room: 'Dev', seq: 1 } });
+  // Pages: `next` continues below the last hit.
+  const first = await find(store, 'deploy', { convs: [lobby, dev], limit: 2 });
+  expect(first.more).toBe(true);
+  expect(texts(first)).toEqual(['deploy friday in dev', 'friday DEPLOY again, deploy!']);
+  const second = await find(store, 'deploy', { convs: [lobby, dev], limit: 2, before: first.next! });
+  expect(texts(second)).toEqual(['Deploy on Friday']);
+  expect(second.more).toBe(false);
+  expect(second.next).toBeUndefined();
+  // Edited: found by the new words only; deleted: never found.
+  await amend(store, lobby, 1, { kind: 'edit', text: 'rollout on Monday', ts: 'T1' });
+  expect(texts(await find(store, 'deploy'))).toEqual(['friday DEPLOY again, deploy!']);
+  expect((await find(store, 'rollout')).hits[0]!.msg).toMatchObject({ seq: 1, text: 'rollout on Monday', editedTs: 'T1' });
+  await amend(store, lobby, 3, { kind: 'delete', ts: 'T3' });
+  expect(texts(await find(store, 'deploy'))).toEqual([]);
+  // Account DMs of one user, by dmsOf; others' conversations are not in scope.
+  await pdm(store, 'ann', 'bob', 'secret plan');
+  await pdm(store, 'cat', 'dan', 'secret plan too');
+  const annHits = await find(store, 'secret plan', { convs: [], dmsOf: 'ann' });
+  expect(annHits.hits.map((h) => h.conv)).toEqual(['p:ann|bob']);
+  expect((await find(store, 'secret', { convs: [], dmsOf: 'bob' })).hits).toHaveLength(1);
+  expect((await find(store, 'secret', { convs: [lobby], dmsOf: 'eve' })).hits).toHaveLength(0);
+}
+
+async function retention(store: Store): Promise<void> {
+  for (let i = 1; i <= 5; i++) await say(store, 'Lobby', `needle ${i}`);
+  // historyPerRoom 3: only 3, 4, 5 are retained.
+  expect(texts(await find(store, 'needle'))).toEqual(['needle 5', 'needle 4', 'needle 3']);
+}
+
+describe('search: MemoryStore', () => {
+  it('finds whole words, newest first, paged, with edits and deletions applied', async () => {
+    await exercise(new MemoryStore({ historyPerRoom: 100 }));
+  });
+  it('does not find what left retention', async () => {
+    await retention(new MemoryStore({ historyPerRoom: 3 }));
+  });
+  it('keeps finding the retained messages across index sweeps', async () => {
+    const store = new MemoryStore({ historyPerRoom: 10 });
+    // Far more messages than retained: the index sweeps its dead documents several times.
+    for (let i = 1; i <= 12_000; i++) await say(store, 'Lobby', `n${i} common`);
+    const page = await find(store, 'common', { limit: 100 });
+    expect(page.hits.map((h) => h.msg.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 12_000 - i));
+    expect(texts(await find(store, 'n11995'))).toEqual(['n11995 common']);
+  });
+});
+
+describe('search: FileStore', () => {
+  it('finds whole words, newest first, paged, with edits and deletions applied', async () => {
+    const { store } = await open(newDir());
+    await exercise(store);
+    await store.close();
+  });
+
+  it('does not find what left retention, also after a reopen', async () => {
+    const dir = newDir();
+    const a = await open(dir, { historyPerRoom: 3 });
+    await retention(a.store);
+    await a.store.close();
+    const b = await open(dir, { historyPerRoom: 3 });
+    await retention(b.store);
+    await b.store.close();
+  });
+
+  it('keeps its index across a clean reopen, from the snapshot, with edits and deletions', async () => {
+    const dir = newDir();
+    const a = await open(dir);
+    await exercise(a.store);
+    await a.store.close();
+    expect(fs.existsSync(join(dir, SEARCH_FILE))).toBe(true);
+    const b = await open(dir);
+    expect(b.warnings).toEqual([]);
+    expect(texts(await find(b.store, 'deploy', { convs: [lobby, dev] }))).toEqual(['deploy friday in dev']);
+    expect(texts(await find(b.store, 'rollout'))).toEqual(['rollout on Monday']);
+    expect((await find(b.store, 'secret', { convs: [], dmsOf: 'ann' })).hits).toHaveLength(1);
+    // New messages after the reopen are found, newest first, before the older ones.
+    await say(b.store, 'Lobby', 'deploy once more');
+    expect(texts(await find(b.store, 'deploy', { convs: [lobby, dev] }))).toEqual(['deploy once more', 'deploy friday in dev']);
+    await b.store.close();
+  });
+
+  it('after a crash indexes only the log written since the snapshot; with none or a damaged one rebuilds from the log', async () => {
+    const dir = newDir();
+    // Small segments: every seal writes a snapshot.
+    const a = await open(dir, { segmentBytes: 4096 });
+    for (let i = 1; i <= 200; i++) await say(a.store, 'Lobby', `message ${i} ${i % 7 === 0 ? 'seventh' : 'plain'}`);
+    await until(() => fs.existsSync(join(dir, SEARCH_FILE)));
+    await a.store.close();
+    const closed = fs.readFileSync(join(dir, SEARCH_FILE));
+    const expected = Array.from({ length: 28 }, (_, i) => `message ${(28 - i) * 7} seventh`).slice(0, 20);
+
+    // A crash: the snapshot is an older one (taken at some seal), the rest is the tail.
+    const b = await open(dir, { segmentBytes: 4096 });
+    for (let i = 201; i <= 210; i++) await say(b.store, 'Lobby', `message ${i} ${i % 7 === 0 ? 'seventh' : 'plain'}`);
+    const atSeal = fs.readFileSync(join(dir, SEARCH_FILE));
+    await b.store.close();
+    fs.writeFileSync(join(dir, SEARCH_FILE), atSeal);
+    const c = await open(dir, { segmentBytes: 4096 });
+    expect(c.warnings).toEqual([]);
+    expect(texts(await find(c.store, 'seventh'))).toEqual(['message 210 seventh', 'message 203 seventh', ...expected.slice(0, 18)]);
+    await c.store.close();
+
+    // No snapshot, then a damaged one: rebuilt from the log, the same answers.
+    for (const damage of [() => fs.rmSync(join(dir, SEARCH_FILE)), () => fs.writeFileSync(join(dir, SEARCH_FILE), closed.subarray(0, closed.length - 9))]) {
+      damage();
+      const d = await open(dir, { segmentBytes: 4096 });
+      expect(texts(await find(d.store, 'seventh'))).toEqual(['message 210 seventh', 'message 203 seventh', ...expected.slice(0, 18)]);
+      await d.store.close();
+    }
+  });
+
+  it('finds retained messages that compaction copied, once each, also after a rebuild', async () => {
+    const dir = newDir();
+    const a = await open(dir, { segmentBytes: 4096, historyPerRoom: 50 });
+    // A quiet room whose messages compaction must copy forward while a busy one fills segments.
+    await say(a.store, 'Quiet', 'quiet needle');
+    for (let i = 1; i <= 400; i++) await say(a.store, 'Busy', `busy ${i}`);
+    await until(() => !fs.readdirSync(dir).includes('0000000001.log'));
+    const quiet = { convs: [roomConv('quiet')] };
+    expect(texts(await find(a.store, 'needle', quiet))).toEqual(['quiet needle']);
+    await a.store.close();
+    fs.rmSync(join(dir, SEARCH_FILE));
+    const b = await open(dir, { segmentBytes: 4096, historyPerRoom: 50 });
+    expect(texts(await find(b.store, 'needle', quiet))).toEqual(['quiet needle']);
+    expect((await find(b.store, 'busy', { convs: [roomConv('busy')], limit: 100 })).hits).toHaveLength(50);
+    await b.store.close();
+  });
+});
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (Date.now() - t0 > ms) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
