@@ -13,7 +13,6 @@ import { isValidName, nameKey } from '../protocol/validate.js';
 import { HELP, parseInput, type Command } from './commands.js';
 import { Connection, type Status } from './connection.js';
 import { bindMessageActions, focusPicker } from './message-actions.js';
-import type { ResultsEvent, SearchRequest } from './protocol-ext.js';
 import {
   activate,
   addNotice,
@@ -64,7 +63,7 @@ const USERS_PAGE = 100;
 const TYPING_EVERY_MS = 3_000;
 /** An armed delete button goes back to normal after this long. */
 const ARM_MS = 4_000;
-const SEARCH_PAGE = 50;
+const SEARCH_PAGE = 20;
 
 let state: ChatState = { ...initialState(), ignored: new Set(savedNames(IGNORED_KEY, []).map(nameKey)) };
 let clock24 = load(CLOCK_KEY) === '24';
@@ -108,9 +107,8 @@ let helloRetries = 0;
 let awaitingPong = false;
 /** Replies the user asked for with a command: printed in the conversation, unlike the page's own queries. */
 const printReplies = new Set<RequestId>();
-/** The search in flight (its requests bypass the core: see protocol-ext.ts). */
-let searchPending: { id: string; req: SearchRequest } | undefined;
-let searchIds = 0;
+/** The search whose reply is awaited: replies to older ones are dropped. */
+let searchId: RequestId | undefined;
 
 // Page-local view matters: which message has the reaction picker, an armed delete, the one being edited.
 let pickerSeq: number | undefined;
@@ -130,7 +128,7 @@ function savedRooms(): string[] {
 
 // ---- state changes: every one goes through here ----
 
-function context(pending?: Outbound | SearchRequest, print = false): { now: number; pending: Outbound | SearchRequest | undefined; print: boolean; clock24: boolean } {
+function context(pending?: Outbound, print = false): { now: number; pending: Outbound | undefined; print: boolean; clock24: boolean } {
   return { now: Date.now(), pending, print, clock24 };
 }
 
@@ -426,26 +424,18 @@ function onHelloRefused(why: HelloRefused): void {
 // ---- events ----
 
 /** Replies whose request the core must stop tracking (the rest of the replies have their own `re` handling). */
-const REPLIES = new Set(['error', 'users', 'rooms', 'time', 'pong', 'members', 'history', 'topic', 'user', 'reads']);
+const REPLIES = new Set(['error', 'users', 'rooms', 'time', 'pong', 'members', 'history', 'topic', 'user', 'reads', 'results']);
 
-/** `results` is not in the shared union yet (protocol-ext.ts); a function, so TypeScript does not narrow it away. */
-function widen(ev: ServerEvent): ServerEvent | ResultsEvent {
-  return ev;
-}
-
-function onEvent(raw: ServerEvent): void {
-  const ev = widen(raw);
+function onEvent(ev: ServerEvent): void {
   const re = 're' in ev ? ev.re : undefined;
-  if (ev.type === 'results' || (ev.type === 'error' && searchPending !== undefined && re === searchPending.id)) {
-    const pending = searchPending?.id === re ? searchPending?.req : undefined;
-    if (pending === undefined) return;
-    searchPending = undefined;
-    apply(reduce(state, ev, context(pending)));
-    return;
-  }
   const pending = ev.type === 'ack' ? core.settle(ev.re) : REPLIES.has(ev.type) ? core.settle(re) : undefined;
-  if (!core.accept(raw)) return; // a message seen before the reconnect: shown once already
+  if (!core.accept(ev)) return; // a message seen before the reconnect: shown once already
   const print = re !== undefined && printReplies.delete(re);
+  // A search given up on (closed, or a newer one asked): its late results are not shown.
+  if (ev.type === 'results' || (ev.type === 'error' && pending?.req.type === 'search')) {
+    if (re !== searchId) return;
+    searchId = undefined;
+  }
   switch (ev.type) {
     case 'welcome':
       state = { ...state, me: ev.name };
@@ -620,13 +610,11 @@ function runSearch(query: string, paging = false): void {
     return;
   }
   const prev = state.search;
-  const last = prev?.results.at(-1);
-  const req: SearchRequest = { type: 'search', query: paging && prev ? prev.query : query, limit: SEARCH_PAGE };
-  // Results come newest first; the next page is what lies before the oldest one shown.
-  if (paging && last !== undefined) req.before = last.seq;
-  searchPending = { id: `search-${++searchIds}`, req };
-  state = beginSearch(state, req.query, paging);
-  conn.send({ ...req, id: searchPending.id });
+  const q = paging && prev ? prev.query : query;
+  // Results come newest first; the next page is the one the last reply's cursor points at.
+  const next = paging ? prev?.next : undefined;
+  state = beginSearch(state, q, paging);
+  searchId = core.request(next === undefined ? { type: 'search', query: q, limit: SEARCH_PAGE } : { type: 'search', query: q, limit: SEARCH_PAGE, before: next });
   scheduleRender();
 }
 
@@ -638,7 +626,7 @@ ui.searchForm.addEventListener('submit', (e) => {
 ui.searchMore.addEventListener('click', () => runSearch('', true));
 ui.searchClose.addEventListener('click', () => {
   state = closeSearch(state);
-  searchPending = undefined;
+  searchId = undefined;
   scheduleRender();
   ui.input.focus();
 });
@@ -1026,7 +1014,7 @@ function switchIdentity(next: { name: string; mode: Mode; password?: string }): 
   registerId = undefined;
   helloRetries = 0;
   printReplies.clear();
-  searchPending = undefined;
+  searchId = undefined;
   editing = undefined;
   pickerSeq = undefined;
   ui.app.classList.remove('menu-open');

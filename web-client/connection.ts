@@ -4,7 +4,6 @@
 import { Backoff } from '../protocol/backoff.js';
 import type { Request, ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
-import type { SearchRequest } from './protocol-ext.js';
 
 export type Status =
   | { state: 'connecting'; attempt: number }
@@ -44,7 +43,7 @@ export class Connection {
     return this.ws?.readyState === WebSocket.OPEN;
   }
 
-  send(req: Request | SearchRequest): void {
+  send(req: Request): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(req));
   }
 

@@ -1,5 +1,6 @@
 // Pure text helpers for the views: the one time format, links found in text, and the words a search
 // matched. No DOM: render.ts turns these pieces into nodes, and tests run them under Node.
+import { matchRanges } from '../protocol/search-terms.js';
 
 /**
  * The clock shown beside every message and notice: the user's locale (12- or 24-hour as it says), or
@@ -55,36 +56,19 @@ export function linkify(text: string): Piece[] {
   return out;
 }
 
-/** The words of a search query, without quotes and duplicates, longest first (so overlaps mark the longer). */
-export function queryWords(query: string): string[] {
-  const words = query
-    .toLowerCase()
-    .split(/\s+/)
-    .map((w) => w.replace(/^["']+|["']+$/g, ''))
-    .filter((w) => w !== '');
-  return [...new Set(words)].sort((a, b) => b.length - a.length);
-}
-
-/** Splits text into pieces that match a word of the query (case-insensitively) and pieces that do not. */
-export function highlight(text: string, query: string): { text: string; match: boolean }[] {
-  const words = queryWords(query);
-  if (words.length === 0) return [{ text, match: false }];
-  const lower = text.toLowerCase();
-  // Marks per UTF-16 unit; toLowerCase keeps lengths for the scripts chat is written in, and when it
-  // does not, nothing is marked rather than the wrong letters.
-  if (lower.length !== text.length) return [{ text, match: false }];
-  const marked = new Array<boolean>(text.length).fill(false);
-  for (const w of words) {
-    for (let i = lower.indexOf(w); i >= 0; i = lower.indexOf(w, i + 1)) marked.fill(true, i, i + w.length);
-  }
+/**
+ * Splits text into the pieces that are words the search matched (`terms`, as the server compares them:
+ * protocol/search-terms.ts, shared with the server) and the pieces between them.
+ */
+export function highlight(text: string, terms: readonly string[]): { text: string; match: boolean }[] {
   const out: { text: string; match: boolean }[] = [];
-  let start = 0;
-  for (let i = 1; i <= text.length; i++) {
-    if (i === text.length || marked[i] !== marked[start]) {
-      out.push({ text: text.slice(start, i), match: marked[start]! });
-      start = i;
-    }
+  let at = 0;
+  for (const r of matchRanges(text, terms)) {
+    if (r.start > at) out.push({ text: text.slice(at, r.start), match: false });
+    out.push({ text: text.slice(r.start, r.end), match: true });
+    at = r.end;
   }
+  if (at < text.length || out.length === 0) out.push({ text: text.slice(at), match: false });
   return out;
 }
 

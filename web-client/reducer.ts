@@ -7,9 +7,9 @@
 // functions of the state, so every change of what the page knows goes through one file.
 import type { Outbound } from '../protocol/client-core.js';
 import type { ChatMessage, ErrorEvent, HistoryEvent, ServerEvent, UsersEvent } from '../protocol/messages.js';
+import { searchTerms } from '../protocol/search-terms.js';
 import { nameKey } from '../protocol/validate.js';
 import { dateTime } from './format.js';
-import type { ResultsEvent, SearchRequest } from './protocol-ext.js';
 import {
   dmKey,
   isMe,
@@ -37,7 +37,7 @@ export interface Context {
   /** Milliseconds since the epoch (typing expiry) and the time for local notices. */
   now: number;
   /** The request this event is the direct reply to, if any. */
-  pending?: Outbound | SearchRequest | undefined;
+  pending?: Outbound | undefined;
   /** The reply was asked for with a command: it is printed in the conversation. */
   print?: boolean;
   /** Show times as 24-hour HH:MM (/clock 24) rather than as the locale says. */
@@ -238,7 +238,8 @@ export function expectJoin(s: ChatState, room: string): ChatState {
 }
 
 export function beginSearch(s: ChatState, query: string, paging: boolean): ChatState {
-  const search: Search = paging && s.search ? { ...s.search, loading: true } : { query, results: [], more: false, loading: true };
+  // Until the server says which words it compared, highlight the words as the shared rules split them.
+  const search: Search = paging && s.search ? { ...s.search, loading: true } : { query, terms: searchTerms(query), results: [], more: false, next: undefined, loading: true };
   return { ...s, search };
 }
 
@@ -256,13 +257,13 @@ export function setIgnored(s: ChatState, name: string, ignore: boolean): ChatSta
 // ---- events ----
 
 /** The next state after `ev`, and what the page must do about it. */
-export function reduce(s: ChatState, ev: ServerEvent | ResultsEvent, ctx: Context): Result {
+export function reduce(s: ChatState, ev: ServerEvent, ctx: Context): Result {
   const effects: Effect[] = [];
   const state = step(s, ev, ctx, effects);
   return { state, effects };
 }
 
-function step(s: ChatState, ev: ServerEvent | ResultsEvent, ctx: Context, fx: Effect[]): ChatState {
+function step(s: ChatState, ev: ServerEvent, ctx: Context, fx: Effect[]): ChatState {
   const ts = iso(ctx.now);
   const clock24 = ctx.clock24 ?? false;
   switch (ev.type) {
@@ -396,7 +397,7 @@ function step(s: ChatState, ev: ServerEvent | ResultsEvent, ctx: Context, fx: Ef
       if (!s.search) return s;
       const paging = ctx.pending?.type === 'search' && ctx.pending.before !== undefined;
       const results = paging ? [...s.search.results, ...ev.messages] : ev.messages;
-      return { ...s, search: { ...s.search, results, more: ev.more === true, loading: false } };
+      return { ...s, search: { ...s.search, results, terms: ev.terms, more: ev.more, next: ev.more ? ev.next : undefined, loading: false } };
     }
     case 'bye':
       if (ev.reason === 'shutdown') return addNotice(s, undefined, 'The server is restarting; reconnecting…', 'info', ts);

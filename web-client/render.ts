@@ -61,10 +61,10 @@ export function richText(text: string): DocumentFragment {
   return frag;
 }
 
-/** Text with the words of `query` in <mark> elements. */
-export function highlighted(text: string, query: string): DocumentFragment {
+/** Text with the words the search matched in <mark> elements. */
+export function highlighted(text: string, terms: readonly string[]): DocumentFragment {
   const frag = document.createDocumentFragment();
-  for (const p of highlight(neutraliseText(text), query)) {
+  for (const p of highlight(neutraliseText(text), terms)) {
     if (p.match) {
       const m = document.createElement('mark');
       m.textContent = p.text;
@@ -186,7 +186,7 @@ export function noticeNode(n: Notice, clock24: boolean): HTMLLIElement {
 }
 
 /** One search result: when, where, who, and the text with the query's words marked. */
-export function resultNode(m: ChatMessage, where: string, query: string, clock24: boolean): HTMLLIElement {
+export function resultNode(m: ChatMessage, where: string, terms: readonly string[], clock24: boolean): HTMLLIElement {
   const li = el('li', 'result');
   const b = el('button', 'result-open');
   b.type = 'button';
@@ -195,7 +195,7 @@ export function resultNode(m: ChatMessage, where: string, query: string, clock24
   head.append(el('time', 'ts', dateTime(m.ts, clock24)), document.createTextNode(' '), nameEl('result-where', where), document.createTextNode(' '), nameEl('from-name', m.from));
   const body = el('span', 'body');
   if (m.deleted) body.textContent = 'This message was deleted.';
-  else body.append(highlighted(m.text, query));
+  else body.append(highlighted(m.text, terms));
   b.append(head, body);
   li.append(b);
   return li;

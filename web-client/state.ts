@@ -2,7 +2,7 @@
 // with its entries in seq order, plus who is online or away, the search panel and the local
 // preferences. Immutable: reducer.ts makes a new state for every event, so views can tell what
 // changed by identity and tests can compare states without a browser. No DOM here.
-import type { ChatMessage } from '../protocol/messages.js';
+import type { ChatMessage, SearchResult } from '../protocol/messages.js';
 import { nameKey } from '../protocol/validate.js';
 
 /** A local line in a conversation: joins, leaves, command output, errors. Never from the wire as HTML. */
@@ -59,8 +59,13 @@ export interface Conversation {
 /** One search: what was asked, and what came back so far (pages are added as `more` is followed). */
 export interface Search {
   readonly query: string;
-  readonly results: readonly ChatMessage[];
+  /** The words matched, as the server compares them (protocol/search-terms.ts): what is highlighted. */
+  readonly terms: readonly string[];
+  /** Newest first, as the server sends them. */
+  readonly results: readonly SearchResult[];
   readonly more: boolean;
+  /** The cursor for the next (older) page: the last reply's `next`. */
+  readonly next: number | undefined;
   readonly loading: boolean;
   /** Why the search failed (an error reply), shown instead of results. */
   readonly error?: string;
@@ -126,8 +131,9 @@ export function isMe(s: ChatState, name: string): boolean {
 }
 
 /** The key of the conversation a message (or an amendment carrying `room`, or `to` and `from`) belongs to. */
-export function keyFor(s: ChatState, m: { room?: string | undefined; to?: string | undefined; from?: string | undefined }): string {
+export function keyFor(s: ChatState, m: { room?: string | undefined; to?: string | undefined; from?: string | undefined; with?: string | undefined }): string {
   if (m.room !== undefined) return roomKey(m.room);
+  if (m.with !== undefined) return dmKey(m.with);
   return dmKey(otherParty(s, m));
 }
 

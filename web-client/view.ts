@@ -260,8 +260,8 @@ export function renderSearch(s: ChatState, o: ViewOptions): void {
       : `${search.results.length}${search.more ? '+' : ''} result${search.results.length === 1 ? '' : 's'} for “${q}”`;
   const frag = document.createDocumentFragment();
   for (const m of search.results) {
-    const where = m.room !== undefined ? `#${m.room}` : `@${otherParty(s, m)}`;
-    const li = resultNode(m, where, search.query, o.clock24);
+    const where = m.room !== undefined ? `#${m.room}` : `@${m.with ?? otherParty(s, m)}`;
+    const li = resultNode(m, where, search.terms, o.clock24);
     li.dataset.key = keyFor(s, m);
     frag.append(li);
   }
