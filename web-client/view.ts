@@ -208,39 +208,36 @@ export function renderTyping(s: ChatState, now: number): void {
 
 // ---- sidebar and title ----
 
+/** What the sidebar showed last: it is redrawn only when that changes, so a click is never lost to a redraw. */
+let sidebarDrawn = '';
+
 export function renderSidebar(s: ChatState, o: ViewOptions, act: RowActions, openDm: (name: string) => void): void {
-  const rooms = document.createDocumentFragment();
-  const dms = document.createDocumentFragment();
-  let anyDm = false;
-  for (const c of s.conversations.values()) {
-    if (!listed(c)) continue;
-    const row = conversationRow(c, c.key === s.active, s.online.get(nameKey(c.name)), unread(s, c), unreadMentions(s, c), act);
-    if (c.kind === 'room') rooms.append(row);
-    else {
-      dms.append(row);
-      anyDm = true;
-    }
-  }
-  ui.rooms.replaceChildren(rooms);
-  ui.dms.replaceChildren(dms);
-  ui.dmsEmpty.hidden = anyDm;
+  const convs = [...s.conversations.values()].filter(listed);
   const c = activeConversation(s);
-  const members = document.createDocumentFragment();
   const names = c?.kind === 'room' ? [...c.members.values()] : c ? [c.name, ...(s.me ? [s.me] : [])] : [];
   const meKey = s.me ? nameKey(s.me) : '';
   names.sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
-  const seen = new Set<string>();
-  for (const n of names) {
-    if (seen.has(nameKey(n))) continue;
-    seen.add(nameKey(n));
-    members.append(memberRow(n, s.online.get(nameKey(n)) ?? false, nameKey(n) === meKey, o.isGuest(n), s.away.get(nameKey(n)), openDm));
-  }
-  ui.members.replaceChildren(members);
+  // One row per person: a DM lists the other party and oneself, who may be the same.
+  const members = [...new Map(names.map((n) => [nameKey(n), n])).values()];
+  const rows = convs.map((x) => ({ c: x, online: s.online.get(nameKey(x.name)), unread: unread(s, x), mentions: unreadMentions(s, x) }));
+  const people = members.map((n) => ({ name: n, online: s.online.get(nameKey(n)) ?? false, me: nameKey(n) === meKey, guest: o.isGuest(n), away: s.away.get(nameKey(n)) }));
   const t = totals(s);
-  // Mentions count in the title when notifications are not allowed (and beside the unread count anyway).
+  // Mentions count in the title (the way to notice them when notifications are not allowed).
   const count = t.unread > 0 ? `(${t.unread}${t.mentions > 0 ? ` · @${t.mentions}` : ''}) ` : '';
   document.title = `${count}Parley`;
   ui.menu.textContent = t.unread > 0 ? `Rooms (${t.unread})` : 'Rooms';
+  const drawnNow = JSON.stringify([s.active, rows.map((r) => [r.c.key, r.c.name, r.online, r.unread, r.mentions]), people]);
+  if (drawnNow === sidebarDrawn) return;
+  sidebarDrawn = drawnNow;
+  const rooms = document.createDocumentFragment();
+  const dms = document.createDocumentFragment();
+  for (const r of rows) (r.c.kind === 'room' ? rooms : dms).append(conversationRow(r.c, r.c.key === s.active, r.online, r.unread, r.mentions, act));
+  ui.rooms.replaceChildren(rooms);
+  ui.dms.replaceChildren(dms);
+  ui.dmsEmpty.hidden = rows.some((r) => r.c.kind === 'dm');
+  const list = document.createDocumentFragment();
+  for (const p of people) list.append(memberRow(p.name, p.online, p.me, p.guest, p.away, openDm));
+  ui.members.replaceChildren(list);
 }
 
 // ---- search ----
