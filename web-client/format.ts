@@ -24,7 +24,17 @@ export type Piece = { kind: 'text'; text: string } | { kind: 'link'; text: strin
 
 /** http(s) URLs in running text; what follows is trimmed of the punctuation that usually ends a sentence. */
 const URL_RE = /\bhttps?:\/\/[^\s<>"'`]+/gi;
-const TRAILING = /[.,;:!?)\]}'"]+$/;
+const TRAILING = ".,;:!?)]}'\"";
+
+/** Sentence punctuation after a URL is not part of it; a `)` is, when it closes a `(` of the URL (Wikipedia). */
+function trimUrl(url: string): string {
+  let u = url;
+  while (u.length > 0 && TRAILING.includes(u.at(-1)!)) {
+    if (u.endsWith(')') && u.split('(').length > u.split(')').length - 1) break;
+    u = u.slice(0, -1);
+  }
+  return u;
+}
 
 /**
  * Splits text into plain pieces and links. Only http and https become links (a `javascript:` or
@@ -35,10 +45,7 @@ export function linkify(text: string): Piece[] {
   const out: Piece[] = [];
   let at = 0;
   for (const m of text.matchAll(URL_RE)) {
-    let raw = m[0];
-    // A closing parenthesis belongs to the URL when it has an opening one inside (Wikipedia links).
-    const trail = TRAILING.exec(raw)?.[0] ?? '';
-    if (trail !== '' && !(trail.startsWith(')') && raw.slice(0, -trail.length).includes('('))) raw = raw.slice(0, -trail.length);
+    const raw = trimUrl(m[0]);
     const start = m.index;
     let href: string | undefined;
     try {
