@@ -173,11 +173,15 @@ function renderOlder(c: Conversation | undefined): void {
 
 // ---- header, composer, typing ----
 
+/** For measuring text: one canvas, made on first use. */
+let measurer: CanvasRenderingContext2D | null | undefined;
+
 /** The longest placeholder that fits the message box, so a phone never shows a cut one. */
 function fitPlaceholder(options: string[]): string {
   const style = getComputedStyle(ui.input);
   const room = ui.input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 4;
-  const ctx = document.createElement('canvas').getContext('2d');
+  measurer ??= document.createElement('canvas').getContext('2d');
+  const ctx = measurer;
   if (!ctx || room <= 0) return options.at(-1) ?? '';
   ctx.font = `${style.fontStyle} ${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
   return options.find((t) => ctx.measureText(t).width <= room) ?? options.at(-1) ?? '';
