@@ -15,45 +15,15 @@
 //                                        the matched words bold and underlined on a terminal
 // Continuation lines of a multi-line message are indented by four spaces.
 import type { ChatMessage, SearchResult } from '../protocol/messages.js';
+import { neutralise, neutraliseName } from '../protocol/neutralise.js';
 import { matchRanges } from '../protocol/search-terms.js';
 
 /** Follows a guest's name wherever one is shown. Names cannot contain it, so it is never part of one. */
 export const GUEST_MARK = '~';
 
-/** C0 (except tab), DEL, C1, and the Unicode bidi embedding/override/isolate controls. */
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-/**
- * Invisible characters that can make one name look like another, or hide what starts a line: zero-width
- * spaces and joiners, word joiner and invisible operators, the BOM, soft hyphen, Mongolian vowel
- * separator. Inside ordinary text some are legitimate (a ZWJ builds an emoji), so they are spelled out
- * only in names and at the start of a line.
- */
-// eslint-disable-next-line no-control-regex
-const INVISIBLE = /[\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff]/g;
-// eslint-disable-next-line no-control-regex
-const LEADING_INVISIBLE = /^[\u00ad\u180e\u200b-\u200d\u2060-\u2064\ufeff]+/;
-
-function spell(c: string): string {
-  const code = c.charCodeAt(0);
-  if (code < 0x20) return '^' + String.fromCharCode(code + 0x40);
-  if (code === 0x7f) return '^?';
-  return `<U+${code.toString(16).toUpperCase().padStart(4, '0')}>`;
-}
-
-/**
- * Replaces each unsafe character with a visible, inert spelling: ESC -> ^[, U+202E -> <U+202E>; and
- * invisible ones at the start (where they could pass a line off as something else).
- */
-export function neutralise(s: string): string {
-  return s.replace(UNSAFE, spell).replace(LEADING_INVISIBLE, (run) => [...run].map(spell).join(''));
-}
-
-/** For names (users, rooms): every invisible character is spelled out, wherever it is. */
-export function neutraliseName(s: string): string {
-  return s.replace(UNSAFE, spell).replace(INVISIBLE, spell);
-}
+// The neutralising rules are shared with the web client (protocol/neutralise.ts); re-exported for the
+// console's modules and tests.
+export { neutralise, neutraliseName } from '../protocol/neutralise.js';
 
 export interface Style {
   dim(s: string): string;

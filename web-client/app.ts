@@ -1,129 +1,72 @@
 // Wires the page together: the connection feeds events through ClientCore (which owns ids, rejoin
 // with `since`, DM catch-up and duplicate dropping, and the login token, shared with the console
-// client), ChatState keeps what is shown, and render.ts draws it. Only this file touches the page's
-// fixed elements.
+// client), the reducer (reducer.ts) turns each event into the next state, and view.ts draws it. This
+// file carries out the reducer's effects, turns input into requests, and runs the sign-in card.
 //
 // Who you are: a guest (a name, nothing else), or an account (sign in with its password, or register
 // a new name: hello as a guest, then `register`). An account's token, never its password, is kept in
 // localStorage and logs in again after a reload or a reconnect; a refused one brings back the form.
 import { ClientCore, type HelloRefused, type Outbound, type Pending } from '../protocol/client-core.js';
-import type { ChatMessage, ErrorEvent, HistoryEvent, HistoryRequest, RequestId, ServerEvent, UsersEvent } from '../protocol/messages.js';
+import type { ChatMessage, RequestId, ServerEvent } from '../protocol/messages.js';
+import { neutraliseName, neutraliseText } from '../protocol/neutralise.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
-import { HELP, parseInput } from './commands.js';
+import { HELP, parseInput, type Command } from './commands.js';
 import { Connection, type Status } from './connection.js';
-import { announce, clockTime, conversationLabel, conversationRow, entryNode, memberRow, messageNode } from './render.js';
-import { ChatState, dmKey, roomKey, type Conversation, type Notice } from './state.js';
+import { bindMessageActions, focusPicker } from './message-actions.js';
+import {
+  activate,
+  addNotice,
+  beginSearch,
+  closeDm,
+  closeSearch,
+  expectJoin,
+  FRIENDLY,
+  loadPendingDms,
+  markRead,
+  openDm,
+  PAGE,
+  reduce,
+  restoreDms,
+  setIgnored,
+  setLoadingOlder,
+  type Effect,
+  type Result,
+} from './reducer.js';
+import { announce, conversationLabel } from './render.js';
+import { activeConversation, dmKey, initialState, isMe, listed, oldestSeq, roomKey, typists, type ChatState, type Conversation, type Notice } from './state.js';
+import {
+  ACCOUNT_KEY,
+  CLOCK_KEY,
+  DMS_KEY,
+  forget,
+  IGNORED_KEY,
+  load,
+  markSignedOut,
+  NAME_KEY,
+  ROOMS_KEY,
+  save,
+  savedAccount,
+  savedNames,
+  takeSignedOut,
+} from './storage.js';
+import { noteScroll, renderHeader, renderLog, renderPlaceholder, renderSearch, renderSidebar, renderTyping, scroll, toBottom, ui, type ViewOptions } from './view.js';
 
-const NAME_KEY = 'parley.name';
-/** `{name, token}`: an account's login token. Never the password. */
-const ACCOUNT_KEY = 'parley.account';
-/** sessionStorage: who just signed out (and whether the server revoked it), for the form after the reload. */
-const SIGNED_OUT_KEY = 'parley.signedOut';
 /** How long a sign-out waits for the server to confirm the revocation before forgetting the token anyway. */
 const SIGN_OUT_WAIT_MS = 5_000;
-const ROOMS_KEY = 'parley.rooms';
-/** People this browser has direct conversations with: their history is fetched again after a reload. */
-const DMS_KEY = 'parley.dms';
 const DEFAULT_ROOM = 'general';
-const PAGE = 50;
-/** Pixels from the bottom that still count as "reading the newest messages". */
-const STICKY_PX = 48;
 /** Pixels from the top at which the next older page is fetched. */
 const OLDER_PX = 80;
 const KEEPALIVE_MS = 25_000;
-/** `/users` shows one page: the server may know far more users than a notice can list. */
+/** `/users *` shows one page: the server may know far more users than a notice can list. */
 const USERS_PAGE = 100;
+/** The protocol asks for a typing event at most every few seconds while the user types. */
+const TYPING_EVERY_MS = 3_000;
+/** An armed delete button goes back to normal after this long. */
+const ARM_MS = 4_000;
+const SEARCH_PAGE = 20;
 
-function $<T extends HTMLElement>(id: string): T {
-  const node = document.getElementById(id);
-  if (!node) throw new Error(`missing #${id}`);
-  return node as T;
-}
-
-const ui = {
-  app: $<HTMLDivElement>('app'),
-  menu: $<HTMLButtonElement>('menu-toggle'),
-  sidebar: $<HTMLElement>('sidebar'),
-  title: $<HTMLHeadingElement>('conv-title'),
-  status: $<HTMLDivElement>('status'),
-  statusText: $<HTMLSpanElement>('status-text'),
-  countdown: $<HTMLSpanElement>('status-countdown'),
-  retry: $<HTMLButtonElement>('retry'),
-  whoami: $<HTMLButtonElement>('whoami'),
-  rooms: $<HTMLUListElement>('rooms'),
-  joinForm: $<HTMLFormElement>('join-form'),
-  joinInput: $<HTMLInputElement>('join-input'),
-  joinError: $<HTMLParagraphElement>('join-error'),
-  dms: $<HTMLUListElement>('dms'),
-  dmsEmpty: $<HTMLParagraphElement>('dms-empty'),
-  members: $<HTMLUListElement>('members'),
-  scroller: $<HTMLDivElement>('scroller'),
-  older: $<HTMLParagraphElement>('older'),
-  log: $<HTMLOListElement>('log'),
-  jump: $<HTMLButtonElement>('jump'),
-  live: $<HTMLDivElement>('live'),
-  composer: $<HTMLFormElement>('composer'),
-  inputLabel: $<HTMLLabelElement>('input-label'),
-  input: $<HTMLTextAreaElement>('input'),
-  nameScreen: $<HTMLDivElement>('name-screen'),
-  nameForm: $<HTMLFormElement>('name-form'),
-  nameInput: $<HTMLInputElement>('name-input'),
-  nameError: $<HTMLParagraphElement>('name-error'),
-  nameLabel: $<HTMLLabelElement>('name-label'),
-  nameHint: $<HTMLParagraphElement>('name-hint'),
-  modeGuest: $<HTMLButtonElement>('mode-guest'),
-  modeSignin: $<HTMLButtonElement>('mode-signin'),
-  modeRegister: $<HTMLButtonElement>('mode-register'),
-  passwordField: $<HTMLDivElement>('password-field'),
-  passwordInput: $<HTMLInputElement>('password-input'),
-  password2Field: $<HTMLDivElement>('password2-field'),
-  password2Input: $<HTMLInputElement>('password2-input'),
-  passwordHint: $<HTMLParagraphElement>('password-hint'),
-  nameSubmit: $<HTMLButtonElement>('name-submit'),
-  accountBox: $<HTMLElement>('account-box'),
-  accountName: $<HTMLSpanElement>('account-name'),
-  accountKind: $<HTMLSpanElement>('account-kind'),
-  signout: $<HTMLButtonElement>('signout'),
-  accountSwitch: $<HTMLButtonElement>('account-switch'),
-};
-
-// localStorage can throw (Safari private mode, disabled storage): the page must still work.
-function load(key: string): string | null {
-  try {
-    return localStorage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-function save(key: string, value: string): void {
-  try {
-    localStorage.setItem(key, value);
-  } catch {
-    /* remembered for this visit only */
-  }
-}
-function forget(key: string): void {
-  try {
-    localStorage.removeItem(key);
-  } catch {
-    /* nothing was stored */
-  }
-}
-
-/** The saved account login, if it is one (storage is user-editable). */
-function savedAccount(): { name: string; token: string } | undefined {
-  try {
-    const v: unknown = JSON.parse(load(ACCOUNT_KEY) ?? 'null');
-    if (v && typeof v === 'object' && 'name' in v && 'token' in v && typeof v.name === 'string' && isValidName(v.name) && typeof v.token === 'string' && v.token !== '') {
-      return { name: v.name, token: v.token };
-    }
-  } catch {
-    /* not one */
-  }
-  return undefined;
-}
-
-let state = new ChatState();
+let state: ChatState = { ...initialState(), ignored: new Set(savedNames(IGNORED_KEY, []).map(nameKey)) };
+let clock24 = load(CLOCK_KEY) === '24';
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 const conn = new Connection(wsUrl, { open: onOpen, event: onEvent, closed: onClosed, status: showStatus });
 let core = makeCore();
@@ -134,7 +77,7 @@ function makeCore(): ClientCore {
     historyOnJoin: PAGE,
     catchUpPage: PAGE,
     // DMs a reconnect's catch-up found (or held back while it ran) arrive as if live, in seq order.
-    show: (msgs) => msgs.forEach(onMessage),
+    show: (msgs) => msgs.forEach((m) => apply(reduce(state, m, context()))),
     helloRefused: onHelloRefused,
     tokenChanged(name, token) {
       if (token !== undefined) save(ACCOUNT_KEY, JSON.stringify({ name, token }));
@@ -161,47 +104,186 @@ let wantedName: string | undefined;
 let welcomedOnce = false;
 let started = false;
 let helloRetries = 0;
-let stickToBottom = true;
 let awaitingPong = false;
 /** Replies the user asked for with a command: printed in the conversation, unlike the page's own queries. */
 const printReplies = new Set<RequestId>();
-/** A room the user asked to join: shown as soon as the server confirms. */
-let openOnJoin: string | undefined;
+/** The search whose reply is awaited: replies to older ones are dropped. */
+let searchId: RequestId | undefined;
 
-/** A saved list of names, or `fallback` when there is none or it is not one (storage is user-editable). */
-function savedNames(key: string, fallback: string[]): string[] {
-  const raw = load(key);
-  if (raw === null) return fallback;
-  try {
-    const list: unknown = JSON.parse(raw);
-    if (Array.isArray(list)) return list.filter((r): r is string => typeof r === 'string' && isValidName(r)).slice(0, 100);
-  } catch {
-    /* fall through to the default */
-  }
-  return fallback;
-}
-function savedRooms(): string[] {
-  return savedNames(ROOMS_KEY, [DEFAULT_ROOM]);
-}
+// Page-local view matters: which message has the reaction picker, an armed delete, the one being edited.
+let pickerSeq: number | undefined;
+let armed: { seq: number; timer: ReturnType<typeof setTimeout> } | undefined;
+let editing: { key: string; seq: number; draft: string } | undefined;
+const typingSent = new Map<string, number>();
+
 function rememberRooms(): void {
   save(ROOMS_KEY, JSON.stringify([...core.rooms.values()]));
 }
 function rememberDms(): void {
   save(DMS_KEY, JSON.stringify([...state.conversations.values()].filter((c) => c.kind === 'dm').map((c) => c.name)));
 }
-
-/** The conversation a history request is about. */
-function historyConversation(req: HistoryRequest): Conversation {
-  return req.with !== undefined ? state.conversation('dm', req.with) : state.conversation('room', req.room!);
+function savedRooms(): string[] {
+  return savedNames(ROOMS_KEY, [DEFAULT_ROOM]);
 }
 
-/** A direct conversation shows its stored history, fetched once per page load (and after a lost reply). */
-function loadDm(c: Conversation): void {
-  if (c.kind !== 'dm' || c.loaded || c.loadingOlder) return;
-  c.loadingOlder = true;
-  core.request({ type: 'history', with: c.name, limit: PAGE });
+// ---- state changes: every one goes through here ----
+
+function context(pending?: Outbound, print = false): { now: number; pending: Outbound | undefined; print: boolean; clock24: boolean } {
+  return { now: Date.now(), pending, print, clock24 };
 }
 
+/** Takes the reducer's next state, carries out its effects, and draws (once per turn of the event loop). */
+function apply(r: Result): void {
+  state = r.state;
+  for (const e of r.effects) effect(e);
+  readActive();
+  scheduleRender();
+}
+
+function effect(e: Effect): void {
+  switch (e.kind) {
+    case 'request':
+      core.request(e.req);
+      return;
+    case 'announce': {
+      if (e.key !== state.active) return;
+      const c = state.conversations.get(e.key);
+      const line = document.createElement('p');
+      line.textContent = announce(e.msg, c ? conversationLabel(c) : '', core.sentByGuest(e.msg));
+      ui.live.append(line);
+      // Old announcements are already spoken; keep the region small.
+      while (ui.live.childElementCount > 5) ui.live.firstElementChild?.remove();
+      if (!scroll.stick) ui.jump.hidden = false;
+      return;
+    }
+    case 'notify':
+      return notify(e.key, e.msg);
+    case 'remember':
+      rememberRooms();
+      rememberDms();
+      return;
+    case 'joinError':
+      ui.joinError.textContent = e.text;
+      return;
+  }
+}
+
+/** A mention or a DM the reader is not looking at: a system notification when allowed (the title counts it anyway). */
+function notify(key: string, msg: ChatMessage): void {
+  if (!document.hidden && key === state.active) return;
+  if (!('Notification' in window) || Notification.permission !== 'granted') return;
+  const c = state.conversations.get(key);
+  try {
+    const n = new Notification(`${neutraliseName(msg.from)} in ${c ? conversationLabel(c) : 'Parley'}`, { body: neutraliseText(msg.text).slice(0, 200), tag: key });
+    n.addEventListener('click', () => {
+      window.focus();
+      open(key);
+    });
+  } catch {
+    /* some browsers only allow notifications from a service worker: the title still counts */
+  }
+}
+
+/** The conversation on screen, in a visible tab, is read up to its newest message; the server is told. */
+function readActive(): void {
+  if (state.active === undefined || document.hidden || !core.isReady) return;
+  const r = markRead(state, state.active);
+  state = r.state;
+  for (const e of r.effects) effect(e);
+}
+
+let renderQueued = false;
+let typingTimer: ReturnType<typeof setTimeout> | undefined;
+function scheduleRender(): void {
+  if (renderQueued) return;
+  renderQueued = true;
+  // A microtask, not requestAnimationFrame: a hidden tab must still update its title's count.
+  queueMicrotask(() => {
+    renderQueued = false;
+    renderAll();
+  });
+}
+
+function viewOptions(): ViewOptions {
+  return {
+    now: Date.now(),
+    clock24,
+    isGuest: (n) => core.isGuest(n),
+    sentByGuest: (m) => core.sentByGuest(m),
+    pickerSeq,
+    armedSeq: armed?.seq,
+    editingSeq: editing !== undefined && editing.key === state.active ? editing.seq : undefined,
+  };
+}
+
+function renderAll(): void {
+  const o = viewOptions();
+  renderHeader(state);
+  renderLog(state, o);
+  renderTyping(state, o.now);
+  renderSidebar(state, o, { open: (c) => open(c.key), leave: closeConversation }, (name) => openDmFromUi(name));
+  renderSearch(state, o);
+  renderAccount();
+  // The typing line goes by itself once its last typist has been quiet long enough.
+  if (typingTimer !== undefined) clearTimeout(typingTimer);
+  const c = activeConversation(state);
+  const soonest = c ? Math.min(...[...c.typing.values()].filter((t) => t.until > o.now).map((t) => t.until)) : Infinity;
+  if (Number.isFinite(soonest)) typingTimer = setTimeout(() => renderTyping(state, Date.now()), soonest - o.now + 50);
+  maybeLoadOlder();
+}
+
+function notice(key: string | undefined, text: string, tone: Notice['tone']): void {
+  state = addNotice(state, key, text, tone, new Date().toISOString());
+  if (tone === 'error') ui.live.textContent = text;
+  scheduleRender();
+}
+
+function open(key: string): void {
+  const switched = key !== state.active;
+  state = activate(state, key);
+  if (switched) {
+    pickerSeq = undefined;
+    ui.live.replaceChildren();
+  }
+  closeMenu();
+  readActive();
+  scheduleRender();
+}
+
+function openDmFromUi(name: string): void {
+  apply(openDm(state, name, true));
+  closeMenu();
+  ui.input.focus();
+}
+
+function closeConversation(c: Conversation): void {
+  if (c.kind === 'room') {
+    core.request({ type: 'leave', room: c.name });
+    return;
+  }
+  state = closeDm(state, c.key);
+  core.unfollowDm(c.name);
+  rememberDms();
+  scheduleRender();
+}
+
+function maybeLoadOlder(): void {
+  const c = activeConversation(state);
+  if (!c || !c.more || c.loadingOlder || !core.isReady) return;
+  // Also fetch when the first page does not fill the screen: otherwise there is nothing to scroll.
+  const nearTop = ui.scroller.scrollTop < OLDER_PX || ui.scroller.scrollHeight <= ui.scroller.clientHeight;
+  if (nearTop) loadOlder(c, PAGE);
+}
+
+function loadOlder(c: Conversation, limit: number): void {
+  const before = oldestSeq(c);
+  state = setLoadingOlder(state, c.key, true);
+  const about = c.kind === 'room' ? { room: c.name } : { with: c.name };
+  core.request(before === undefined ? { type: 'history', ...about, limit } : { type: 'history', ...about, before, limit });
+  scheduleRender();
+}
+
+// ---- connection lifecycle ----
 // ---- connection lifecycle ----
 
 function onOpen(): void {
@@ -225,7 +307,7 @@ function onClosed(): void {
     if (!chatStarted) {
       plan = undefined;
       showNameScreen(`The connection dropped while creating the account ${name}. If it was created, sign in; otherwise register again.`, 'signin', name);
-    } else notice(activeConversation(), 'The connection dropped before the server confirmed the registration. If it went through, the name now needs its password.', 'error');
+    } else notice(undefined, 'The connection dropped before the server confirmed the registration. If it went through, the name now needs its password.', 'error');
   }
   // Sent but unanswered says and DMs may or may not have been stored; saying them again could
   // duplicate them, so the reader is told instead (the protocol's resume rule).
@@ -235,11 +317,17 @@ function onClosed(): void {
 function reportLost(p: Pending): void {
   const req = p.req;
   if (req.type === 'say' || req.type === 'dm') {
-    const c = req.type === 'say' ? state.conversation('room', req.room) : state.conversation('dm', req.to);
+    const key = req.type === 'say' ? roomKey(req.room) : dmKey(req.to);
     const snippet = req.text.length > 80 ? `${req.text.slice(0, 80)}…` : req.text;
-    notice(c, `The connection dropped before the server confirmed “${snippet}”. It may not have been delivered.`, 'error');
+    notice(state.conversations.has(key) ? key : undefined, `The connection dropped before the server confirmed “${snippet}”. It may not have been delivered.`, 'error');
   }
-  if (req.type === 'history') historyConversation(req).loadingOlder = false;
+  if (req.type === 'history') state = setLoadingOlder(state, req.with !== undefined ? dmKey(req.with) : roomKey(req.room ?? ''), false);
+  // Typing is ephemeral (the line expires by itself); nothing else here changes what is shown.
+  if (req.type === 'edit' || req.type === 'delete' || req.type === 'react' || req.type === 'unreact') {
+    notice(undefined, 'The connection dropped before the server confirmed a change to a message. Check that it took effect.', 'error');
+  }
+  typingSent.clear();
+  scheduleRender();
 }
 
 let countdownTimer: ReturnType<typeof setInterval> | undefined;
@@ -291,243 +379,6 @@ setInterval(() => {
   core.request({ type: 'ping' });
 }, KEEPALIVE_MS);
 
-// ---- events ----
-
-function onEvent(ev: ServerEvent): void {
-  const re = 're' in ev ? ev.re : undefined;
-  const pending = ev.type === 'ack' ? core.settle(ev.re) : ev.type === 'error' || ev.type === 'users' || ev.type === 'rooms' || ev.type === 'time' || ev.type === 'pong' || ev.type === 'members' || ev.type === 'history' ? core.settle(re) : undefined;
-  if (!core.accept(ev)) return; // a message seen before the reconnect: shown once already
-  switch (ev.type) {
-    case 'welcome':
-      if (plan?.mode === 'register' && plan.password !== undefined && !ev.account && nameKey(plan.name) === nameKey(ev.name)) {
-        // The name is free and ours as a guest: make it an account before anyone sees it join as a guest.
-        state.me = ev.name;
-        registerId = core.request({ type: 'register', password: plan.password });
-        plan = { name: ev.name, mode: 'guest' };
-        return;
-      }
-      return onWelcome(ev.name);
-    case 'members':
-      return onMembers(ev.room, ev.users);
-    case 'history':
-      return onHistory(ev, pending);
-    case 'message':
-      return onMessage(ev);
-    case 'joined': {
-      const c = state.conversation('room', ev.room);
-      const isMe = state.me !== undefined && nameKey(ev.name) === nameKey(state.me);
-      const known = c.members.has(nameKey(ev.name));
-      c.members.set(nameKey(ev.name), ev.name);
-      state.online.set(nameKey(ev.name), true);
-      // After a reconnect the server announces our own rejoin again; that is not news to the reader.
-      if (!(isMe && c.entries.some((e) => e.kind === 'notice' && e.tone === 'presence')) && !(known && !isMe)) {
-        notice(c, isMe ? `You joined #${c.name}` : `${ev.name} joined`, 'presence', ev.ts);
-      }
-      renderSidebar();
-      return;
-    }
-    case 'left':
-      return onLeft(ev.room, ev.name, ev.ts, ev.reason === 'disconnect');
-    case 'users':
-      return onUsers(ev, re);
-    case 'rooms':
-      if (re !== undefined && printReplies.delete(re)) {
-        const list = ev.rooms.map((r) => `#${r.name} (${r.members})`).join(', ');
-        notice(activeConversation(), ev.rooms.length === 0 ? 'No rooms yet.' : `Rooms: ${list}`, 'info');
-      }
-      return;
-    case 'time':
-      if (re !== undefined && printReplies.delete(re)) notice(activeConversation(), `Server time: ${new Date(ev.time).toLocaleString()} (${ev.time})`, 'info');
-      return;
-    case 'pong':
-      awaitingPong = false;
-      return;
-    case 'ack':
-      if (re !== undefined && re === registerId) {
-        registerId = undefined;
-        // The core has the token (and has stored it): reconnects log in with it from now on.
-        plan = { name: state.me!, mode: 'signin' };
-        if (chatStarted) {
-          // A guest registering the name they are chatting under, from the account box.
-          hideNameScreen();
-          notice(activeConversation(), `${state.me} is now a registered account: only its password, or a device signed in to it, can use the name.`, 'info');
-          renderAccount();
-          renderSidebar();
-        } else onWelcome(state.me!);
-      }
-      if (re !== undefined && re === signOutId) finishSignOut(true);
-      return;
-    case 'bye':
-      if (ev.reason === 'shutdown') notice(activeConversation(), 'The server is restarting; reconnecting…', 'info');
-      return;
-    case 'error':
-      return onError(ev, pending);
-    default:
-      return;
-  }
-}
-
-function onWelcome(name: string): void {
-  helloRetries = 0;
-  state.me = name;
-  wantedName = name;
-  // The password has done its work: a reconnect logs in with the token the core now holds.
-  plan = { name, mode: core.account ? 'signin' : 'guest' };
-  chatStarted = true;
-  save(NAME_KEY, name);
-  ui.nameScreen.hidden = true;
-  ui.app.inert = false;
-  clearPasswords();
-  renderAccount();
-  showConnected();
-  if (!welcomedOnce) {
-    welcomedOnce = true;
-    // ClientCore rejoins its rooms on later welcomes; the first one starts from what was saved.
-    for (const room of savedRooms()) core.request({ type: 'join', room, history: PAGE });
-    for (const name of savedNames(DMS_KEY, [])) state.conversation('dm', name);
-    if (savedRooms().length === 0) renderAll();
-    ui.input.focus();
-  } else {
-    const c = state.active ? state.conversations.get(state.active) : undefined;
-    if (c) notice(c, 'Reconnected.', 'info');
-  }
-  // Direct conversations whose history has not arrived yet (restored, or its reply lost in a drop);
-  // those already shown are caught up by the core.
-  for (const c of state.conversations.values()) loadDm(c);
-  renderSidebar();
-}
-
-function onMembers(room: string, users: string[]): void {
-  const c = state.conversation('room', room);
-  c.name = room;
-  c.joined = true;
-  c.members = new Map(users.map((u) => [nameKey(u), u]));
-  for (const u of users) state.online.set(nameKey(u), true);
-  rememberRooms();
-  if (state.active === undefined || openOnJoin === c.key) {
-    openOnJoin = undefined;
-    activate(c.key);
-  }
-  // Members are who is in the room now; `who` adds whether each is online.
-  core.request({ type: 'who', room });
-  renderSidebar();
-}
-
-function onHistory(ev: HistoryEvent, pending: Pending | undefined): void {
-  const c = ev.with !== undefined ? state.conversation('dm', ev.with) : state.conversation('room', ev.room!);
-  if (pending?.req.type === 'history') {
-    // An older page asked for by scrolling up (or a direct conversation's first page): below the
-    // resume mark, so it bypasses the core's filter; seqs already shown are skipped.
-    c.loadingOlder = false;
-    if (c.kind === 'dm') {
-      c.name = ev.with ?? c.name;
-      c.loaded = true;
-      // Shown from here on, so caught up after every reconnect.
-      core.followDm(c.name, ev.messages);
-    }
-    c.more = ev.more ?? false;
-    const added = state.prepend(c, ev.messages);
-    if (state.active === c.key) {
-      const before = ui.scroller.scrollHeight - ui.scroller.scrollTop;
-      const frag = document.createDocumentFragment();
-      for (const m of added) frag.append(messageNode(m, state.me, core.sentByGuest(m)));
-      ui.log.prepend(frag);
-      // Keep what the reader was looking at in place rather than jumping to the new top.
-      ui.scroller.scrollTop = ui.scroller.scrollHeight - before;
-      renderOlder(c);
-      maybeLoadOlder();
-    }
-    return;
-  }
-  const firstLoad = !c.loaded;
-  c.loaded = true;
-  if (firstLoad) c.more = ev.more ?? false;
-  const added = state.append(c, core.freshHistory(ev.messages));
-  if (added.length === 0) return;
-  if (state.active === c.key) {
-    appendNodes(c, added, !firstLoad);
-  } else if (!firstLoad) {
-    c.unread += added.filter((m) => !isMine(m)).length;
-    renderSidebar();
-  }
-}
-
-function onMessage(msg: ChatMessage): void {
-  const c = state.conversationFor(msg);
-  // A message racing our own leave: the room is gone from the sidebar, so it must not count as unread.
-  if (c.kind === 'room' && !c.joined) {
-    state.conversations.delete(c.key);
-    return;
-  }
-  if (c.kind === 'dm' && msg.to !== undefined && c.name !== msg.to && nameKey(c.name) === nameKey(msg.to)) c.name = msg.to;
-  if (c.kind === 'dm' && !c.loaded) {
-    // New to this page (or its history is still on the way): fetch what came before, keep it listed.
-    loadDm(c);
-    rememberDms();
-  }
-  const added = state.append(c, [msg]);
-  if (added.length === 0) return;
-  if (state.active === c.key && !document.hidden) {
-    appendNodes(c, added, true);
-  } else {
-    if (state.active === c.key) appendNodes(c, added, true);
-    if (!isMine(msg)) c.unread++;
-    renderSidebar();
-  }
-}
-
-function onLeft(room: string, name: string, ts: string, disconnect: boolean): void {
-  const c = state.conversation('room', room);
-  const isMe = state.me !== undefined && nameKey(name) === nameKey(state.me);
-  if (isMe && !disconnect) {
-    c.joined = false;
-    state.conversations.delete(c.key);
-    rememberRooms();
-    if (state.active === c.key) {
-      const next = [...state.conversations.values()].find((x) => x.kind === 'room') ?? [...state.conversations.values()][0];
-      state.active = undefined;
-      if (next) activate(next.key);
-      else renderAll();
-    } else {
-      renderSidebar();
-    }
-    return;
-  }
-  c.members.delete(nameKey(name));
-  if (disconnect) state.online.set(nameKey(name), false);
-  notice(c, disconnect ? `${name} disconnected` : `${name} left`, 'presence', ts);
-  renderSidebar();
-}
-
-function onUsers(ev: UsersEvent, re: RequestId | undefined): void {
-  if (ev.room !== undefined) {
-    const c = state.conversation('room', ev.room);
-    if (!c.joined) {
-      state.conversations.delete(c.key);
-      return;
-    }
-    c.members = new Map(ev.users.map((u) => [nameKey(u.name), u.name]));
-  }
-  for (const u of ev.users) state.online.set(nameKey(u.name), u.online);
-  if (re !== undefined && printReplies.delete(re)) {
-    const on = ev.users.filter((u) => u.online).map((u) => u.name);
-    const off = ev.users.filter((u) => !u.online).map((u) => (u.lastSeen ? `${u.name} (last seen ${clockTime(u.lastSeen)})` : u.name));
-    const rest = ev.more === true ? ` There are more users than the first ${ev.users.length} listed here.` : '';
-    notice(activeConversation(), `Online: ${on.join(', ') || 'nobody'}${off.length ? `. Offline: ${off.join(', ')}` : ''}.${rest}`, 'info');
-  }
-  renderSidebar();
-}
-
-const FRIENDLY: Partial<Record<string, string>> = {
-  bad_name: 'Names are 1–32 letters, digits, _ - or . (no spaces).',
-  name_taken: 'Someone online is already using that name. Pick another one.',
-  bad_room: 'Room names are 1–32 letters, digits, _ - or . (no spaces).',
-  not_member: 'You are not in that room. Join it first.',
-  bad_text: 'Messages must be 1–4000 characters.',
-  too_many_rooms: 'You are in too many rooms (100 at most). Leave one first.',
-  unavailable: 'The server could not store your message, so nobody got it. Please try again.',
-};
-
 /** The server would not let us in as planned: say why on the join card, in the mode that fixes it. */
 function onHelloRefused(why: HelloRefused): void {
   // After a network blip the server may still count a guest's old connection as online for a moment;
@@ -570,267 +421,394 @@ function onHelloRefused(why: HelloRefused): void {
       return showNameScreen(FRIENDLY[why.error.code] ?? why.error.message, was?.mode ?? mode, why.name);
   }
 }
+// ---- events ----
 
-function onError(ev: ErrorEvent, pending: Pending | undefined): void {
-  if (ev.re !== undefined && ev.re === registerId) {
+/** Replies whose request the core must stop tracking (the rest of the replies have their own `re` handling). */
+const REPLIES = new Set(['error', 'users', 'rooms', 'time', 'pong', 'members', 'history', 'topic', 'user', 'reads', 'results']);
+
+function onEvent(ev: ServerEvent): void {
+  const re = 're' in ev ? ev.re : undefined;
+  const pending = ev.type === 'ack' ? core.settle(ev.re) : REPLIES.has(ev.type) ? core.settle(re) : undefined;
+  if (!core.accept(ev)) return; // a message seen before the reconnect: shown once already
+  const print = re !== undefined && printReplies.delete(re);
+  // A search given up on (closed, or a newer one asked): its late results are not shown.
+  if (ev.type === 'results' || (ev.type === 'error' && pending?.req.type === 'search')) {
+    if (re !== searchId) return;
+    searchId = undefined;
+  }
+  switch (ev.type) {
+    case 'welcome':
+      state = { ...state, me: ev.name };
+      if (plan?.mode === 'register' && plan.password !== undefined && !ev.account && nameKey(plan.name) === nameKey(ev.name)) {
+        // The name is free and ours as a guest: make it an account before anyone sees it join as a guest.
+        registerId = core.request({ type: 'register', password: plan.password });
+        plan = { name: ev.name, mode: 'guest' };
+        return;
+      }
+      return onWelcome(ev.name);
+    case 'pong':
+      awaitingPong = false;
+      return;
+    case 'ack':
+      if (re !== undefined && re === registerId) {
+        registerId = undefined;
+        // The core has the token (and has stored it): reconnects log in with it from now on.
+        plan = { name: state.me!, mode: 'signin' };
+        if (chatStarted) {
+          // A guest registering the name they are chatting under, from the account box.
+          hideNameScreen();
+          notice(undefined, `${state.me} is now a registered account: only its password, or a device signed in to it, can use the name.`, 'info');
+          scheduleRender();
+        } else onWelcome(state.me!);
+      }
+      if (re !== undefined && re === signOutId) finishSignOut(true);
+      return;
+    case 'error':
+      if (onAccountError(ev.code, ev.message, re)) return;
+      if (ev.code === 'protocol_unsupported') {
+        conn.stop('this server speaks another protocol version');
+        return;
+      }
+      break;
+    case 'history':
+      if (pending?.req.type === 'history') {
+        // A page the page asked for: shown from here on, so a DM is caught up after every reconnect.
+        if (ev.with !== undefined) core.followDm(ev.with, ev.messages);
+        break;
+      }
+      // A join's (or resume's) history: only what the core has not seen yet.
+      apply(reduce(state, { ...ev, messages: core.freshHistory(ev.messages) }, context(undefined, print)));
+      return;
+  }
+  apply(reduce(state, ev, context(pending?.req, print)));
+}
+
+function onWelcome(name: string): void {
+  helloRetries = 0;
+  wantedName = name;
+  // The password has done its work: a reconnect logs in with the token the core now holds.
+  plan = { name, mode: core.account ? 'signin' : 'guest' };
+  chatStarted = true;
+  save(NAME_KEY, name);
+  ui.nameScreen.hidden = true;
+  ui.app.inert = false;
+  clearPasswords();
+  showConnected();
+  // Read markers of direct conversations (rooms send theirs on join): asked before any DM history, so
+  // the history's replies find them; and on a new device they list the conversations read elsewhere.
+  core.request({ type: 'reads' });
+  if (!welcomedOnce) {
+    welcomedOnce = true;
+    // ClientCore rejoins its rooms on later welcomes; the first one starts from what was saved.
+    for (const room of savedRooms()) core.request({ type: 'join', room, history: PAGE });
+    state = restoreDms(state, savedNames(DMS_KEY, []));
+    ui.input.focus();
+  } else if (state.active !== undefined) notice(state.active, 'Reconnected.', 'info');
+  // Direct conversations whose history has not arrived yet (restored, or its reply lost in a drop);
+  // those already shown are caught up by the core.
+  apply(loadPendingDms(state));
+}
+
+/** Replies about registering and signing out, which the sign-in card handles. True when handled. */
+function onAccountError(code: string, message: string, re: RequestId | undefined): boolean {
+  if (re !== undefined && re === registerId) {
     registerId = undefined;
     // Still a guest; the form says what to change (a password outside the rules states the rule).
-    const msg = ev.code === 'bad_password' ? ev.message : ev.code === 'name_taken' ? `${ev.message}. Choose another name.` : (FRIENDLY[ev.code] ?? ev.message);
-    if (ui.nameScreen.hidden) notice(activeConversation(), msg, 'error');
+    const msg = code === 'bad_password' ? message : code === 'name_taken' ? `${message}. Choose another name.` : (FRIENDLY[code] ?? message);
+    if (ui.nameScreen.hidden) notice(undefined, msg, 'error');
     else showNameScreen(msg, 'register', state.me);
-    return;
+    return true;
   }
-  if (ev.re !== undefined && ev.re === signOutId) {
+  if (re !== undefined && re === signOutId) {
     finishSignOut(false);
-    return;
+    return true;
   }
-  if (ev.code === 'protocol_unsupported') {
-    conn.stop('this server speaks another protocol version');
-    return;
-  }
-  let where = activeConversation();
-  const req: Outbound | undefined = pending?.req;
-  if (req?.type === 'say') where = state.conversation('room', req.room);
-  if (req?.type === 'dm') where = state.conversation('dm', req.to);
-  if (req?.type === 'history') {
-    const h = historyConversation(req);
-    h.loadingOlder = false;
-    // A saved conversation with someone this server does not know (its data was reset): nothing to show.
-    if (req.with !== undefined && ev.code === 'no_such_user') {
-      h.loaded = true;
-      h.more = false;
-      if (state.active === h.key) renderOlder(h);
+  return false;
+}
+
+// ---- message actions ----
+
+function activeMessage(seq: number): ChatMessage | undefined {
+  const c = activeConversation(state);
+  for (const e of c?.entries ?? []) if (e.kind === 'message' && e.msg.seq === seq) return e.msg;
+  return undefined;
+}
+
+/** Where a request about a message of the active conversation goes: its room, or the other party. */
+function about(): { room: string } | { to: string } | undefined {
+  const c = activeConversation(state);
+  if (!c) return undefined;
+  return c.kind === 'room' ? { room: c.name } : { to: c.name };
+}
+
+function startEdit(seq: number): void {
+  const m = activeMessage(seq);
+  if (!m || m.deleted || !isMe(state, m.from) || state.active === undefined) return;
+  editing = { key: state.active, seq, draft: editing?.draft ?? ui.input.value };
+  ui.input.value = m.text;
+  ui.editBanner.hidden = false;
+  ui.composer.classList.add('editing');
+  resizeInput();
+  ui.input.focus();
+  scheduleRender();
+}
+
+function stopEdit(): void {
+  if (!editing) return;
+  const seq = editing.seq;
+  ui.input.value = editing.draft;
+  editing = undefined;
+  ui.editBanner.hidden = true;
+  ui.composer.classList.remove('editing');
+  resizeInput();
+  scheduleRender();
+  queueMicrotask(() => ui.log.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`)?.scrollIntoView({ block: 'nearest' }));
+}
+
+bindMessageActions({
+  picker(seq) {
+    pickerSeq = pickerSeq === seq ? undefined : seq;
+    renderAll();
+    if (pickerSeq !== undefined) focusPicker(pickerSeq);
+  },
+  react(seq, emoji, on) {
+    const where = about();
+    if (where) core.request({ type: on ? 'react' : 'unreact', ...where, seq, emoji });
+    ui.log.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`)?.focus({ preventScroll: true });
+  },
+  edit: startEdit,
+  del(seq) {
+    if (armed?.seq !== seq) {
+      if (armed) clearTimeout(armed.timer);
+      armed = {
+        seq,
+        timer: setTimeout(() => {
+          armed = undefined;
+          scheduleRender();
+        }, ARM_MS),
+      };
+      scheduleRender();
       return;
     }
-  }
-  if (ev.code === 'no_such_user' && req?.type === 'dm') {
-    notice(where, `Nobody named ${req.to} has ever connected here, so the message was not sent.`, 'error');
+    clearTimeout(armed.timer);
+    armed = undefined;
+    const where = about();
+    if (where) core.request({ type: 'delete', ...where, seq });
+    scheduleRender();
+  },
+  own(seq) {
+    const m = activeMessage(seq);
+    return m !== undefined && !m.deleted && isMe(state, m.from);
+  },
+});
+
+// ---- search ----
+
+function runSearch(query: string, paging = false): void {
+  if (!core.isReady) {
+    notice(undefined, 'Not connected right now: search again once the connection is back.', 'error');
     return;
   }
-  if (req?.type === 'join') ui.joinError.textContent = FRIENDLY[ev.code] ?? ev.message;
-  notice(where, FRIENDLY[ev.code] ?? ev.message, 'error');
+  const prev = state.search;
+  const q = paging && prev ? prev.query : query;
+  // Results come newest first; the next page is the one the last reply's cursor points at.
+  const next = paging ? prev?.next : undefined;
+  state = beginSearch(state, q, paging);
+  searchId = core.request(next === undefined ? { type: 'search', query: q, limit: SEARCH_PAGE } : { type: 'search', query: q, limit: SEARCH_PAGE, before: next });
+  scheduleRender();
 }
 
-// ---- conversations and drawing ----
-
-const guestMsg = (m: ChatMessage): boolean => core.sentByGuest(m);
-
-function isMine(m: ChatMessage): boolean {
-  return state.me !== undefined && nameKey(m.from) === nameKey(state.me);
-}
-
-/** The conversation notices go to; a placeholder when none is open yet so nothing is lost. */
-function activeConversation(): Conversation {
-  const c = state.active ? state.conversations.get(state.active) : undefined;
-  return c ?? state.conversation('room', DEFAULT_ROOM);
-}
-
-function notice(c: Conversation, text: string, tone: Notice['tone'], ts = new Date().toISOString()): void {
-  const n: Notice = { kind: 'notice', text, ts, tone };
-  c.entries.push(n);
-  if (state.active === c.key) {
-    const atBottom = stickToBottom;
-    ui.log.append(entryNode(n, state.me, guestMsg));
-    if (atBottom || tone !== 'presence') scrollToBottom();
-    if (tone === 'error') ui.live.textContent = text;
-  }
-}
-
-function appendNodes(c: Conversation, msgs: ChatMessage[], live: boolean): void {
-  const frag = document.createDocumentFragment();
-  for (const m of msgs) frag.append(messageNode(m, state.me, core.sentByGuest(m)));
-  ui.log.append(frag);
-  const mine = msgs.some(isMine);
-  // Reading older messages is not interrupted by new ones; one's own message always scrolls into view.
-  if (stickToBottom || mine) scrollToBottom();
-  else ui.jump.hidden = false;
-  if (live) {
-    const last = msgs[msgs.length - 1];
-    if (last && !isMine(last)) {
-      const line = document.createElement('p');
-      line.textContent = announce(last, conversationLabel(c), core.sentByGuest(last));
-      ui.live.append(line);
-      // Old announcements are already spoken; keep the region small.
-      while (ui.live.childElementCount > 5) ui.live.firstElementChild?.remove();
-    }
-  }
-  maybeLoadOlder();
-}
-
-function scrollToBottom(): void {
-  ui.scroller.scrollTop = ui.scroller.scrollHeight;
-  stickToBottom = true;
-  ui.jump.hidden = true;
-}
-
-function activate(key: string): void {
-  const c = state.conversations.get(key);
-  if (!c) return;
-  state.active = key;
-  c.unread = 0;
-  closeMenu();
-  renderAll();
-}
-
-function renderAll(): void {
-  const c = state.active ? state.conversations.get(state.active) : undefined;
-  ui.title.textContent = c ? conversationLabel(c) : 'Parley';
-  const label = c ? `Message ${conversationLabel(c)}` : 'Message';
-  ui.inputLabel.textContent = label;
-  ui.input.placeholder = `${label}  (/help for commands)`;
-  const frag = document.createDocumentFragment();
-  if (c) for (const e of c.entries) frag.append(entryNode(e, state.me, guestMsg));
-  ui.log.replaceChildren(frag);
-  ui.live.replaceChildren();
-  if (c) renderOlder(c);
-  scrollToBottom();
-  renderSidebar();
-  maybeLoadOlder();
-}
-
-function renderOlder(c: Conversation): void {
-  ui.older.textContent = c.loadingOlder
-    ? 'Loading older messages…'
-    : c.more
-      ? 'Scroll up for older messages'
-      : c.kind === 'dm'
-        ? `This is the beginning of your conversation with ${c.name}.`
-        : `This is the beginning of #${c.name}.`;
-}
-
-function renderSidebar(): void {
-  const act = { open: (c: Conversation) => activate(c.key), leave: closeConversation };
-  const rooms = document.createDocumentFragment();
-  const dms = document.createDocumentFragment();
-  let anyDm = false;
-  for (const c of state.conversations.values()) {
-    if (c.kind === 'room' && !c.joined) continue;
-    const row = conversationRow(c, c.key === state.active, state.online.get(nameKey(c.name)), act);
-    if (c.kind === 'room') rooms.append(row);
-    else {
-      dms.append(row);
-      anyDm = true;
-    }
-  }
-  ui.rooms.replaceChildren(rooms);
-  ui.dms.replaceChildren(dms);
-  ui.dmsEmpty.hidden = anyDm;
-  const c = state.active ? state.conversations.get(state.active) : undefined;
-  const members = document.createDocumentFragment();
-  const names = c?.kind === 'room' ? [...c.members.values()] : c ? [c.name, ...(state.me ? [state.me] : [])] : [];
-  const meKey = state.me ? nameKey(state.me) : '';
-  names.sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
-  for (const n of new Set(names)) members.append(memberRow(n, state.online.get(nameKey(n)) ?? false, nameKey(n) === meKey, core.isGuest(n), openDm));
-  ui.members.replaceChildren(members);
-  const total = state.totalUnread();
-  document.title = total > 0 ? `(${total}) Parley` : 'Parley';
-  ui.menu.textContent = total > 0 ? `Rooms (${total})` : 'Rooms';
-}
-
-function openDm(name: string): void {
-  const c = state.conversation('dm', name);
-  loadDm(c);
-  rememberDms();
-  activate(c.key);
+ui.searchForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const q = ui.searchInput.value.trim();
+  if (q !== '') runSearch(q);
+});
+ui.searchMore.addEventListener('click', () => runSearch('', true));
+ui.searchClose.addEventListener('click', () => {
+  state = closeSearch(state);
+  searchId = undefined;
+  scheduleRender();
   ui.input.focus();
-}
-
-function closeConversation(c: Conversation): void {
-  if (c.kind === 'room') {
-    core.request({ type: 'leave', room: c.name });
-    return;
-  }
-  state.conversations.delete(c.key);
-  core.unfollowDm(c.name);
-  rememberDms();
-  if (state.active === c.key) {
-    state.active = undefined;
-    const next = [...state.conversations.values()][0];
-    if (next) activate(next.key);
-    else renderAll();
-  } else renderSidebar();
-}
-
-function maybeLoadOlder(): void {
-  const c = state.active ? state.conversations.get(state.active) : undefined;
-  if (!c || !c.more || c.loadingOlder || !core.isReady) return;
-  // Also fetch when the first page does not fill the screen: otherwise there is nothing to scroll.
-  const nearTop = ui.scroller.scrollTop < OLDER_PX || ui.scroller.scrollHeight <= ui.scroller.clientHeight;
-  if (!nearTop) return;
-  const before = state.oldestSeq(c);
-  c.loadingOlder = true;
-  renderOlder(c);
-  const about = c.kind === 'room' ? { room: c.name } : { with: c.name };
-  core.request(before === undefined ? { type: 'history', ...about, limit: PAGE } : { type: 'history', ...about, before, limit: PAGE });
-}
+});
+ui.searchResults.addEventListener('click', (e) => {
+  const li = e.target instanceof Element ? e.target.closest<HTMLElement>('.result') : null;
+  const key = li?.dataset.key;
+  if (key === undefined) return;
+  if (key.startsWith('d:') && !state.conversations.has(key)) {
+    const name = li?.querySelector('.result-where')?.textContent?.replace(/^@/, '');
+    if (name && isValidName(name)) apply(openDm(state, name, true));
+  } else if (state.conversations.has(key)) open(key);
+  const seq = li?.querySelector<HTMLElement>('.result-open')?.dataset.seq;
+  queueMicrotask(() => ui.log.querySelector<HTMLElement>(`.msg[data-seq="${seq}"]`)?.focus());
+});
 
 // ---- input ----
 
 function submitComposer(): void {
   const raw = ui.input.value;
+  if (editing) {
+    const text = raw.replace(/\s+$/, '');
+    const m = activeMessage(editing.seq);
+    const where = about();
+    if (text !== '' && m && text !== m.text && where && editing.key === state.active) core.request({ type: 'edit', ...where, seq: editing.seq, text });
+    stopEdit();
+    return;
+  }
   const cmd = parseInput(raw);
   if (!cmd) return;
-  const c = state.active ? state.conversations.get(state.active) : undefined;
   ui.input.value = '';
   resizeInput();
-  const offline = !core.isReady;
+  if (runCommand(cmd, raw) && !core.isReady) notice(undefined, 'Not connected right now: this will be sent as soon as the connection is back.', 'info');
+}
+
+/** Carries out a command; true when a request went (or waits) to the server. */
+function runCommand(cmd: Command, raw: string): boolean {
+  const c = activeConversation(state);
+  const room = c?.kind === 'room' ? c.name : undefined;
+  const notInRoom = (): false => {
+    notice(undefined, 'Join a room first: /join general', 'error');
+    return false;
+  };
   switch (cmd.kind) {
     case 'say':
       if (!c) {
-        notice(activeConversation(), 'Join a room first: /join general', 'error');
         ui.input.value = raw;
-        return;
+        return notInRoom();
       }
       if (c.kind === 'room') core.request({ type: 'say', room: c.name, text: cmd.text, ...(cmd.action ? { action: true } : {}) });
       else core.request({ type: 'dm', to: c.name, text: cmd.text, ...(cmd.action ? { action: true } : {}) });
-      break;
-    case 'msg': {
-      const dm = state.conversation('dm', cmd.to);
-      loadDm(dm);
-      rememberDms();
+      typingSent.delete(c.key);
+      return true;
+    case 'msg':
+      apply(openDm(state, cmd.to, true));
       core.request({ type: 'dm', to: cmd.to, text: cmd.text });
-      activate(dm.key);
-      break;
-    }
+      return true;
+    case 'query':
+      openDmFromUi(cmd.name);
+      return false;
     case 'join':
-      openOnJoin = roomKey(cmd.room);
-      if (state.conversations.get(roomKey(cmd.room))?.joined) activate(roomKey(cmd.room));
-      else core.request({ type: 'join', room: cmd.room, history: PAGE });
-      break;
+      if (state.conversations.get(roomKey(cmd.room))?.joined) {
+        open(roomKey(cmd.room));
+        return false;
+      }
+      state = expectJoin(state, cmd.room);
+      core.request({ type: 'join', room: cmd.room, history: PAGE });
+      return true;
     case 'leave': {
-      const room = cmd.room ?? (c?.kind === 'room' ? c.name : undefined);
-      if (room === undefined) notice(activeConversation(), 'Usage: /leave ROOM', 'error');
-      else core.request({ type: 'leave', room });
-      break;
+      const r = cmd.room ?? room;
+      if (r === undefined) {
+        notice(undefined, 'Usage: /leave ROOM', 'error');
+        return false;
+      }
+      core.request({ type: 'leave', room: r });
+      return true;
+    }
+    case 'names': {
+      const r = cmd.room ?? room;
+      if (r === undefined) return notInRoom();
+      printReplies.add(core.request({ type: 'who', room: r }));
+      return true;
     }
     case 'users':
       printReplies.add(core.request({ type: 'who', limit: USERS_PAGE }));
-      break;
+      return true;
     case 'rooms':
       printReplies.add(core.request({ type: 'rooms' }));
-      break;
+      return true;
+    case 'whois':
+      printReplies.add(core.request({ type: 'whois', name: cmd.name }));
+      return true;
+    case 'topic':
+      if (room === undefined) return notInRoom();
+      if (cmd.text === undefined) printReplies.add(core.request({ type: 'topic', room }));
+      else core.request({ type: 'topic', room, text: cmd.text });
+      return true;
+    case 'away':
+      core.request(cmd.text === undefined ? { type: 'away' } : { type: 'away', text: cmd.text });
+      return true;
+    case 'history':
+      if (!c) return notInRoom();
+      if (!c.more && c.loaded) notice(c.key, 'There is nothing older here.', 'info');
+      else loadOlder(c, cmd.count);
+      return true;
+    case 'window': {
+      const all = [...state.conversations.values()].filter(listed);
+      const order = [...all.filter((x) => x.kind === 'room'), ...all.filter((x) => x.kind === 'dm')];
+      const target = order[cmd.n - 1];
+      if (target) open(target.key);
+      else notice(undefined, `There is no conversation ${cmd.n}: the sidebar lists ${order.length}.`, 'error');
+      return false;
+    }
+    case 'ignore':
+    case 'unignore': {
+      if (cmd.name === undefined) {
+        const names = [...state.ignored];
+        notice(undefined, names.length ? `Ignoring: ${names.join(', ')}` : 'Ignoring nobody.', 'info');
+        return false;
+      }
+      state = setIgnored(state, cmd.name, cmd.kind === 'ignore');
+      save(IGNORED_KEY, JSON.stringify([...state.ignored]));
+      notice(undefined, cmd.kind === 'ignore' ? `Ignoring ${cmd.name}: their messages are hidden in this browser (/unignore ${cmd.name}).` : `No longer ignoring ${cmd.name}.`, 'info');
+      return false;
+    }
+    case 'search':
+      ui.searchInput.value = cmd.query;
+      runSearch(cmd.query);
+      return false;
+    case 'clock':
+      clock24 = cmd.clock24;
+      save(CLOCK_KEY, clock24 ? '24' : 'locale');
+      notice(undefined, clock24 ? 'Times are shown as 24-hour HH:MM.' : 'Times are shown as your locale writes them.', 'info');
+      return false;
     case 'time':
       printReplies.add(core.request({ type: 'time' }));
-      break;
+      return true;
+    case 'register':
+      if (core.account === true) notice(undefined, `${state.me ?? 'This name'} is already an account.`, 'error');
+      else {
+        ui.nameInput.value = state.me ?? '';
+        showNameScreen('', 'register');
+      }
+      return false;
     case 'help':
-      for (const line of HELP) notice(activeConversation(), line, 'info');
-      return;
+      for (const line of HELP) notice(undefined, line, 'info');
+      return false;
     case 'logout':
-      if (core.account !== true) notice(activeConversation(), 'You are a guest: there is no sign-in to end. Closing the page leaves.', 'error');
+      if (core.account !== true) notice(undefined, 'You are a guest: there is no sign-in to end. Closing the page leaves.', 'error');
       else signOut(cmd.all);
-      return;
+      return false;
+    case 'quit':
+      quit();
+      return false;
     case 'invalid':
       ui.input.value = raw;
       resizeInput();
-      notice(activeConversation(), cmd.message, 'error');
-      return;
+      notice(undefined, cmd.message, 'error');
+      return false;
   }
-  if (offline) notice(activeConversation(), 'Not connected right now: this will be sent as soon as the connection is back.', 'info');
+}
+
+/** /quit: says bye and stays disconnected; the status line offers the way back. */
+function quit(): void {
+  if (conn.isOpen) conn.send({ type: 'bye' });
+  conn.stop('you quit (reload the page to come back)');
 }
 
 function resizeInput(): void {
   // Grow with the text up to a few lines, then scroll inside; `rows` avoids inline styles (CSP).
   ui.input.rows = Math.min(6, Math.max(1, ui.input.value.split('\n').length));
+}
+
+/** Tells the conversation the user is typing, at most every few seconds (the protocol's pace). */
+function typed(): void {
+  const c = activeConversation(state);
+  const text = ui.input.value;
+  if (!c || !core.isReady || editing || text.trim() === '' || (text.startsWith('/') && !text.startsWith('//'))) return;
+  if (c.kind === 'room' && !c.joined) return;
+  const now = Date.now();
+  if (now - (typingSent.get(c.key) ?? 0) < TYPING_EVERY_MS) return;
+  typingSent.set(c.key, now);
+  core.request(c.kind === 'room' ? { type: 'typing', room: c.name } : { type: 'typing', to: c.name });
 }
 
 ui.composer.addEventListener('submit', (e) => {
@@ -842,9 +820,24 @@ ui.input.addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     submitComposer();
+  } else if (e.key === 'Escape' && editing) {
+    e.preventDefault();
+    stopEdit();
+  } else if (e.key === 'ArrowUp' && ui.input.value === '' && !editing) {
+    // As in Slack: Up in an empty box edits one's last message here.
+    const c = activeConversation(state);
+    const mine = c?.entries.filter((x) => x.kind === 'message' && !x.msg.deleted && isMe(state, x.msg.from)).at(-1);
+    if (mine?.kind === 'message') {
+      e.preventDefault();
+      startEdit(mine.msg.seq);
+    }
   }
 });
-ui.input.addEventListener('input', resizeInput);
+ui.input.addEventListener('input', () => {
+  resizeInput();
+  typed();
+});
+addEventListener('resize', () => renderPlaceholder());
 
 ui.joinForm.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -855,42 +848,44 @@ ui.joinForm.addEventListener('submit', (e) => {
   }
   ui.joinError.textContent = '';
   ui.joinInput.value = '';
-  openOnJoin = roomKey(room);
-  if (state.conversations.get(roomKey(room))?.joined) activate(roomKey(room));
-  else core.request({ type: 'join', room, history: PAGE });
+  runCommand({ kind: 'join', room }, '');
 });
 
 ui.scroller.addEventListener('scroll', () => {
-  const s = ui.scroller;
-  stickToBottom = s.scrollHeight - s.scrollTop - s.clientHeight < STICKY_PX;
-  if (stickToBottom) ui.jump.hidden = true;
+  noteScroll();
   maybeLoadOlder();
 });
 ui.jump.addEventListener('click', () => {
-  scrollToBottom();
+  toBottom();
   ui.input.focus();
 });
 ui.retry.addEventListener('click', () => conn.retryNow());
 ui.menu.addEventListener('click', () => {
-  const open = !ui.app.classList.contains('menu-open');
-  ui.app.classList.toggle('menu-open', open);
-  ui.menu.setAttribute('aria-expanded', String(open));
+  const isOpen = !ui.app.classList.contains('menu-open');
+  ui.app.classList.toggle('menu-open', isOpen);
+  ui.menu.setAttribute('aria-expanded', String(isOpen));
 });
 function closeMenu(): void {
   ui.app.classList.remove('menu-open');
   ui.menu.setAttribute('aria-expanded', 'false');
 }
 document.addEventListener('keydown', (e) => {
-  if (e.key === 'Escape') closeMenu();
-});
-document.addEventListener('visibilitychange', () => {
-  const c = state.active ? state.conversations.get(state.active) : undefined;
-  if (!document.hidden && c && c.unread > 0) {
-    c.unread = 0;
-    renderSidebar();
+  if (e.key !== 'Escape') return;
+  closeMenu();
+  if (pickerSeq !== undefined) {
+    pickerSeq = undefined;
+    scheduleRender();
   }
 });
-
+document.addEventListener('visibilitychange', () => {
+  // Back to the tab: what is on screen is read now.
+  readActive();
+  scheduleRender();
+});
+ui.notifyEnable.addEventListener('click', () => {
+  if (!('Notification' in window)) return;
+  void Notification.requestPermission().then(() => scheduleRender());
+});
 // ---- who you are: the join card, the account box, signing out ----
 
 const MODE_TEXT: Record<Mode, { label: string; submit: string; hint: string; busy: string }> = {
@@ -1012,17 +1007,18 @@ ui.nameForm.addEventListener('submit', (e) => {
 function switchIdentity(next: { name: string; mode: Mode; password?: string }): void {
   conn.stop('switching');
   forget(DMS_KEY);
-  state = new ChatState();
+  state = { ...initialState(), ignored: state.ignored };
   core = makeCore();
   welcomedOnce = false;
   chatStarted = false;
   registerId = undefined;
   helloRetries = 0;
   printReplies.clear();
-  openOnJoin = undefined;
+  searchId = undefined;
+  editing = undefined;
+  pickerSeq = undefined;
   ui.app.classList.remove('menu-open');
-  renderAll();
-  renderAccount();
+  scheduleRender();
   plan = next;
   wantedName = next.name;
   conn.start();
@@ -1058,6 +1054,8 @@ function renderAccount(): void {
   ui.accountSwitch.hidden = core.account !== false;
   ui.whoami.hidden = me === undefined || core.account === true;
   ui.whoami.textContent = me ?? '';
+  // Offered until the reader decides: notifications for mentions need their permission.
+  ui.notifyEnable.hidden = me === undefined || !('Notification' in window) || Notification.permission !== 'default';
 }
 
 /** Revokes this session's token (or every one of the account's) and forgets it here; then a fresh page. */
@@ -1078,12 +1076,8 @@ function finishSignOut(revoked: boolean): void {
   if (signedOut) return;
   signedOut = true;
   const name = state.me ?? wantedName ?? '';
-  for (const key of [ACCOUNT_KEY, NAME_KEY, DMS_KEY, ROOMS_KEY]) forget(key);
-  try {
-    sessionStorage.setItem(SIGNED_OUT_KEY, JSON.stringify({ name, revoked }));
-  } catch {
-    /* the next page just shows the card */
-  }
+  for (const key of [ACCOUNT_KEY, NAME_KEY, DMS_KEY, ROOMS_KEY, IGNORED_KEY]) forget(key);
+  markSignedOut(name, revoked);
   conn.stop('signed out');
   // A fresh page: nothing of the account stays in memory or on screen.
   location.reload();
@@ -1092,18 +1086,6 @@ function finishSignOut(revoked: boolean): void {
 ui.signout.addEventListener('click', () => signOut(false));
 
 // ---- start ----
-
-function takeSignedOut(): { name: string; revoked: boolean } | undefined {
-  try {
-    const raw = sessionStorage.getItem(SIGNED_OUT_KEY);
-    sessionStorage.removeItem(SIGNED_OUT_KEY);
-    const v: unknown = JSON.parse(raw ?? 'null');
-    if (v && typeof v === 'object' && 'name' in v && typeof v.name === 'string') return { name: v.name, revoked: 'revoked' in v && v.revoked === true };
-  } catch {
-    /* none */
-  }
-  return undefined;
-}
 
 const account = savedAccount();
 const stored = load(NAME_KEY);
@@ -1143,6 +1125,10 @@ Object.defineProperty(window, 'parley', {
     },
     dmKey,
     roomKey,
+    typists: () => {
+      const c = activeConversation(state);
+      return c ? typists(state, c, Date.now()) : [];
+    },
   },
   configurable: true,
 });

@@ -208,8 +208,8 @@ describe.skipIf(skip)('web client in Chromium', () => {
     expect(bodies).toContain(payloads[0]);
     expect(bodies).toContain(payloads[1]);
     expect(bodies).toContain(payloads[2]);
-    // Control characters and bidi overrides are neutralised, not passed to the screen.
-    expect(bodies).toContain('bell\uFFFD and \uFFFD[31mred\uFFFD[0m and \uFFFDevil');
+    // Control characters and bidi overrides are spelled out visibly (as the console does), not passed to the screen.
+    expect(bodies).toContain('bell^G and ^[[31mred^[[0m and <U+202E>evil');
     expect(await page.locator('#log img, #log script, #log a, #log b').count()).toBe(0);
     await page.waitForTimeout(300); // an onerror from a broken image would have fired by now
     expect(await page.evaluate<unknown>('window.__pwned')).toBeUndefined();
@@ -296,7 +296,10 @@ describe.skipIf(skip)('web client in Chromium', () => {
     await page.locator('#log .msg.action .body', { hasText: /^\* ivy(guest)? waves$/ }).waitFor();
     await say(page, '/rooms');
     await page.locator('#log .notice', { hasText: '#side (1)' }).waitFor();
+    // As in the console: /users is this room's members, /users * everyone the server knows.
     await say(page, '/users');
+    await page.locator('#log .notice', { hasText: 'In #side: ivy.' }).waitFor();
+    await say(page, '/users *');
     await page.locator('#log .notice', { hasText: /Online: .*jo/ }).waitFor();
     await say(page, '/time');
     await page.locator('#log .notice', { hasText: 'Server time' }).waitFor();
@@ -440,7 +443,7 @@ describe.skipIf(skip)('web client across a dead link', () => {
     await page.locator('#log .notice', { hasText: 'Server time' }).waitFor();
     expect(allUsers()).toEqual([]);
 
-    await say(page, '/users');
+    await say(page, '/users *');
     const listed = page.locator('#log .notice', { hasText: 'Online:' });
     await listed.waitFor();
     expect(await listed.textContent()).toMatch(/quinn.*There are more users than the first \d+ listed here\./);
