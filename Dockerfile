@@ -24,7 +24,10 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 9000 8080
+# TLS: mount a certificate and key and point PARLEY_TLS_CERT and PARLEY_TLS_KEY at them (see
+# docker-compose.yaml); the HTTP port then speaks HTTPS, so the probe follows PARLEY_TLS_CERT. It does
+# not check the certificate: it talks to this container over loopback, where nobody can be in between.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD ["node", "-e", "require(process.env.PARLEY_TLS_CERT ? 'node:https' : 'node:http').get({ host: '127.0.0.1', port: process.env.PARLEY_HTTP_PORT || 8080, path: '/healthz', rejectUnauthorized: false, timeout: 2500 }, (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"]
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/server/main.js"]

@@ -13,7 +13,7 @@ PORT ?=
 ROOM ?=
 ARGS ?=
 
-.PHONY: install build run-server run-console run-web run-cluster test typecheck bench bench-attacks clean
+.PHONY: install build run-server run-console run-web run-cluster test typecheck bench bench-attacks cert clean
 
 install: $(NPM_STAMP)
 
@@ -66,6 +66,28 @@ bench: build
 # ARGS="--only history-flood,who-flood" picks attacks; ARGS=--check exits 1 when a target is missed.
 bench-attacks: build
 	node dist/bench/attacks.js $(ARGS)
+
+# A self-signed certificate for local use (Debian's openssl): make cert, then
+# make run-server ARGS="--tls-cert certs/cert.pem --tls-key certs/key.pem" and connect with
+# make run-console ARGS="--ca certs/cert.pem". It names localhost, 127.0.0.1 and ::1; more names for
+# other computers: make cert CERT_SAN="DNS:chat.lan,IP:192.168.1.5". Kept if it exists: rm -r certs
+# to make a new one. certs/ is in .gitignore: a private key never belongs in the repository.
+CERT_DIR  ?= certs
+CERT_DAYS ?= 365
+CERT_SAN  ?=
+
+cert: $(CERT_DIR)/cert.pem
+
+$(CERT_DIR)/cert.pem:
+	@mkdir -p $(CERT_DIR)
+	umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	  -days $(CERT_DAYS) -subj /CN=localhost \
+	  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1$(if $(CERT_SAN),$(comma)$(CERT_SAN))" \
+	  -keyout $(CERT_DIR)/key.pem -out $(CERT_DIR)/cert.pem
+	@chmod 644 $(CERT_DIR)/cert.pem
+	@echo "made $(CERT_DIR)/cert.pem and $(CERT_DIR)/key.pem (self-signed, $(CERT_DAYS) days)"
+
+comma := ,
 
 clean:
 	rm -rf dist

@@ -912,7 +912,7 @@ function serverHelp(): Promise<string> {
 }
 
 function spawnServer(flags: string[]): Promise<SpawnedServer> {
-  const args = [SERVER_JS, '--host', HOST, '--tcp-port', '0', '--http-port', '0', '--memory', '--log-level', 'warn', ...flags];
+  const args = [SERVER_JS, '--host', HOST, '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--memory', '--log-level', 'warn', ...flags];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr!.setEncoding('utf8');

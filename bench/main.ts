@@ -315,8 +315,11 @@ function freePort(): Promise<number> {
 async function startServer(o: Options): Promise<ServerProc> {
   let args: string[];
   if (o.server === 'ours') {
-    // Rate limits off: a load generator is a flood by design (docs/benchmarks.md says so).
-    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--no-rate-limit'];
+    // Rate limits off: a load generator is a flood by design (docs/benchmarks.md says so). Connection
+    // caps off too: every client comes from 127.0.0.1, and the idle scenarios hold 19,000 of them,
+    // past both the per-address default (100) and the server-wide one (10,000).
+    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--no-rate-limit',
+      '--max-connections-per-ip', '0', '--max-connections', '0'];
     if (o.dataDir) { args.push('--data-dir', o.dataDir); if (o.fsync) args.push('--fsync', o.fsync); } else args.push('--memory');
     if (!o.deflate) args.push('--no-deflate');
   } else if (o.server === 'floor') {

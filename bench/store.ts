@@ -1,14 +1,18 @@
 // Store benchmark. Parts (default: all), each printing one JSON line:
 //   latency     in process: appends at --rate/s spread over --convs conversations for --seconds, file
-//               store (--fsync batch) and memory store: ack latency p50/p99/p99.9 and event-loop delay
+//               store (--fsync batch) and memory store: ack latency p50/p99/p99.9 and event-loop delay;
+//               --busy-us N spins N us after each append (a server's per-message work in that turn)
 //   open        builds (or reuses --dir) a data dir of --stored messages in --rooms rooms, then a child
-//               process opens the FileStore on it: open time, RSS, history page (50) latency cold/warm
+//               process opens the FileStore on it: open time, RSS, latency of history pages of 50 from
+//               random places, of the newest page of random rooms, and of those same pages again
 //   server      the real server on that dir: start-to-listening, RSS, and over TCP after hello the
-//               latency of `history` (limit 50) and of `join` with `since` (--requests each)
+//               latency of `history` (limit 50) and of `join` with `since` (--requests each; a
+//               request answered rate_limited is sent again when allowed, and only the attempt served
+//               is timed); --server-args "..." adds flags to the server's command line
 //   throughput  acked says/s through the real server, --fsync batch and always (8 TCP clients)
 // Usage: node dist/bench/store.js [--part latency,open,server,throughput] [--stored N] [--rooms R]
 //        [--dir DIR (kept)] [--seconds S] [--rate R] [--convs C] [--requests N]
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,7 +62,11 @@ function prng(seed: number): () => number {
 
 // ---- latency: the store alone, at a chatty rate ----
 
-async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: number, convs: number): Promise<object> {
+/**
+ * `busyUs`: CPU spent after each append in the same callback, as a server does fanning the message out
+ * and reading the next requests; it is what a write scheduled for the end of the turn waits behind.
+ */
+async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: number, convs: number, busyUs: number): Promise<object> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-bench-lat-'));
   const store: Store = kind === 'file' ? new FileStore({ dir, fsync: 'batch', historyPerRoom: 10_000, log: () => {} }) : new MemoryStore({ historyPerRoom: 10_000 });
   try {
@@ -81,6 +89,7 @@ async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: num
             if (err) failed++;
             else if (t - t0 > warm) lat.push(performance.now() - t);
           });
+          for (const until = performance.now() + busyUs / 1000; performance.now() < until; );
         }
         if (now - t0 > warm && !loop.count) loop.enable();
         if (now - t0 > seconds * 1000 + warm) {
@@ -92,7 +101,7 @@ async function appendLatency(kind: 'file' | 'memory', seconds: number, rate: num
     loop.disable();
     await store.close();
     const ms = (ns: number): number => Number((ns / 1e6).toFixed(3));
-    return { kind, rate, convs, seconds, failed, ack: quantiles(lat), loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } };
+    return { kind, rate, convs, busyUs, seconds, failed, ack: quantiles(lat), loopDelayMs: { p50: ms(loop.percentile(50)), p99: ms(loop.percentile(99)), max: ms(loop.max) } };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -160,10 +169,9 @@ async function childOpen(dir: string, rooms: number, requests: number): Promise<
     }
     return out;
   };
-  const newest = async (): Promise<number[]> => {
+  const newest = async (convs: string[]): Promise<number[]> => {
     const out: number[] = [];
-    for (let i = 0; i < requests; i++) {
-      const conv = roomConv(`room${Math.floor(rand() * rooms)}`);
+    for (const conv of convs) {
       const t = performance.now();
       await store.history(conv, { limit: 50 });
       out.push(performance.now() - t);
@@ -171,11 +179,13 @@ async function childOpen(dir: string, rooms: number, requests: number): Promise<
     return out;
   };
   const cold = quantiles(await page());
-  const latest = quantiles(await newest());
-  const again = quantiles(await newest());
+  const some = Array.from({ length: requests }, () => roomConv(`room${Math.floor(rand() * rooms)}`));
+  const latest = quantiles(await newest(some));
+  // The same pages again: served by the cache of read messages.
+  const again = quantiles(await newest(some));
   const rssAfterReads = rssMB('self');
   await store.close();
-  process.stdout.write(JSON.stringify({ openMs, rssAfterOpenMB: rssAfterOpen, rssAfterReadsMB: rssAfterReads, pageRandomMs: cold, pageNewestMs: latest, pageNewestAgainMs: again }) + '\n');
+  process.stdout.write(JSON.stringify({ openMs, rssAfterOpenMB: rssAfterOpen, rssAfterReadsMB: rssAfterReads, pageRandomMs: cold, pageNewestMs: latest, pageNewestSameAgainMs: again }) + '\n');
 }
 
 function runChild(args: string[]): Promise<object> {
@@ -198,7 +208,7 @@ interface Server {
 
 function startServer(args: string[]): Promise<Server> {
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [SERVER_JS, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--log-level', 'warn', ...args], {
+  const proc = spawn(process.execPath, [SERVER_JS, '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -236,10 +246,22 @@ function stop(server: Server): Promise<void> {
 
 type Event = Record<string, unknown> & { type: string };
 
-/** A line-protocol client that resolves waiters on matching events. */
+interface Waiter {
+  id: string;
+  match: (e: Event) => boolean;
+  resolve: (e: Event) => void;
+  reject: (err: Error) => void;
+  /** Set when the server said rate_limited: the request is sent again after this many ms. */
+  retry: (afterMs: number) => void;
+}
+
+/**
+ * A line-protocol client: each request waits for its matching event; an error naming it rejects it,
+ * except rate_limited, after which it is sent again once the server says it may be.
+ */
 class Client {
   private buf = '';
-  private waiters: { match: (e: Event) => boolean; resolve: (e: Event) => void }[] = [];
+  private waiters: Waiter[] = [];
 
   private constructor(private readonly socket: Socket) {
     socket.setEncoding('utf8');
@@ -249,10 +271,16 @@ class Client {
       while ((nl = this.buf.indexOf('\n')) >= 0) {
         const e = JSON.parse(this.buf.slice(0, nl)) as Event;
         this.buf = this.buf.slice(nl + 1);
-        const i = this.waiters.findIndex((w) => w.match(e));
-        if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(e);
-        else if (e.type === 'error') throw new Error(`server error: ${JSON.stringify(e)}`);
+        const i = this.waiters.findIndex((w) => (e.type === 'error' && e.re === w.id) || w.match(e));
+        if (i < 0) continue;
+        const w = this.waiters.splice(i, 1)[0]!;
+        if (e.type === 'error' && e.re === w.id && e.code === 'rate_limited' && typeof e.retryAfterMs === 'number') w.retry(e.retryAfterMs);
+        else if (e.type === 'error' && e.re === w.id) w.reject(new Error(`server answered ${JSON.stringify(e)}`));
+        else w.resolve(e);
       }
+    });
+    socket.on('close', () => {
+      for (const w of this.waiters.splice(0)) w.reject(new Error('connection closed'));
     });
   }
 
@@ -263,10 +291,21 @@ class Client {
     });
   }
 
-  request(req: object, match: (e: Event) => boolean): Promise<Event> {
-    return new Promise((resolve) => {
-      this.waiters.push({ match, resolve });
-      this.socket.write(JSON.stringify(req) + '\n');
+  /** Resolves with the matching event and how long the attempt that was served took, in ms. */
+  request(req: { id: string } & Record<string, unknown>, match: (e: Event) => boolean): Promise<{ event: Event; ms: number }> {
+    return new Promise((resolve, reject) => {
+      const send = (): void => {
+        const t = performance.now();
+        this.waiters.push({
+          id: req.id,
+          match,
+          resolve: (event) => resolve({ event, ms: performance.now() - t }),
+          reject,
+          retry: (afterMs) => void setTimeout(send, afterMs + 1),
+        });
+        this.socket.write(JSON.stringify(req) + '\n');
+      };
+      send();
     });
   }
 
@@ -275,40 +314,52 @@ class Client {
   }
 }
 
+/** Whether the server under test knows a flag (its --help lists every flag). */
+function serverHasFlag(flag: string): boolean {
+  const help = spawnSync(process.execPath, [SERVER_JS, '--help'], { encoding: 'utf8' });
+  return `${help.stdout}${help.stderr}`.includes(flag);
+}
+
+/** Extra flags for the server under test, e.g. --server-args "--no-rate-limit". */
+function serverArgs(): string[] {
+  return (argStr('server-args') ?? '').split(' ').filter((a) => a !== '');
+}
+
 async function serverPart(dir: string, rooms: number, requests: number): Promise<object> {
   const startMs: number[] = [];
-  let server = await startServer(['--data-dir', dir]);
-  startMs.push(Math.round(server.startMs));
-  const rssAtListen = rssMB(server.proc.pid!);
-  const c = await Client.connect(server.tcpPort);
-  await c.request({ type: 'hello', name: 'benchreader', id: 'h' }, (e) => e.type === 'welcome');
-  const rand = prng(11);
-  const historyMs: number[] = [];
-  const joinSinceMs: number[] = [];
-  for (let i = 0; i < requests; i++) {
-    const room = `room${Math.floor(rand() * rooms)}`;
-    // Where to resume from: the room's newest seq, asked of the server itself (not timed).
-    const probe = await c.request({ type: 'join', room, history: 1, id: `p${i}` }, (e) => e.type === 'history' && e.room === room);
-    const newest = (probe.messages as { seq: number }[])[0]?.seq ?? 0;
-    await c.request({ type: 'leave', room, id: `q${i}` }, (e) => e.type === 'ack' && e.re === `q${i}`);
-    // Resume 50 back: members, one history event of 50, then our own `joined`.
-    const t1 = performance.now();
-    await c.request({ type: 'join', room, since: Math.max(0, newest - 50), id: `s${i}` }, (e) => e.type === 'joined' && e.room === room && e.name === 'benchreader');
-    joinSinceMs.push(performance.now() - t1);
-    // A page from a random place: mostly not in any cache.
-    const before = 1 + Math.floor(rand() * newest);
-    const t2 = performance.now();
-    await c.request({ type: 'history', room, before, limit: 50, id: `h${i}` }, (e) => e.type === 'history' && e.re === `h${i}`);
-    historyMs.push(performance.now() - t2);
-    await c.request({ type: 'leave', room, id: `x${i}` }, (e) => e.type === 'ack' && e.re === `x${i}`);
+  let server = await startServer(['--data-dir', dir, ...serverArgs()]);
+  try {
+    startMs.push(Math.round(server.startMs));
+    const rssAtListen = rssMB(server.proc.pid!);
+    const c = await Client.connect(server.tcpPort);
+    await c.request({ type: 'hello', name: 'benchreader', id: 'h' }, (e) => e.type === 'welcome');
+    const rand = prng(11);
+    const historyMs: number[] = [];
+    const joinSinceMs: number[] = [];
+    for (let i = 0; i < requests; i++) {
+      const room = `room${Math.floor(rand() * rooms)}`;
+      // Where to resume from: the room's newest seq, asked of the server itself (not timed).
+      const probe = await c.request({ type: 'join', room, history: 1, id: `p${i}` }, (e) => e.type === 'history' && e.room === room);
+      const newest = (probe.event.messages as { seq: number }[])[0]?.seq ?? 0;
+      await c.request({ type: 'leave', room, id: `q${i}` }, (e) => e.type === 'ack' && e.re === `q${i}`);
+      // Resume 50 back: members, one history event of 50, then our own `joined`.
+      const join = await c.request({ type: 'join', room, since: Math.max(0, newest - 50), id: `s${i}` }, (e) => e.type === 'joined' && e.room === room && e.name === 'benchreader');
+      joinSinceMs.push(join.ms);
+      // A page from a random place: mostly not in any cache.
+      const before = 1 + Math.floor(rand() * newest);
+      const page = await c.request({ type: 'history', room, before, limit: 50, id: `h${i}` }, (e) => e.type === 'history' && e.re === `h${i}`);
+      historyMs.push(page.ms);
+      await c.request({ type: 'leave', room, id: `x${i}` }, (e) => e.type === 'ack' && e.re === `x${i}`);
+    }
+    const rssAfter = rssMB(server.proc.pid!);
+    c.close();
+    await stop(server);
+    server = await startServer(['--data-dir', dir, ...serverArgs()]);
+    startMs.push(Math.round(server.startMs));
+    return { startToListenMs: startMs, rssAtListenMB: rssAtListen, rssAfterRequestsMB: rssAfter, historyMs: quantiles(historyMs), joinSinceMs: quantiles(joinSinceMs) };
+  } finally {
+    await stop(server);
   }
-  const rssAfter = rssMB(server.proc.pid!);
-  c.close();
-  await stop(server);
-  server = await startServer(['--data-dir', dir]);
-  startMs.push(Math.round(server.startMs));
-  await stop(server);
-  return { startToListenMs: startMs, rssAtListenMB: rssAtListen, rssAfterRequestsMB: rssAfter, historyMs: quantiles(historyMs), joinSinceMs: quantiles(joinSinceMs) };
 }
 
 // ---- throughput through the real server (flat out) ----
@@ -362,7 +413,9 @@ function floodClient(port: number, name: string, quota: number, deadline: number
 async function throughput(fsync: 'batch' | 'always', clients: number, messages: number, seconds: number): Promise<{ ackedPerSec: number; acked: number; seconds: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-bench-store-'));
   try {
-    const server = await startServer(['--data-dir', dir, '--fsync', fsync]);
+    // Flat out measures the store and the hub, not a per-sender rate limit.
+    const unlimited = serverHasFlag('--no-rate-limit') ? ['--no-rate-limit'] : [];
+    const server = await startServer(['--data-dir', dir, '--fsync', fsync, ...unlimited, ...serverArgs()]);
     const t0 = performance.now();
     const deadline = Date.now() + seconds * 1000;
     const per = Math.ceil(messages / clients);
@@ -388,7 +441,8 @@ async function main(): Promise<void> {
     const seconds = arg('seconds', 10);
     const rate = arg('rate', 2000);
     const convs = arg('convs', 100);
-    for (const kind of ['memory', 'file'] as const) out({ part: 'latency', ...(await appendLatency(kind, seconds, rate, convs)) });
+    const busy = argStr('busy-us') === undefined ? 0 : Number(argStr('busy-us'));
+    for (const kind of ['memory', 'file'] as const) out({ part: 'latency', ...(await appendLatency(kind, seconds, rate, convs, busy)) });
   }
   if (parts.includes('open') || parts.includes('server')) {
     await withDataDir(stored, rooms, async (dir) => {

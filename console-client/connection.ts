@@ -2,12 +2,12 @@
 // retries on the shared back-off (protocol/backoff.ts), so a restarted server is not hit by every
 // client at once. Given several servers (the nodes of a cluster), each new attempt after a loss goes to
 // the next one in the list, so a dead node is left behind at the first retry.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Backoff } from '../protocol/backoff.js';
-import type { WireRequest } from '../protocol/client-core.js';
-import type { ServerEvent } from '../protocol/messages.js';
+import type { Request, ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
 import { LineReader } from './line-reader.js';
+import { plainDialer, type Dialer } from './tls-options.js';
 
 export interface ConnectionHandlers {
   open(): void;
@@ -45,6 +45,8 @@ export class Connection {
     private readonly handlers: ConnectionHandlers,
     /** Give up once no connection has been made for this long after a loss (undefined: never). */
     private readonly giveUpAfterMs?: number,
+    /** How to open a connection: plain TCP, or TLS (tls-options.ts). */
+    private readonly dial: Dialer = plainDialer,
   ) {}
 
   /** When the connection was first found missing since it was last open; undefined while open. */
@@ -69,7 +71,7 @@ export class Connection {
     return this.socket?.readyState === 'open';
   }
 
-  send(req: WireRequest): void {
+  send(req: Request): void {
     this.socket?.write(JSON.stringify(req) + '\n');
   }
 
@@ -81,13 +83,13 @@ export class Connection {
   }
 
   private open(): void {
-    const socket = connect({ host: this.target.host, port: this.target.port });
+    const { socket, ready } = this.dial(this.target.host, this.target.port);
     this.attempts++;
     this.socket = socket;
     this.reader.reset();
     let why = '';
     socket.setNoDelay(true);
-    socket.on('connect', () => {
+    socket.on(ready, () => {
       this.backoff.up();
       this.downSince = undefined;
       this.handlers.open();

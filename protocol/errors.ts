@@ -26,6 +26,11 @@ export const ERROR_CODES = [
   'not_reachable', // a DM to someone who is neither online nor an account: it could not be delivered or kept
   'not_registered', // password or logout from a guest session
   'already_registered', // register from a session that is already an account
+  'too_many_connections', // the server or the client's address is at its connection cap: refused before a session (fatal)
+  'tls_required', // a plaintext client on a port that speaks TLS; sent in plaintext, then the connection closes (fatal)
+  'not_author', // edit or delete of a message someone else wrote (or a guest's from an earlier connection)
+  'no_such_message', // edit/delete/react of a seq that is not a retained stored message (deleted, aged out, never stored)
+  'too_many_reactions', // a new emoji on a message that already has the most distinct ones allowed
   'internal', // the server failed to handle this request (a bug, logged); the connection and server carry on
 ] as const;
 

@@ -27,6 +27,10 @@ export const LIMITS = {
   /** Room topics and away messages, in characters. */
   topicMaxChars: 390,
   awayMaxChars: 300,
+  /** An emoji of a reaction, in UTF-16 units (one grapheme with its modifiers fits). */
+  emojiMaxLength: 16,
+  /** Distinct emoji on one message. */
+  maxReactionsPerMessage: 20,
   /** Passwords: the default minimum (--min-password-length) and the maximum, in characters. */
   minPasswordLength: 8,
   maxPasswordLength: 1024,
@@ -134,6 +138,12 @@ export interface HistoryRequest extends Base {
   with?: string;
   /** Page back: messages with seq strictly less than this (default: newest). */
   before?: number;
+  /** Page forward: messages with seq strictly greater than this; the page then starts at the oldest. */
+  after?: number;
+  /** Only messages stored strictly before this time (ISO 8601 UTC): a bound like `before`, found by time. */
+  beforeTs?: string;
+  /** Only messages stored strictly after this time: a bound like `after` (the page starts at the oldest). */
+  afterTs?: string;
   limit?: number;
 }
 export interface TimeRequest extends Base {
@@ -144,6 +154,46 @@ export interface PingRequest extends Base {
 }
 export interface ByeRequest extends Base {
   type: 'bye';
+}
+/** The sender is typing in a room (`room`) or to a user (`to`): exactly one. Ephemeral, never stored. */
+export interface TypingRequest extends Base {
+  type: 'typing';
+  room?: string;
+  to?: string;
+}
+/** The user has read up to `seq` in a room (`room`) or a direct conversation (`with`): exactly one. */
+export interface ReadRequest extends Base {
+  type: 'read';
+  room?: string;
+  with?: string;
+  seq: number;
+}
+/** Every read marker of the user; answered with `reads`. */
+export interface ReadsRequest extends Base {
+  type: 'reads';
+}
+/** Changes the text of one's own stored message `seq` of a room (`room`) or direct conversation (`to`). */
+export interface EditRequest extends Base {
+  type: 'edit';
+  room?: string;
+  to?: string;
+  seq: number;
+  text: string;
+}
+/** Deletes one's own stored message: it keeps its seq, without its text. */
+export interface DeleteRequest extends Base {
+  type: 'delete';
+  room?: string;
+  to?: string;
+  seq: number;
+}
+/** Adds (react) or takes back (unreact) the user's reaction `emoji` to a stored message. */
+export interface ReactRequest extends Base {
+  type: 'react' | 'unreact';
+  room?: string;
+  to?: string;
+  seq: number;
+  emoji: string;
 }
 /** The answer to a server `ping` event (TCP liveness); no reply. */
 export interface PongRequest extends Base {
@@ -168,6 +218,13 @@ export type Request =
   | TopicRequest
   | AwayRequest
   | WhoisRequest
+  | TypingRequest
+  | ReadRequest
+  | ReadsRequest
+  | EditRequest
+  | DeleteRequest
+  | (ReactRequest & { type: 'react' })
+  | (ReactRequest & { type: 'unreact' })
   | ByeRequest;
 
 export type RequestType = Request['type'];
@@ -186,6 +243,14 @@ export interface ChatMessage {
   action?: true;
   /** The sender was a guest (no account) when they said it. */
   guest?: true;
+  /** Names of known users the text mentions as `@name` (server's spelling). */
+  mentions?: string[];
+  /** When the text was last edited (the text is the edited one). */
+  editedTs?: string;
+  /** The author deleted it: it keeps its seq, its text is "". */
+  deleted?: true;
+  /** Emoji to the names of who reacted with it. */
+  reactions?: Record<string, string[]>;
 }
 
 export interface WelcomeEvent {
@@ -306,6 +371,54 @@ export interface UserEvent {
   lastSeen?: string;
   re?: RequestId;
 }
+/** `name` is typing in `room`, or to the recipient (`to`, the recipient's own name). */
+export interface TypingEvent {
+  type: 'typing';
+  room?: string;
+  to?: string;
+  name: string;
+}
+/** A read marker: on join (after members), and to the user's other sessions when it moves. */
+export interface ReadEvent {
+  type: 'read';
+  room?: string;
+  with?: string;
+  seq: number;
+}
+export interface ReadMarkerInfo {
+  room?: string;
+  with?: string;
+  seq: number;
+}
+/** The answer to `reads`: every marker of the user, rooms first. */
+export interface ReadsEvent {
+  type: 'reads';
+  markers: ReadMarkerInfo[];
+  re?: RequestId;
+}
+/**
+ * Which message an amendment is about: `room`, or for a direct message `to` and `from` exactly as the
+ * message carried them (so each side finds the conversation as it does for messages).
+ */
+interface MessageAbout {
+  room?: string;
+  to?: string;
+  from?: string;
+  seq: number;
+}
+export interface EditedEvent extends MessageAbout {
+  type: 'edited';
+  text: string;
+  editedTs: string;
+}
+export interface DeletedEvent extends MessageAbout {
+  type: 'deleted';
+}
+/** A message's reactions after a change: emoji to who reacted with it (the same for every recipient). */
+export interface ReactionsEvent extends MessageAbout {
+  type: 'reactions';
+  counts: Record<string, string[]>;
+}
 /** The server asks a quiet TCP connection for a sign of life: answer with a `pong` request. */
 export interface PingEvent {
   type: 'ping';
@@ -341,6 +454,12 @@ export type ServerEvent =
   | TopicEvent
   | AwayEvent
   | UserEvent
+  | TypingEvent
+  | ReadEvent
+  | ReadsEvent
+  | EditedEvent
+  | DeletedEvent
+  | ReactionsEvent
   | ByeEvent
   | ErrorEvent;
 

@@ -9,6 +9,8 @@ export type Parsed = { ok: true; request: Request } | Invalid;
 /** A field rule returns undefined when the value is acceptable, or the error to send. */
 type Rule = (value: unknown, field: string) => { code: ErrorCode; message: string } | undefined;
 
+const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/;
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const isName = (v: unknown): v is string => typeof v === 'string' && NAME_PATTERN.test(v);
@@ -53,6 +55,16 @@ const messageId: Rule = (v, f) =>
   typeof v === 'string' && v.length >= 1 && v.length <= LIMITS.midMaxLength && !v.includes('\0')
     ? undefined
     : { code: 'bad_request', message: `${f} must be a string of 1-${LIMITS.midMaxLength} characters` };
+/** A reaction: a short string without spaces or control characters (an emoji, a grapheme or so). */
+const emoji: Rule = (v, f) =>
+  typeof v === 'string' && v.length >= 1 && v.length <= LIMITS.emojiMaxLength && !/[\s\p{Cc}]/u.test(v) && !LONE_SURROGATE.test(v)
+    ? undefined
+    : { code: 'bad_request', message: `${f} must be 1-${LIMITS.emojiMaxLength} characters without spaces` };
+/** A time as the server writes them (ISO 8601 UTC, `2026-11-25T10:00:00.000Z`; the milliseconds may be left out). */
+const timestamp: Rule = (v, f) =>
+  typeof v === 'string' && TIMESTAMP.test(v) && Number.isFinite(Date.parse(v))
+    ? undefined
+    : { code: 'bad_request', message: `${f} must be a UTC time like 2026-11-25T10:00:00.000Z` };
 const bool: Rule = (v, f) => (typeof v === 'boolean' ? undefined : { code: 'bad_request', message: `${f} must be true or false` });
 
 interface FieldSpec {
@@ -85,7 +97,22 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   dm: { to: req(userName), text: req(text), action: opt(bool), mid: opt(messageId) },
   who: { room: opt(roomName), after: opt(userName), limit: opt(intIn(1, LIMITS.maxWhoPage)) },
   rooms: {},
-  history: { room: opt(roomName), with: opt(userName), before: opt(intIn(1, SEQ_MAX)), limit: opt(intIn(1, LIMITS.maxHistory)) },
+  typing: { room: opt(roomName), to: opt(userName) },
+  read: { room: opt(roomName), with: opt(userName), seq: req(intIn(1, SEQ_MAX)) },
+  reads: {},
+  edit: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)), text: req(text) },
+  delete: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)) },
+  react: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)), emoji: req(emoji) },
+  unreact: { room: opt(roomName), to: opt(userName), seq: req(intIn(1, SEQ_MAX)), emoji: req(emoji) },
+  history: {
+    room: opt(roomName),
+    with: opt(userName),
+    before: opt(intIn(1, SEQ_MAX)),
+    after: opt(intIn(0, SEQ_MAX)),
+    beforeTs: opt(timestamp),
+    afterTs: opt(timestamp),
+    limit: opt(intIn(1, LIMITS.maxHistory)),
+  },
   time: {},
   ping: {},
   pong: {},
@@ -95,6 +122,12 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
 /** Requests that name what they are about in one of two fields: exactly one must be present. */
 const EXACTLY_ONE: Partial<Record<RequestType, readonly [string, string]>> = {
   history: ['room', 'with'],
+  typing: ['room', 'to'],
+  read: ['room', 'with'],
+  edit: ['room', 'to'],
+  delete: ['room', 'to'],
+  react: ['room', 'to'],
+  unreact: ['room', 'to'],
 };
 
 /** Requests that may name at most one of two fields. */

@@ -1,10 +1,17 @@
 // Server settings from flags and PARLEY_* environment variables, described once in a table that also
 // produces --help. Flags win over the environment; both are validated here, so the rest of the server
 // only ever sees a well-formed Config.
+import { hostname } from 'node:os';
 import { LIMITS } from '../protocol/messages.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
 export type FsyncMode = 'always' | 'batch' | 'off';
+
+/** An address and port to listen on, from `ADDR:PORT` or `[IPv6]:PORT`. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
 
 export interface Config {
   host: string;
@@ -29,6 +36,25 @@ export interface Config {
   maxRooms: number;
   /** redis://[user:password@]host:port[/db]: cluster mode (state in Redis, shared with other nodes). */
   redis: string | undefined;
+  /** PEM files; both or neither. With them the TCP port speaks TLS and the HTTP port HTTPS (and HTTP/2). */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** Chat connections (TCP and WebSocket) open at once from one address (IPv6: one /64); 0 = no cap. */
+  maxConnectionsPerIp: number;
+  /** Chat connections open at once in all; 0 = no cap. */
+  maxConnections: number;
+  /** The URLs people use to reach this server; their host names are its public names. */
+  publicUrls: string[];
+  /** When set, /metrics wants `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
+  /** When set, /metrics is served only on this separate listener, not on the HTTP port. */
+  metricsHost: ListenAddress | undefined;
+  /** The IRC listener (--irc-port, --no-irc, --server-name, --irc-replay). */
+  irc: boolean;
+  ircPort: number;
+  ircTlsPort: number;
+  serverName: string;
+  ircReplay: number;
 }
 
 type Kind =
@@ -36,7 +62,10 @@ type Kind =
   | { t: 'int'; min: number; max: number }
   | { t: 'bool' }
   | { t: 'enum'; values: readonly string[] }
-  | { t: 'list' };
+  | { t: 'list' }
+  /** Repeatable too; each item an http: or https: URL with a host. */
+  | { t: 'urls' }
+  | { t: 'hostport' };
 
 interface Option {
   key: keyof Config;
@@ -45,9 +74,14 @@ interface Option {
   kind: Kind;
   def: Config[keyof Config];
   help: string;
+  /** What --help shows for the value when the kind alone says too little (FILE, TOKEN). */
+  meta?: string;
 }
 
 const port = { t: 'int', min: 0, max: 65535 } as const;
+
+/** The shortest --metrics-token accepted: anything shorter could be guessed by a scraper's neighbours. */
+export const MIN_METRICS_TOKEN_LENGTH = 16;
 
 const OPTIONS: Option[] = [
   { key: 'host', flag: 'host', env: 'PARLEY_HOST', kind: { t: 'string' }, def: '0.0.0.0', help: 'address to listen on (both listeners)' },
@@ -68,7 +102,7 @@ const OPTIONS: Option[] = [
     env: 'PARLEY_HELLO_TIMEOUT_MS',
     kind: { t: 'int', min: 100, max: 3_600_000 },
     def: 10_000,
-    help: 'close connections that have not said hello by then',
+    help: 'close connections that have not said hello by then (with TLS, also the time allowed for the first byte and for the handshake)',
   },
   {
     key: 'allowedOrigins',
@@ -76,7 +110,7 @@ const OPTIONS: Option[] = [
     env: 'PARLEY_ALLOWED_ORIGINS',
     kind: { t: 'list' },
     def: [],
-    help: 'comma-separated browser origins allowed to open /ws besides the server\'s own host; * allows any',
+    help: 'browser origins allowed to open /ws besides the server\'s public names (comma-separated, repeatable); * allows any',
   },
   { key: 'deflate', flag: 'deflate', env: 'PARLEY_DEFLATE', kind: { t: 'bool' }, def: true, help: 'offer permessage-deflate on WebSocket (--no-deflate turns it off)' },
   { key: 'dataDir', flag: 'data-dir', env: 'PARLEY_DATA_DIR', kind: { t: 'string' }, def: './data', help: 'where the durable store keeps its log files' },
@@ -161,8 +195,72 @@ const OPTIONS: Option[] = [
     def: undefined,
     help: 'cluster mode: keep messages, accounts and presence in Redis at redis://[user:password@]host:port[/db], shared by every node given the same URL (--data-dir and --memory are then unused)',
   },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'PARLEY_TLS_CERT', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM certificate (chain) file: the TCP port speaks TLS and the HTTP port HTTPS and HTTP/2; reloaded on SIGHUP; needs --tls-key' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'PARLEY_TLS_KEY', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM private key file for --tls-cert' },
+  {
+    key: 'maxConnectionsPerIp',
+    flag: 'max-connections-per-ip',
+    env: 'PARLEY_MAX_CONNECTIONS_PER_IP',
+    kind: { t: 'int', min: 0, max: 10_000_000 },
+    def: 100,
+    help: 'chat connections (TCP and WebSocket) open at once from one address, an IPv6 /64 counting as one; beyond it a connection is refused with too_many_connections; 0 = no cap',
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'PARLEY_MAX_CONNECTIONS',
+    kind: { t: 'int', min: 0, max: 10_000_000 },
+    def: 10_000,
+    help: 'chat connections open at once in all; beyond it a connection is refused with too_many_connections; 0 = no cap',
+  },
+  {
+    key: 'publicUrls',
+    flag: 'public-url',
+    env: 'PARLEY_PUBLIC_URL',
+    kind: { t: 'urls' },
+    def: [],
+    help: 'a URL people use to reach this server (repeatable, or comma-separated); requests for other host names are refused (DNS rebinding), and pages from these names may open /ws. Always included: localhost, this machine\'s name and the addresses it listens on',
+  },
+  {
+    key: 'metricsToken',
+    flag: 'metrics-token',
+    env: 'PARLEY_METRICS_TOKEN',
+    kind: { t: 'string' },
+    meta: 'TOKEN',
+    def: undefined,
+    help: `/metrics then wants "Authorization: Bearer TOKEN" (at least ${MIN_METRICS_TOKEN_LENGTH} characters; prefer the env variable, flags show in ps)`,
+  },
+  {
+    key: 'metricsHost',
+    flag: 'metrics-host',
+    env: 'PARLEY_METRICS_HOST',
+    kind: { t: 'hostport' },
+    def: undefined,
+    help: 'serve /metrics on this ADDR:PORT only (plain HTTP, e.g. 127.0.0.1:9100), not on the HTTP port',
+  },
+  { key: 'irc', flag: 'irc', env: 'PARLEY_IRC', kind: { t: 'bool' }, def: true, help: 'the IRC listener (--no-irc turns it off)' },
+  { key: 'ircPort', flag: 'irc-port', env: 'PARLEY_IRC_PORT', kind: port, def: 6667, help: 'IRC clients (irssi, WeeChat…) over plain TCP (0 = any free port)' },
+  { key: 'ircTlsPort', flag: 'irc-tls-port', env: 'PARLEY_IRC_TLS_PORT', kind: port, def: 6697, help: 'IRC over TLS, served when --tls-cert/--tls-key are given (0 = any free port)' },
+  {
+    key: 'serverName',
+    flag: 'server-name',
+    env: 'PARLEY_SERVER_NAME',
+    kind: { t: 'string' },
+    def: hostname(),
+    help: 'the server\'s name on IRC: in numerics and as the source of its own lines',
+  },
+  {
+    key: 'ircReplay',
+    flag: 'irc-replay',
+    env: 'PARLEY_IRC_REPLAY',
+    kind: { t: 'int', min: 0, max: LIMITS.maxHistory },
+    def: 0,
+    help: 'replay this many messages on join to IRC clients without chathistory (0 = none)',
+  },
   { key: 'webRoot', flag: 'web-root', env: 'PARLEY_WEB_ROOT', kind: { t: 'string' }, def: undefined, help: 'serve the web client from this folder (default: the built one)' },
 ];
+
+const SERVER_NAME_PATTERN = /^[A-Za-z0-9_.-]{1,63}$/;
 
 export type ParseResult = { ok: true; config: Config } | { ok: false; help: true } | { ok: false; help: false; error: string };
 
@@ -179,10 +277,11 @@ function convert(o: Option, raw: string, from: string): unknown {
       if (raw === '') throw new Error(`${from} needs a value`);
       return raw;
     case 'list':
-      return raw
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s !== '');
+      return splitList(raw);
+    case 'urls':
+      return splitList(raw).map((u) => checkUrl(u, from));
+    case 'hostport':
+      return parseListenAddress(raw, from);
     case 'int': {
       if (!/^\d+$/.test(raw)) throw new Error(`${from} must be a whole number, got "${raw}"`);
       const n = Number(raw);
@@ -199,8 +298,48 @@ function convert(o: Option, raw: string, from: string): unknown {
   }
 }
 
+function splitList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function checkUrl(raw: string, from: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${from} must be a URL such as https://chat.example.com, got "${raw}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') {
+    throw new Error(`${from} must be an http:// or https:// URL with a host name, got "${raw}"`);
+  }
+  return raw;
+}
+
+/** `ADDR:PORT`, `[IPv6]:PORT` or `:PORT` (all addresses): where a listener binds. */
+export function parseListenAddress(raw: string, from: string): ListenAddress {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw);
+  const portNumber = m ? Number(m[3]) : NaN;
+  if (!m || portNumber > 65535) throw new Error(`${from} must be ADDR:PORT, e.g. 127.0.0.1:9100 or [::1]:9100, got "${raw}"`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: portNumber };
+}
+
+/** Rules that involve more than one option, checked once everything is read. */
+function checkTogether(c: Config): void {
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
+    throw new Error('--tls-cert and --tls-key go together: give both files (make cert writes a pair to ./certs/)');
+  }
+  if (c.metricsToken !== undefined && c.metricsToken.length < MIN_METRICS_TOKEN_LENGTH) {
+    throw new Error(`--metrics-token must be at least ${MIN_METRICS_TOKEN_LENGTH} characters (e.g. openssl rand -hex 16)`);
+  }
+}
+
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ParseResult {
   const config = defaults() as unknown as Record<string, unknown>;
+  // A list flag given more than once adds up; its first use on the command line replaces the env's.
+  const listsFromFlags = new Set<string>();
   try {
     for (const o of OPTIONS) {
       const raw = env[o.env];
@@ -232,8 +371,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
         raw = next;
         i++;
       }
-      config[o.key] = convert(o, raw, `--${name}`);
+      const value = convert(o, raw, `--${name}`);
+      if (Array.isArray(value)) {
+        const before = listsFromFlags.has(o.key) ? (config[o.key] as unknown[]) : [];
+        listsFromFlags.add(o.key);
+        config[o.key] = [...before, ...value];
+      } else config[o.key] = value;
     }
+    checkTogether(config as unknown as Config);
+    // It is written into IRC lines: a space or a leading `:` would break them.
+    if (!SERVER_NAME_PATTERN.test(String(config.serverName))) throw new Error(`--server-name must be 1-63 letters, digits, . - or _, got "${String(config.serverName)}"`);
   } catch (e) {
     return { ok: false, help: false, error: (e as Error).message };
   }
@@ -242,7 +389,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Pa
 
 export function helpText(): string {
   const rows = OPTIONS.map((o) => {
-    const value = o.kind.t === 'bool' ? '' : o.kind.t === 'enum' ? ` ${o.kind.values.join('|')}` : o.kind.t === 'int' ? ' N' : ' VALUE';
+    const k = o.kind.t;
+    const value = o.meta !== undefined ? ` ${o.meta}` : k === 'bool' ? '' : k === 'enum' ? ` ${o.kind.values.join('|')}` : k === 'int' ? ' N' : k === 'hostport' ? ' ADDR:PORT' : k === 'urls' ? ' URL' : k === 'list' ? ' LIST' : ' VALUE';
     const def = o.def === undefined || (Array.isArray(o.def) && o.def.length === 0) ? '' : ` (default ${String(o.def)})`;
     return `  --${o.flag}${value}\n      ${o.help}${def}; env ${o.env}`;
   });

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// `parley-server`: parse flags, start, and stop gracefully on SIGINT/SIGTERM.
+// `parley-server`: parse flags, start, stop gracefully on SIGINT/SIGTERM, and re-read the TLS
+// certificate on SIGHUP.
+import { resolve as resolvePath } from 'node:path';
 import { accountsCommand } from './accounts/cli.js';
 import { helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
@@ -31,9 +33,27 @@ async function main(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  // Always printed, whatever the log level: scripts and tests wait for this line.
-  process.stderr.write(`parley listening tcp=${host}:${server.tcpPort} http=${host}:${server.httpPort}\n`);
+  const bracket = (h: string): string => (h.includes(':') ? `[${h}]` : h);
+  const host = bracket(config.host);
+  // Always printed, whatever the log level: scripts and tests wait for this line (and read it from
+  // the start, so what is new goes at its end).
+  const extra = [
+    server.tls ? ' tls' : '',
+    server.metricsPort !== undefined ? ` metrics=${bracket(config.metricsHost?.host ?? '')}:${server.metricsPort}` : '',
+    server.ircPort === undefined ? '' : ` irc=${host}:${server.ircPort}`,
+    server.ircTlsPort === undefined ? '' : ` ircs=${host}:${server.ircTlsPort}`,
+    // Where the messages live, so nobody mistakes a --memory server for one that keeps them.
+    config.memory ? ' data=memory-only' : ` data=${resolvePath(config.dataDir)}`,
+  ].join('');
+  process.stderr.write(`parley listening tcp=${host}:${server.tcpPort} http=${host}:${server.httpPort}${extra}\n`);
+  if (server.tls) {
+    // Only with TLS: without it SIGHUP keeps its default meaning (the terminal went away: exit).
+    const running = server;
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP: reloading the TLS certificate and key');
+      void running.reloadTls();
+    });
+  }
 
   let stopping = false;
   const stop = (signal: string): void => {

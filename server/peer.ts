@@ -6,7 +6,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import type { Request, RequestId } from '../protocol/messages.js';
 import type { Outgoing } from './outgoing.js';
 
-export type TransportName = 'tcp' | 'ws';
+export type TransportName = 'tcp' | 'ws' | 'irc';
 
 /** Why the hub ends a connection: an error code, a shutdown, or the client's own bye. */
 export type CloseReason = ErrorCode | 'shutdown' | 'bye';
@@ -22,10 +22,12 @@ export interface Peer {
    */
   readonly bufferedBytes: number;
   /**
-   * Queues one event. Never throws; a closed peer drops it. A peer whose unsent bytes exceed the
-   * transport's bound (--max-buffered-bytes) is cut as a slow consumer: broadcasts cannot wait.
+   * Queues one event; false when it was dropped (the connection is closing, or was just cut). Never
+   * throws. A peer whose unsent bytes exceed the transport's bound (--max-buffered-bytes) is cut as a
+   * slow consumer: broadcasts cannot wait. What a delivery counts on (a DM leaving the inbox) asks
+   * for true.
    */
-  send(event: Outgoing): void;
+  send(event: Outgoing): boolean;
   /**
    * Ends the connection after what is queued has been written. `reason` says why (for the WebSocket
    * close code and for logs); undefined is a normal close.

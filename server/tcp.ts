@@ -94,17 +94,18 @@ class TcpPeer implements Peer, LineSink, LivenessMember {
     return this.socket.writableLength;
   }
 
-  send(event: Outgoing): void {
+  send(event: Outgoing): boolean {
     const socket = this.socket;
-    if (this.closing || !socket.writable) return;
+    if (this.closing || !socket.writable) return false;
     const bytes = event.encode(jsonLine);
     if (socket.writableLength >= this.shared.maxBufferedBytes) {
       this.cutSlowConsumer(bytes.length);
-      return;
+      return false;
     }
     corkUntilNextTurn(socket);
     socket.write(bytes);
     this.shared.metrics.bytesOut.tcp += bytes.length;
+    return true;
   }
 
   /** TCP has no close codes: the reason only matters to the hub's own logs. */

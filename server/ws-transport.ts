@@ -2,21 +2,43 @@
 // It turns text messages into Requests (the JSON codec) for the session, and the hub's events into
 // frames; it knows nothing of rooms or users. Shaped like tcp.ts on purpose: same send-buffer bound,
 // same pause and drain, same liveness sweep, same metrics, same corked writes.
+//
+// A WebSocket arrives by one of two roads: an HTTP/1.1 Upgrade (plain or TLS socket), or an extended
+// CONNECT on an HTTP/2 stream (RFC 8441, https.ts routes it here). After the handshake both are the
+// same WsConnection over a Duplex. Each counts against the connection caps, checked after the
+// handshake is found valid and before it is accepted, so a refused client reads 503 and why.
 import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { receiveText, wsDeflateFrame, wsTextFrame } from './codec/json.js';
+import type { ConnectionLimits } from './conn-limits.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { Outgoing } from './outgoing.js';
 import type { CloseReason, Peer, Session } from './peer.js';
-import { CloseCode, validateUpgrade, writeRejection, WsConnection, type WsConnectionHandlers } from './ws/index.js';
+import {
+  acceptExtendedConnect,
+  CloseCode,
+  refuseExtendedConnect,
+  validateExtendedConnect,
+  validateUpgrade,
+  writeRejection,
+  WsConnection,
+  type DeflateParams,
+  type HandshakeOptions,
+  type WsConnectionHandlers,
+} from './ws/index.js';
 
 export interface WsTransportOptions {
   maxMessageBytes: number;
   /** Unsent bytes a connection may hold, this turn's included; past it the connection closes 1008. */
   maxBufferedBytes: number;
   allowedOrigins: string[];
+  /** The server's origin rule (its public names); without it, the library's (same host, or listed). */
+  originAllowed?: (origin: string | undefined) => boolean;
+  /** The connection caps; without them, none. */
+  limits?: ConnectionLimits;
   deflate: boolean;
   pingIntervalMs: number;
   idleTimeoutMs: number;
@@ -27,7 +49,10 @@ export interface WsTransportOptions {
 }
 
 export interface WsTransport {
+  /** An HTTP/1.1 Upgrade to /ws. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** An HTTP/2 extended CONNECT to /ws (RFC 8441): the stream becomes the WebSocket. */
+  connectStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void;
   destroyAll(): void;
 }
 
@@ -58,6 +83,7 @@ interface Shared {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly maxBufferedBytes: number;
+  readonly limits: ConnectionLimits | undefined;
 }
 
 /**
@@ -73,8 +99,11 @@ class WsPeer implements Peer, WsConnectionHandlers {
   session!: Session;
 
   constructor(
+    /** The TCP (or TLS) socket underneath, for its address: for HTTP/2, the session's. */
     private readonly socket: Socket,
     private readonly shared: Shared,
+    /** What this connection counts as in the caps; released when it closes. */
+    private readonly limitKey: string | undefined,
   ) {}
 
   /** Built when logged rather than kept: a string per idle connection adds up (Node caches the address). */
@@ -86,11 +115,11 @@ class WsPeer implements Peer, WsConnectionHandlers {
     return this.conn.bufferedBytes;
   }
 
-  send(event: Outgoing): void {
+  send(event: Outgoing): boolean {
     const conn = this.conn;
-    if (!conn.isOpen) return;
+    if (!conn.isOpen) return false;
     const bits = conn.deflateWindowBits;
-    conn.sendFrame(event.encode(bits === undefined ? wsTextFrame : wsDeflateFrame(bits)));
+    return conn.sendFrame(event.encode(bits === undefined ? wsTextFrame : wsDeflateFrame(bits)));
   }
 
   close(reason?: CloseReason): void {
@@ -115,8 +144,9 @@ class WsPeer implements Peer, WsConnectionHandlers {
   }
 
   closed(code: number): void {
-    const { open, metrics, log } = this.shared;
+    const { open, metrics, log, limits } = this.shared;
     open.delete(this.conn);
+    if (this.limitKey !== undefined) limits?.release(this.limitKey);
     metrics.connections.ws--;
     log.debug(`ws closed ${this.remote} code ${code}`);
     this.session.disconnected();
@@ -140,48 +170,97 @@ class WsPeer implements Peer, WsConnectionHandlers {
   }
 }
 
-/** The WebSocket transport: `upgrade` takes the HTTP front's upgrade requests; each connection gets a session from `connect`. */
+/** The WebSocket transport: `upgrade` and `connectStream` take handshakes; each connection gets a session from `connect`. */
 export function createWsTransport(connect: (peer: Peer) => Session, opts: WsTransportOptions): WsTransport {
   const open = new Set<WsConnection>();
-  const { log, metrics } = opts;
-  const shared: Shared = { open, log, metrics, maxBufferedBytes: opts.maxBufferedBytes };
+  const { log, metrics, limits } = opts;
+  const shared: Shared = { open, log, metrics, maxBufferedBytes: opts.maxBufferedBytes, limits };
+  const originAllowed = opts.originAllowed;
+  const handshake: HandshakeOptions = {
+    allowedOrigins: opts.allowedOrigins,
+    deflate: opts.deflate,
+    ...(originAllowed ? { originAllowed: (origin: string | undefined) => originAllowed(origin) } : {}),
+  };
+
+  /** Counts the connection, or says why not (503: the server is fine, just full for this client). */
+  const admit = (address: string | undefined): { ok: true; key: string | undefined } | { ok: false; reason: string } => {
+    if (!limits) return { ok: true, key: undefined };
+    const a = limits.admit(address);
+    if (a.ok) return a;
+    metrics.refused(a.refusal.scope);
+    log.info(`refused ws ${address}: ${a.refusal.message}`);
+    return { ok: false, reason: a.refusal.message };
+  };
+
+  /** Both roads end here: a handshake answered, a Duplex carrying frames. */
+  const start = (duplex: Duplex, addr: Socket, deflate: DeflateParams | undefined, head: Buffer, key: string | undefined): void => {
+    metrics.connections.ws++;
+    metrics.connectionsTotal.ws++;
+    const peer = new WsPeer(addr, shared, key);
+    const conn = new WsConnection(
+      duplex,
+      {
+        maxMessageBytes: opts.maxMessageBytes,
+        maxBufferedBytes: opts.maxBufferedBytes,
+        deflate,
+        pingIntervalMs: opts.pingIntervalMs,
+        idleTimeoutMs: opts.idleTimeoutMs,
+        closeTimeoutMs: opts.closeTimeoutMs,
+      },
+      peer,
+    );
+    peer.conn = conn;
+    open.add(conn);
+    // The connection exists before the session, so the hub may send, pause or close from connect().
+    peer.session = connect(peer);
+    conn.start(head);
+  };
 
   return {
     upgrade(req, duplex, head) {
-      // http.Server hands over a net.Socket (a TLSSocket is one too); anything else we cannot cork.
+      // http.Server hands over a net.Socket (a TLSSocket is one too): its address is what the caps count.
       if (!(duplex instanceof Socket)) {
         duplex.destroy();
         return;
       }
       const socket = duplex;
-      const result = validateUpgrade(req, { allowedOrigins: opts.allowedOrigins, deflate: opts.deflate });
+      const result = validateUpgrade(req, handshake);
       if (!result.ok) {
         log.debug(`ws handshake refused ${socket.remoteAddress}: ${result.status} ${result.reason}`);
         writeRejection(socket, result.status, result.reason, result.headers);
         return;
       }
+      const admitted = admit(socket.remoteAddress);
+      if (!admitted.ok) {
+        writeRejection(socket, 503, admitted.reason, {});
+        return;
+      }
       socket.write(result.response);
-      metrics.connections.ws++;
-      metrics.connectionsTotal.ws++;
       socket.setKeepAlive(true, 30_000);
-      const peer = new WsPeer(socket, shared);
-      const conn = new WsConnection(
-        socket,
-        {
-          maxMessageBytes: opts.maxMessageBytes,
-          maxBufferedBytes: opts.maxBufferedBytes,
-          deflate: result.deflate,
-          pingIntervalMs: opts.pingIntervalMs,
-          idleTimeoutMs: opts.idleTimeoutMs,
-          closeTimeoutMs: opts.closeTimeoutMs,
-        },
-        peer,
-      );
-      peer.conn = conn;
-      open.add(conn);
-      // The connection exists before the session, so the hub may send, pause or close from connect().
-      peer.session = connect(peer);
-      conn.start(head);
+      metrics.wsOver.http1++;
+      start(socket, socket, result.deflate, head, admitted.key);
+    },
+    connectStream(stream, headers) {
+      const addr = stream.session?.socket;
+      if (!addr) {
+        stream.destroy();
+        return;
+      }
+      const result = validateExtendedConnect(headers, handshake);
+      if (!result.ok) {
+        log.debug(`ws (http/2) handshake refused ${addr.remoteAddress}: ${result.status} ${result.reason}`);
+        refuseExtendedConnect(stream, result.status, result.reason, result.headers);
+        return;
+      }
+      const admitted = admit(addr.remoteAddress);
+      if (!admitted.ok) {
+        refuseExtendedConnect(stream, 503, admitted.reason, {});
+        return;
+      }
+      acceptExtendedConnect(stream, result.headers);
+      metrics.wsOver.http2++;
+      log.debug(`ws over http/2 from ${addr.remoteAddress}:${addr.remotePort}`);
+      start(stream, addr, result.deflate, Buffer.alloc(0), admitted.key);
     },
     destroyAll() {
       for (const conn of open) conn.destroy();

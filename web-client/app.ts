@@ -1,7 +1,12 @@
 // Wires the page together: the connection feeds events through ClientCore (which owns ids, rejoin
-// with `since`, DM catch-up and duplicate dropping, shared with the console client), ChatState keeps
-// what is shown, and render.ts draws it. Only this file touches the page's fixed elements.
-import { ClientCore, moreUsers, type Outbound, type Pending } from '../protocol/client-core.js';
+// with `since`, DM catch-up and duplicate dropping, and the login token, shared with the console
+// client), ChatState keeps what is shown, and render.ts draws it. Only this file touches the page's
+// fixed elements.
+//
+// Who you are: a guest (a name, nothing else), or an account (sign in with its password, or register
+// a new name: hello as a guest, then `register`). An account's token, never its password, is kept in
+// localStorage and logs in again after a reload or a reconnect; a refused one brings back the form.
+import { ClientCore, type HelloRefused, type Outbound, type Pending } from '../protocol/client-core.js';
 import type { ChatMessage, ErrorEvent, HistoryEvent, HistoryRequest, RequestId, ServerEvent, UsersEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { HELP, parseInput } from './commands.js';
@@ -10,6 +15,12 @@ import { announce, clockTime, conversationLabel, conversationRow, entryNode, mem
 import { ChatState, dmKey, roomKey, type Conversation, type Notice } from './state.js';
 
 const NAME_KEY = 'parley.name';
+/** `{name, token}`: an account's login token. Never the password. */
+const ACCOUNT_KEY = 'parley.account';
+/** sessionStorage: who just signed out (and whether the server revoked it), for the form after the reload. */
+const SIGNED_OUT_KEY = 'parley.signedOut';
+/** How long a sign-out waits for the server to confirm the revocation before forgetting the token anyway. */
+const SIGN_OUT_WAIT_MS = 5_000;
 const ROOMS_KEY = 'parley.rooms';
 /** People this browser has direct conversations with: their history is fetched again after a reload. */
 const DMS_KEY = 'parley.dms';
@@ -58,6 +69,22 @@ const ui = {
   nameForm: $<HTMLFormElement>('name-form'),
   nameInput: $<HTMLInputElement>('name-input'),
   nameError: $<HTMLParagraphElement>('name-error'),
+  nameLabel: $<HTMLLabelElement>('name-label'),
+  nameHint: $<HTMLParagraphElement>('name-hint'),
+  modeGuest: $<HTMLButtonElement>('mode-guest'),
+  modeSignin: $<HTMLButtonElement>('mode-signin'),
+  modeRegister: $<HTMLButtonElement>('mode-register'),
+  passwordField: $<HTMLDivElement>('password-field'),
+  passwordInput: $<HTMLInputElement>('password-input'),
+  password2Field: $<HTMLDivElement>('password2-field'),
+  password2Input: $<HTMLInputElement>('password2-input'),
+  passwordHint: $<HTMLParagraphElement>('password-hint'),
+  nameSubmit: $<HTMLButtonElement>('name-submit'),
+  accountBox: $<HTMLElement>('account-box'),
+  accountName: $<HTMLSpanElement>('account-name'),
+  accountKind: $<HTMLSpanElement>('account-kind'),
+  signout: $<HTMLButtonElement>('signout'),
+  accountSwitch: $<HTMLButtonElement>('account-switch'),
 };
 
 // localStorage can throw (Safari private mode, disabled storage): the page must still work.
@@ -75,15 +102,62 @@ function save(key: string, value: string): void {
     /* remembered for this visit only */
   }
 }
+function forget(key: string): void {
+  try {
+    localStorage.removeItem(key);
+  } catch {
+    /* nothing was stored */
+  }
+}
 
-const state = new ChatState();
+/** The saved account login, if it is one (storage is user-editable). */
+function savedAccount(): { name: string; token: string } | undefined {
+  try {
+    const v: unknown = JSON.parse(load(ACCOUNT_KEY) ?? 'null');
+    if (v && typeof v === 'object' && 'name' in v && 'token' in v && typeof v.name === 'string' && isValidName(v.name) && typeof v.token === 'string' && v.token !== '') {
+      return { name: v.name, token: v.token };
+    }
+  } catch {
+    /* not one */
+  }
+  return undefined;
+}
+
+let state = new ChatState();
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 const conn = new Connection(wsUrl, { open: onOpen, event: onEvent, closed: onClosed, status: showStatus });
-// DMs a reconnect's catch-up found (or held back while it ran) arrive as if live, in seq order.
-const core = new ClientCore({ send: (req) => conn.send(req), historyOnJoin: PAGE, catchUpPage: PAGE, show: (msgs) => msgs.forEach(onMessage) });
+let core = makeCore();
+
+function makeCore(): ClientCore {
+  return new ClientCore({
+    send: (req) => conn.send(req),
+    historyOnJoin: PAGE,
+    catchUpPage: PAGE,
+    // DMs a reconnect's catch-up found (or held back while it ran) arrive as if live, in seq order.
+    show: (msgs) => msgs.forEach(onMessage),
+    helloRefused: onHelloRefused,
+    tokenChanged(name, token) {
+      if (token !== undefined) save(ACCOUNT_KEY, JSON.stringify({ name, token }));
+      else if (savedAccount() === undefined || nameKey(savedAccount()!.name) === nameKey(name)) forget(ACCOUNT_KEY);
+    },
+  });
+}
+
+type Mode = 'guest' | 'signin' | 'register';
+/** The join card's mode. */
+let mode: Mode = 'guest';
+/**
+ * Who to say hello as on the next open connection: from storage at start, or from the form. A
+ * password stays here only until the server has answered (or, to register, until `register` is sent).
+ * Undefined while the person has to say (the form is waiting): no hello is sent then.
+ */
+let plan: { name: string; mode: Mode; password?: string } | undefined;
+/** The chat has started for this identity (rooms joined): a registration defers it until the account exists. */
+let chatStarted = false;
+let registerId: RequestId | undefined;
+let signOutId: RequestId | undefined;
 
 let wantedName: string | undefined;
-let helloId: RequestId | undefined;
 let welcomedOnce = false;
 let started = false;
 let helloRetries = 0;
@@ -132,16 +206,27 @@ function loadDm(c: Conversation): void {
 
 function onOpen(): void {
   awaitingPong = false;
-  if (wantedName === undefined) {
-    showNameScreen('');
-    return;
-  }
-  helloId = core.connected(wantedName);
+  sayHello();
+}
+
+/** Says hello when the plan and the connection allow: with the password to sign in, else the saved token or as a guest. */
+function sayHello(): void {
+  if (plan === undefined || !conn.isOpen || core.isReady || core.helloPending) return;
+  wantedName = plan.name;
+  core.connected(plan.name, plan.mode === 'signin' ? plan.password : undefined);
 }
 
 function onClosed(): void {
-  helloId = undefined;
   awaitingPong = false;
+  if (registerId !== undefined) {
+    // Unanswered: the account may or may not exist now. Say so rather than guess.
+    registerId = undefined;
+    const name = state.me ?? wantedName ?? '';
+    if (!chatStarted) {
+      plan = undefined;
+      showNameScreen(`The connection dropped while creating the account ${name}. If it was created, sign in; otherwise register again.`, 'signin', name);
+    } else notice(activeConversation(), 'The connection dropped before the server confirmed the registration. If it went through, the name now needs its password.', 'error');
+  }
   // Sent but unanswered says and DMs may or may not have been stored; saying them again could
   // duplicate them, so the reader is told instead (the protocol's resume rule).
   for (const p of core.disconnected()) reportLost(p);
@@ -169,7 +254,7 @@ function showStatus(s: Status): void {
       ui.statusText.textContent = s.attempt > 1 ? 'Reconnecting…' : 'Connecting…';
       break;
     case 'open':
-      ui.statusText.textContent = 'Signing in…';
+      ui.statusText.textContent = plan ? 'Signing in…' : 'Not signed in';
       break;
     case 'waiting': {
       ui.statusText.textContent = welcomedOnce ? 'Connection lost. Reconnecting' : 'Cannot reach the server. Retrying';
@@ -214,6 +299,13 @@ function onEvent(ev: ServerEvent): void {
   if (!core.accept(ev)) return; // a message seen before the reconnect: shown once already
   switch (ev.type) {
     case 'welcome':
+      if (plan?.mode === 'register' && plan.password !== undefined && !ev.account && nameKey(plan.name) === nameKey(ev.name)) {
+        // The name is free and ours as a guest: make it an account before anyone sees it join as a guest.
+        state.me = ev.name;
+        registerId = core.request({ type: 'register', password: plan.password });
+        plan = { name: ev.name, mode: 'guest' };
+        return;
+      }
       return onWelcome(ev.name);
     case 'members':
       return onMembers(ev.room, ev.users);
@@ -251,6 +343,19 @@ function onEvent(ev: ServerEvent): void {
       awaitingPong = false;
       return;
     case 'ack':
+      if (re !== undefined && re === registerId) {
+        registerId = undefined;
+        // The core has the token (and has stored it): reconnects log in with it from now on.
+        plan = { name: state.me!, mode: 'signin' };
+        if (chatStarted) {
+          // A guest registering the name they are chatting under, from the account box.
+          hideNameScreen();
+          notice(activeConversation(), `${state.me} is now a registered account: only its password, or a device signed in to it, can use the name.`, 'info');
+          renderAccount();
+          renderSidebar();
+        } else onWelcome(state.me!);
+      }
+      if (re !== undefined && re === signOutId) finishSignOut(true);
       return;
     case 'bye':
       if (ev.reason === 'shutdown') notice(activeConversation(), 'The server is restarting; reconnecting…', 'info');
@@ -266,11 +371,14 @@ function onWelcome(name: string): void {
   helloRetries = 0;
   state.me = name;
   wantedName = name;
+  // The password has done its work: a reconnect logs in with the token the core now holds.
+  plan = { name, mode: core.account ? 'signin' : 'guest' };
+  chatStarted = true;
   save(NAME_KEY, name);
   ui.nameScreen.hidden = true;
   ui.app.inert = false;
-  ui.whoami.hidden = false;
-  ui.whoami.textContent = name;
+  clearPasswords();
+  renderAccount();
   showConnected();
   if (!welcomedOnce) {
     welcomedOnce = true;
@@ -322,7 +430,7 @@ function onHistory(ev: HistoryEvent, pending: Pending | undefined): void {
     if (state.active === c.key) {
       const before = ui.scroller.scrollHeight - ui.scroller.scrollTop;
       const frag = document.createDocumentFragment();
-      for (const m of added) frag.append(messageNode(m, state.me));
+      for (const m of added) frag.append(messageNode(m, state.me, core.sentByGuest(m)));
       ui.log.prepend(frag);
       // Keep what the reader was looking at in place rather than jumping to the new top.
       ui.scroller.scrollTop = ui.scroller.scrollHeight - before;
@@ -404,7 +512,7 @@ function onUsers(ev: UsersEvent, re: RequestId | undefined): void {
   if (re !== undefined && printReplies.delete(re)) {
     const on = ev.users.filter((u) => u.online).map((u) => u.name);
     const off = ev.users.filter((u) => !u.online).map((u) => (u.lastSeen ? `${u.name} (last seen ${clockTime(u.lastSeen)})` : u.name));
-    const rest = moreUsers(ev) ? ` There are more users than the first ${ev.users.length} listed here.` : '';
+    const rest = ev.more === true ? ` There are more users than the first ${ev.users.length} listed here.` : '';
     notice(activeConversation(), `Online: ${on.join(', ') || 'nobody'}${off.length ? `. Offline: ${off.join(', ')}` : ''}.${rest}`, 'info');
   }
   renderSidebar();
@@ -420,22 +528,61 @@ const FRIENDLY: Partial<Record<string, string>> = {
   unavailable: 'The server could not store your message, so nobody got it. Please try again.',
 };
 
+/** The server would not let us in as planned: say why on the join card, in the mode that fixes it. */
+function onHelloRefused(why: HelloRefused): void {
+  // After a network blip the server may still count a guest's old connection as online for a moment;
+  // that is not the reader's fault, so try the same name again before asking for another.
+  if (why.kind === 'name' && why.error.code === 'name_taken' && welcomedOnce && state.me !== undefined && nameKey(why.name) === nameKey(state.me) && helloRetries < 5) {
+    helloRetries++;
+    setTimeout(sayHello, 1000 * helloRetries);
+    return;
+  }
+  const was = plan;
+  // From here the person decides: no hello until the form is sent again, and no connection meanwhile
+  // (the server would close one that has not said hello within 10 s, and the page would show that as
+  // trouble reaching the server).
+  plan = undefined;
+  if (why.error.code !== 'protocol_unsupported') {
+    conn.idle();
+    ui.status.className = 'status';
+    ui.statusText.textContent = 'Not signed in';
+  }
+  switch (why.kind) {
+    case 'password_needed':
+      return showNameScreen(
+        was?.mode === 'register' ? `${why.name} is already registered. Sign in with its password, or choose another name.` : `${why.name} is a registered account. Enter its password to sign in.`,
+        'signin',
+        why.name,
+      );
+    case 'token_refused':
+      return showNameScreen(`Your sign-in for ${why.name} has expired or was revoked. Enter the password to sign in again.`, 'signin', why.name);
+    case 'wrong_password':
+      return showNameScreen('Wrong name or password.', 'signin', why.name);
+    case 'rate_limited':
+      return showNameScreen(`Too many failed sign-ins. Try again in ${Math.ceil(why.retryAfterMs / 1000)} s.`, was?.mode ?? mode, why.name);
+    case 'name':
+      return showNameScreen(why.error.code === 'name_taken' ? `${why.error.message}.` : (FRIENDLY[why.error.code] ?? why.error.message), was?.mode ?? mode, why.name);
+    default:
+      if (why.error.code === 'protocol_unsupported') {
+        conn.stop('this server speaks another protocol version');
+        return;
+      }
+      return showNameScreen(FRIENDLY[why.error.code] ?? why.error.message, was?.mode ?? mode, why.name);
+  }
+}
+
 function onError(ev: ErrorEvent, pending: Pending | undefined): void {
-  if (ev.re !== undefined && ev.re === helloId) {
-    helloId = undefined;
-    // After a network blip the server may still count our old connection as online for a moment;
-    // that is not the reader's fault, so try the same name again before asking for another.
-    if (ev.code === 'name_taken' && welcomedOnce && wantedName === state.me && helloRetries < 5) {
-      helloRetries++;
-      setTimeout(() => {
-        if (conn.isOpen && !core.isReady && wantedName !== undefined) helloId = core.connected(wantedName);
-      }, 1000 * helloRetries);
-      return;
-    }
-    if (ev.code === 'bad_name' || ev.code === 'name_taken' || ev.code === 'bad_request') {
-      showNameScreen(FRIENDLY[ev.code] ?? ev.message);
-      return;
-    }
+  if (ev.re !== undefined && ev.re === registerId) {
+    registerId = undefined;
+    // Still a guest; the form says what to change (a password outside the rules states the rule).
+    const msg = ev.code === 'bad_password' ? ev.message : ev.code === 'name_taken' ? `${ev.message}. Choose another name.` : (FRIENDLY[ev.code] ?? ev.message);
+    if (ui.nameScreen.hidden) notice(activeConversation(), msg, 'error');
+    else showNameScreen(msg, 'register', state.me);
+    return;
+  }
+  if (ev.re !== undefined && ev.re === signOutId) {
+    finishSignOut(false);
+    return;
   }
   if (ev.code === 'protocol_unsupported') {
     conn.stop('this server speaks another protocol version');
@@ -466,6 +613,8 @@ function onError(ev: ErrorEvent, pending: Pending | undefined): void {
 
 // ---- conversations and drawing ----
 
+const guestMsg = (m: ChatMessage): boolean => core.sentByGuest(m);
+
 function isMine(m: ChatMessage): boolean {
   return state.me !== undefined && nameKey(m.from) === nameKey(state.me);
 }
@@ -481,7 +630,7 @@ function notice(c: Conversation, text: string, tone: Notice['tone'], ts = new Da
   c.entries.push(n);
   if (state.active === c.key) {
     const atBottom = stickToBottom;
-    ui.log.append(entryNode(n, state.me));
+    ui.log.append(entryNode(n, state.me, guestMsg));
     if (atBottom || tone !== 'presence') scrollToBottom();
     if (tone === 'error') ui.live.textContent = text;
   }
@@ -489,7 +638,7 @@ function notice(c: Conversation, text: string, tone: Notice['tone'], ts = new Da
 
 function appendNodes(c: Conversation, msgs: ChatMessage[], live: boolean): void {
   const frag = document.createDocumentFragment();
-  for (const m of msgs) frag.append(messageNode(m, state.me));
+  for (const m of msgs) frag.append(messageNode(m, state.me, core.sentByGuest(m)));
   ui.log.append(frag);
   const mine = msgs.some(isMine);
   // Reading older messages is not interrupted by new ones; one's own message always scrolls into view.
@@ -499,7 +648,7 @@ function appendNodes(c: Conversation, msgs: ChatMessage[], live: boolean): void 
     const last = msgs[msgs.length - 1];
     if (last && !isMine(last)) {
       const line = document.createElement('p');
-      line.textContent = announce(last, conversationLabel(c));
+      line.textContent = announce(last, conversationLabel(c), core.sentByGuest(last));
       ui.live.append(line);
       // Old announcements are already spoken; keep the region small.
       while (ui.live.childElementCount > 5) ui.live.firstElementChild?.remove();
@@ -530,7 +679,7 @@ function renderAll(): void {
   ui.inputLabel.textContent = label;
   ui.input.placeholder = `${label}  (/help for commands)`;
   const frag = document.createDocumentFragment();
-  if (c) for (const e of c.entries) frag.append(entryNode(e, state.me));
+  if (c) for (const e of c.entries) frag.append(entryNode(e, state.me, guestMsg));
   ui.log.replaceChildren(frag);
   ui.live.replaceChildren();
   if (c) renderOlder(c);
@@ -571,7 +720,7 @@ function renderSidebar(): void {
   const names = c?.kind === 'room' ? [...c.members.values()] : c ? [c.name, ...(state.me ? [state.me] : [])] : [];
   const meKey = state.me ? nameKey(state.me) : '';
   names.sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
-  for (const n of new Set(names)) members.append(memberRow(n, state.online.get(nameKey(n)) ?? false, nameKey(n) === meKey, openDm));
+  for (const n of new Set(names)) members.append(memberRow(n, state.online.get(nameKey(n)) ?? false, nameKey(n) === meKey, core.isGuest(n), openDm));
   ui.members.replaceChildren(members);
   const total = state.totalUnread();
   document.title = total > 0 ? `(${total}) Parley` : 'Parley';
@@ -666,6 +815,10 @@ function submitComposer(): void {
     case 'help':
       for (const line of HELP) notice(activeConversation(), line, 'info');
       return;
+    case 'logout':
+      if (core.account !== true) notice(activeConversation(), 'You are a guest: there is no sign-in to end. Closing the page leaves.', 'error');
+      else signOut(cmd.all);
+      return;
     case 'invalid':
       ui.input.value = raw;
       resizeInput();
@@ -738,17 +891,68 @@ document.addEventListener('visibilitychange', () => {
   }
 });
 
-// ---- name ----
+// ---- who you are: the join card, the account box, signing out ----
 
-function showNameScreen(error: string): void {
+const MODE_TEXT: Record<Mode, { label: string; submit: string; hint: string; busy: string }> = {
+  guest: { label: 'Choose a name', submit: 'Continue as guest', hint: '1–32 letters, digits, _ - or . — no password; anyone may use the name after you leave.', busy: 'Joining…' },
+  signin: { label: 'Name', submit: 'Sign in', hint: 'The name of your account.', busy: 'Signing in…' },
+  register: { label: 'Choose a name for your account', submit: 'Create account', hint: '1–32 letters, digits, _ - or . — only your password can use it from now on.', busy: 'Creating your account…' },
+};
+
+function setMode(m: Mode): void {
+  mode = m;
+  const buttons: [Mode, HTMLButtonElement][] = [['guest', ui.modeGuest], ['signin', ui.modeSignin], ['register', ui.modeRegister]];
+  for (const [k, b] of buttons) b.setAttribute('aria-pressed', String(k === m));
+  const t = MODE_TEXT[m];
+  ui.nameLabel.textContent = t.label;
+  ui.nameHint.textContent = t.hint;
+  ui.nameSubmit.textContent = t.submit;
+  // Password managers go by these: a guest's name is a nickname, an account's a username.
+  ui.nameInput.setAttribute('autocomplete', m === 'guest' ? 'nickname' : 'username');
+  ui.passwordField.hidden = m === 'guest';
+  ui.password2Field.hidden = m !== 'register';
+  ui.passwordInput.setAttribute('autocomplete', m === 'register' ? 'new-password' : 'current-password');
+  ui.passwordHint.hidden = m !== 'register';
+  ui.passwordHint.textContent = m === 'register' ? 'At least 8 characters. It is never stored on this device: a sign-in token is.' : '';
+}
+
+function clearPasswords(): void {
+  ui.passwordInput.value = '';
+  ui.password2Input.value = '';
+}
+
+/**
+ * Shows the join card, with `error` announced (assertive live region), in mode `m` (default: as it
+ * is) and with `name` filled in. The field to fix gets the focus.
+ */
+function showNameScreen(error: string, m: Mode = mode, name?: string): void {
+  setMode(m);
   ui.nameScreen.hidden = false;
-  // inert keeps Tab inside the name form: the chat behind it cannot be used yet.
+  // inert keeps Tab inside the card: the chat behind it cannot be used yet.
   ui.app.inert = true;
   ui.nameError.textContent = error;
-  ui.nameInput.setAttribute('aria-invalid', String(error !== ''));
-  if (!ui.nameInput.value && wantedName) ui.nameInput.value = wantedName;
-  ui.nameInput.focus();
-  ui.nameInput.select();
+  if (name !== undefined) ui.nameInput.value = name;
+  else if (!ui.nameInput.value && wantedName) ui.nameInput.value = wantedName;
+  const nameProblem = error !== '' && (m === 'guest' || ui.nameInput.value === '');
+  ui.nameInput.setAttribute('aria-invalid', String(nameProblem));
+  ui.passwordInput.setAttribute('aria-invalid', String(error !== '' && !nameProblem && m !== 'guest'));
+  if (m !== 'guest') ui.passwordInput.value = '';
+  if (m !== 'guest' && ui.nameInput.value !== '' && !nameProblem) {
+    ui.passwordInput.focus();
+  } else {
+    ui.nameInput.focus();
+    ui.nameInput.select();
+  }
+}
+
+for (const [m, b] of [['guest', ui.modeGuest], ['signin', ui.modeSignin], ['register', ui.modeRegister]] as const) {
+  b.addEventListener('click', () => {
+    setMode(m);
+    ui.nameError.textContent = '';
+    ui.nameInput.setAttribute('aria-invalid', 'false');
+    ui.passwordInput.setAttribute('aria-invalid', 'false');
+    (m !== 'guest' && ui.nameInput.value !== '' ? ui.passwordInput : ui.nameInput).focus();
+  });
 }
 
 ui.nameForm.addEventListener('submit', (e) => {
@@ -758,49 +962,187 @@ ui.nameForm.addEventListener('submit', (e) => {
     showNameScreen(FRIENDLY.bad_name ?? '');
     return;
   }
-  ui.nameError.textContent = 'Signing in…';
+  const password = ui.passwordInput.value;
+  if (mode !== 'guest' && password === '') {
+    ui.nameError.textContent = 'Enter the password.';
+    ui.passwordInput.setAttribute('aria-invalid', 'true');
+    ui.passwordInput.focus();
+    return;
+  }
+  if (mode === 'register' && password !== ui.password2Input.value) {
+    ui.nameError.textContent = 'The two passwords are not the same.';
+    ui.password2Input.value = '';
+    ui.password2Input.focus();
+    return;
+  }
+  ui.nameError.textContent = MODE_TEXT[mode].busy;
+  const same = core.isReady && state.me !== undefined && nameKey(name) === nameKey(state.me);
+  if (same && mode === 'guest' && core.account === false) {
+    // The session already is that guest (a registration may have been given up on): start or go back to chatting.
+    if (chatStarted) hideNameScreen();
+    else onWelcome(state.me!);
+    return;
+  }
+  if (same && mode === 'register' && core.account === false) {
+    registerId = core.request({ type: 'register', password });
+    clearPasswords();
+    return;
+  }
+  if (same && core.account === true) {
+    hideNameScreen();
+    return;
+  }
+  const next = { name, mode, ...(mode === 'guest' ? {} : { password }) };
+  clearPasswords();
+  if (core.isReady) return switchIdentity(next);
+  plan = next;
   wantedName = name;
-  if (!started) {
+  if (!started || !conn.running) {
     started = true;
     conn.start();
-  } else if (conn.isOpen && !core.isReady) {
-    helloId = core.connected(name);
-  } else if (core.isReady && state.me !== undefined && nameKey(name) === nameKey(state.me)) {
-    hideNameScreen();
-  } else if (core.isReady) {
-    // Changing name means a new session: reload so every room and seq starts clean under the new name.
-    save(NAME_KEY, name);
-    location.reload();
-  }
+  } else if (conn.isOpen) sayHello();
+  else conn.retryNow();
 });
+
+/**
+ * Someone chatting becomes someone else (another name, or signs in, or registers another name): the
+ * connection, the conversations and every seq start clean, as on a fresh page; the rooms are joined
+ * again. The other identity's direct conversations are not listed any more.
+ */
+function switchIdentity(next: { name: string; mode: Mode; password?: string }): void {
+  conn.stop('switching');
+  forget(DMS_KEY);
+  state = new ChatState();
+  core = makeCore();
+  welcomedOnce = false;
+  chatStarted = false;
+  registerId = undefined;
+  helloRetries = 0;
+  printReplies.clear();
+  openOnJoin = undefined;
+  ui.app.classList.remove('menu-open');
+  renderAll();
+  renderAccount();
+  plan = next;
+  wantedName = next.name;
+  conn.start();
+}
 
 function hideNameScreen(): void {
   ui.nameScreen.hidden = true;
   ui.app.inert = false;
+  clearPasswords();
   ui.input.focus();
 }
 ui.nameScreen.addEventListener('keydown', (e) => {
-  // Once signed in, the name screen is only a "change name" dialog and may be dismissed.
-  if (e.key === 'Escape' && core.isReady) hideNameScreen();
+  // Once chatting, the card is only a "change who I am" dialog and may be dismissed.
+  if (e.key === 'Escape' && core.isReady && chatStarted) hideNameScreen();
 });
 
 ui.whoami.addEventListener('click', () => {
   ui.nameInput.value = state.me ?? '';
-  showNameScreen('');
+  showNameScreen('', 'guest');
 });
+ui.accountSwitch.addEventListener('click', () => {
+  ui.nameInput.value = state.me ?? '';
+  showNameScreen('', 'register');
+});
+
+/** The account box in the sidebar, and the top bar's name button (guests only: accounts sign out instead). */
+function renderAccount(): void {
+  const me = chatStarted ? state.me : undefined;
+  ui.accountBox.hidden = me === undefined;
+  ui.accountName.textContent = me ?? '';
+  ui.accountKind.textContent = core.account ? 'account' : 'guest';
+  ui.signout.hidden = core.account !== true;
+  ui.accountSwitch.hidden = core.account !== false;
+  ui.whoami.hidden = me === undefined || core.account === true;
+  ui.whoami.textContent = me ?? '';
+}
+
+/** Revokes this session's token (or every one of the account's) and forgets it here; then a fresh page. */
+function signOut(all: boolean): void {
+  if (signOutId !== undefined) return;
+  if (!core.isReady || core.account !== true) {
+    finishSignOut(false);
+    return;
+  }
+  ui.signout.disabled = true;
+  signOutId = core.request(all ? { type: 'logout', all: true } : { type: 'logout' });
+  // A server that does not answer must not keep anyone signed in on this device.
+  setTimeout(() => finishSignOut(false), SIGN_OUT_WAIT_MS);
+}
+
+let signedOut = false;
+function finishSignOut(revoked: boolean): void {
+  if (signedOut) return;
+  signedOut = true;
+  const name = state.me ?? wantedName ?? '';
+  for (const key of [ACCOUNT_KEY, NAME_KEY, DMS_KEY, ROOMS_KEY]) forget(key);
+  try {
+    sessionStorage.setItem(SIGNED_OUT_KEY, JSON.stringify({ name, revoked }));
+  } catch {
+    /* the next page just shows the card */
+  }
+  conn.stop('signed out');
+  // A fresh page: nothing of the account stays in memory or on screen.
+  location.reload();
+}
+
+ui.signout.addEventListener('click', () => signOut(false));
 
 // ---- start ----
 
+function takeSignedOut(): { name: string; revoked: boolean } | undefined {
+  try {
+    const raw = sessionStorage.getItem(SIGNED_OUT_KEY);
+    sessionStorage.removeItem(SIGNED_OUT_KEY);
+    const v: unknown = JSON.parse(raw ?? 'null');
+    if (v && typeof v === 'object' && 'name' in v && typeof v.name === 'string') return { name: v.name, revoked: 'revoked' in v && v.revoked === true };
+  } catch {
+    /* none */
+  }
+  return undefined;
+}
+
+const account = savedAccount();
 const stored = load(NAME_KEY);
-if (stored !== null && isValidName(stored)) {
+const justLeft = takeSignedOut();
+if (account !== undefined) {
+  // Signed in before: the token logs in (a refused one brings the card back, in sign-in mode).
+  core.useToken(account.name, account.token);
+  plan = { name: account.name, mode: 'signin' };
+  wantedName = account.name;
+  started = true;
+  conn.start();
+} else if (stored !== null && isValidName(stored)) {
+  plan = { name: stored, mode: 'guest' };
   wantedName = stored;
   started = true;
   conn.start();
 } else {
   ui.statusText.textContent = 'Not signed in';
-  showNameScreen('');
+  if (justLeft) {
+    showNameScreen(
+      justLeft.revoked ? 'You have signed out.' : 'Signed out on this device. The server could not be reached to end the sign-in there; it expires by itself within 30 days.',
+      'signin',
+      isValidName(justLeft.name) ? justLeft.name : '',
+    );
+  } else showNameScreen('', 'guest');
 }
 renderAll();
 
 // Exposed for debugging in the console and for tests that need to know the page's view of seqs.
-Object.defineProperty(window, 'parley', { value: { state, core, dmKey, roomKey }, configurable: true });
+Object.defineProperty(window, 'parley', {
+  value: {
+    get state() {
+      return state;
+    },
+    get core() {
+      return core;
+    },
+    dmKey,
+    roomKey,
+  },
+  configurable: true,
+});

@@ -11,6 +11,7 @@ export type Command =
   | { kind: 'rooms' }
   | { kind: 'time' }
   | { kind: 'help' }
+  | { kind: 'logout'; all: boolean }
   | { kind: 'invalid'; message: string };
 
 export const HELP: readonly string[] = [
@@ -21,6 +22,7 @@ export const HELP: readonly string[] = [
   '/users: the first 100 users the server knows, online or not',
   '/rooms: the rooms on this server',
   '/time: the server clock',
+  '/logout: sign out on this device (/logout all: on every device)',
   '/help: this list',
   'Enter sends, Shift+Enter starts a new line, //text sends text starting with /',
 ];
@@ -67,6 +69,10 @@ export function parseInput(raw: string): Command | undefined {
     case 'help':
     case '?':
       return { kind: 'help' };
+    case 'logout':
+    case 'signout':
+      if (rest !== '' && rest.toLowerCase() !== 'all') return { kind: 'invalid', message: 'Usage: /logout or /logout all' };
+      return { kind: 'logout', all: rest.toLowerCase() === 'all' };
     default:
       return { kind: 'invalid', message: `Unknown command /${cmd}. Type /help for the list.` };
   }

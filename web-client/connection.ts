@@ -2,8 +2,7 @@
 // restarted server is not hit by every browser at once), and an immediate retry when the browser says
 // it is online again. The page's keepalive (app.ts) notices a silently dead connection.
 import { Backoff } from '../protocol/backoff.js';
-import type { WireRequest } from '../protocol/client-core.js';
-import type { ServerEvent } from '../protocol/messages.js';
+import type { Request, ServerEvent } from '../protocol/messages.js';
 import { parseEvent } from '../protocol/validate.js';
 
 export type Status =
@@ -44,7 +43,7 @@ export class Connection {
     return this.ws?.readyState === WebSocket.OPEN;
   }
 
-  send(req: WireRequest): void {
+  send(req: Request): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(req));
   }
 
@@ -58,6 +57,19 @@ export class Connection {
   /** Closes the current socket so the usual reconnect path runs (used when a keepalive goes unanswered). */
   drop(): void {
     this.ws?.close();
+  }
+
+  /** Closes the connection and stays away until start(): the page is waiting for the person. */
+  idle(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.ws?.close(1000);
+  }
+
+  /** Not stopped or idle: connected, connecting, or waiting to retry. */
+  get running(): boolean {
+    return !this.stopped;
   }
 
   /** Gives up for good, e.g. after a fatal protocol error that a retry cannot fix. */

@@ -32,29 +32,45 @@ function timeNode(ts: string): HTMLTimeElement {
   return t;
 }
 
-export function messageNode(msg: ChatMessage, me: string | undefined): HTMLLIElement {
+/** The mark beside a guest's name (no account: anyone may take the name once they leave). */
+export function guestBadge(): HTMLSpanElement {
+  const b = el('span', 'guest-badge', 'guest');
+  b.title = 'Guest: no account, so anyone may use this name once they leave';
+  return b;
+}
+
+/** `guest`: the sender is to be marked as a guest. */
+export function messageNode(msg: ChatMessage, me: string | undefined, guest: boolean): HTMLLIElement {
   const own = me !== undefined && msg.from.toLowerCase() === me.toLowerCase();
-  const li = el('li', `msg${own ? ' own' : ''}${msg.action ? ' action' : ''}`);
+  const li = el('li', `msg${own ? ' own' : ''}${msg.action ? ' action' : ''}${guest ? ' guest' : ''}`);
   li.dataset.seq = String(msg.seq);
   li.append(timeNode(msg.ts));
   if (msg.action) {
-    li.append(el('span', 'body', `* ${msg.from} ${msg.text}`));
+    const body = el('span', 'body', '* ');
+    body.append(el('span', 'from-name', msg.from));
+    if (guest) body.append(guestBadge());
+    body.append(document.createTextNode(' ' + clean(msg.text)));
+    li.append(body);
   } else {
-    li.append(el('span', 'from', msg.from), el('span', 'body', msg.text));
+    const from = el('span', 'from');
+    from.append(el('span', 'from-name', msg.from));
+    if (guest) from.append(guestBadge());
+    li.append(from, el('span', 'body', msg.text));
   }
   return li;
 }
 
-export function entryNode(entry: Entry, me: string | undefined): HTMLLIElement {
-  if (entry.kind === 'message') return messageNode(entry.msg, me);
+export function entryNode(entry: Entry, me: string | undefined, isGuest: (m: ChatMessage) => boolean): HTMLLIElement {
+  if (entry.kind === 'message') return messageNode(entry.msg, me, isGuest(entry.msg));
   const li = el('li', `notice ${entry.tone}`);
   li.append(timeNode(entry.ts), el('span', 'body', entry.text));
   return li;
 }
 
 /** A spoken summary for the aria-live region: short, and without the clock. */
-export function announce(msg: ChatMessage, where: string): string {
-  return clean(msg.action ? `${where}: * ${msg.from} ${msg.text}` : `${where}: ${msg.from}: ${msg.text}`).slice(0, 300);
+export function announce(msg: ChatMessage, where: string, guest: boolean): string {
+  const from = guest ? `${msg.from} (guest)` : msg.from;
+  return clean(msg.action ? `${where}: * ${from} ${msg.text}` : `${where}: ${from}: ${msg.text}`).slice(0, 300);
 }
 
 export function conversationLabel(c: Conversation): string {
@@ -88,13 +104,15 @@ export function conversationRow(c: Conversation, active: boolean, online: boolea
   return li;
 }
 
-export function memberRow(name: string, online: boolean, isMe: boolean, dm: (name: string) => void): HTMLLIElement {
-  const li = el('li', 'member');
+export function memberRow(name: string, online: boolean, isMe: boolean, guest: boolean, dm: (name: string) => void): HTMLLIElement {
+  const li = el('li', `member${guest ? ' guest' : ''}`);
   const b = el('button', 'member-open');
   b.type = 'button';
   b.dataset.name = name;
   b.append(el('span', `dot${online ? ' on' : ''}`), el('span', 'member-name', isMe ? `${name} (you)` : name));
-  b.setAttribute('aria-label', isMe ? `${name} (you), ${online ? 'online' : 'offline'}` : `Message ${name}, ${online ? 'online' : 'offline'}`);
+  if (guest) b.append(guestBadge());
+  const state = `${guest ? 'guest, ' : ''}${online ? 'online' : 'offline'}`;
+  b.setAttribute('aria-label', clean(isMe ? `${name} (you), ${state}` : `Message ${name}, ${state}`));
   b.addEventListener('click', () => dm(name));
   li.append(b);
   return li;

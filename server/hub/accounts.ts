@@ -93,34 +93,48 @@ export class Accounts {
     this.checkRule(req.new);
     const hash = await this.guard.hashing(() => hashPassword(req.new, this.scrypt));
     await this.ctx.read('accounts', this.ctx.accounts.setHash(client.key, hash));
-    // Whoever held another token may have known the old password: only this session stays logged in.
+    // Whoever held another token may have known the old password: only this session stays logged in,
+    // and the account's other connections are ended, not just their tokens.
     await this.ctx.read('accounts', this.ctx.accounts.revokeAll(client.key, client.tokenId));
+    this.endOtherSessions(client, 'the password was changed on another device; log in again');
     if (!client.gone && req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
   }
 
   async logout(client: RegisteredClient, req: LogoutRequest): Promise<void> {
     if (!client.account) throw new RequestError('not_registered', 'a guest session has nothing to log out of');
-    if (req.all === true) await this.ctx.read('accounts', this.ctx.accounts.revokeAll(client.key));
-    else if (client.tokenId !== undefined) await this.ctx.read('accounts', this.ctx.accounts.revoke(client.tokenId));
+    if (req.all === true) {
+      await this.ctx.read('accounts', this.ctx.accounts.revokeAll(client.key));
+      this.endOtherSessions(client, 'logged out everywhere from another device');
+    } else if (client.tokenId !== undefined) await this.ctx.read('accounts', this.ctx.accounts.revoke(client.tokenId));
     client.tokenId = undefined;
     if (!client.gone && req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
   }
 
   private async login(client: Client, key: string, req: HelloRequest): Promise<Admit> {
     const address = addressOf(client.peer.remote);
-    this.admitAttempt(key, address);
-    const account = await this.ctx.read('accounts', this.ctx.accounts.get(key));
     if (req.token !== undefined) {
+      // A valid token is let in whatever the failure count: 256 random bits cannot be guessed, and
+      // checking the limit first would let anyone lock an account's own devices out with ten bad
+      // passwords a minute. A wrong token still counts as a failure.
+      const account = await this.ctx.read('accounts', this.ctx.accounts.get(key));
       const grant =
         req.token.length === TOKEN_LENGTH ? await this.ctx.read('accounts', this.ctx.accounts.token(tokenId(req.token), Date.now())) : undefined;
       if (account && grant && grant.key === key) return { name: account.name, account: true, token: { value: req.token, id: grant.id } };
+      this.admitAttempt(key, address);
     } else {
+      this.admitAttempt(key, address);
+      const account = await this.ctx.read('accounts', this.ctx.accounts.get(key));
       const ok = await this.guard.hashing(() => verifyPassword(req.password ?? '', account?.hash));
       if (ok && account) return { name: account.name, account: true, token: await this.grant(key) };
     }
     this.guard.failed(key, address);
     this.ctx.log.info(`failed login for ${req.name} from ${address}`);
     throw new RequestError('bad_credentials', BAD_CREDENTIALS);
+  }
+
+  /** Every other session of the account hears why and is closed (bad_credentials, fatal). */
+  private endOtherSessions(client: RegisteredClient, why: string): void {
+    for (const s of [...this.presence.sessionsOf(client.key)]) if (s !== client) this.ctx.error(s, 'bad_credentials', why, undefined, true);
   }
 
   private admitAttempt(key: string, address: string): void {

@@ -9,7 +9,8 @@
 // (resume, who, the inbox) are produced a page at a time, each page only once the previous one left.
 import type { ErrorCode } from '../../protocol/errors.js';
 import type { Request, RequestId } from '../../protocol/messages.js';
-import type { Peer, Session } from '../peer.js';
+import type { CloseReason, Peer, Session } from '../peer.js';
+import type { ReadMarker } from '../kv/read-markers.js';
 import type { InboxDelivery } from './messaging.js';
 import type { Allowance } from './rate-limits.js';
 import type { Room } from './rooms.js';
@@ -59,6 +60,10 @@ export class Client implements Session {
   tokenId: string | undefined;
   /** Guests only: the seq of each live-only direct conversation, by the other side's identity. */
   liveDmSeq: Map<string, number> | undefined;
+  /** Guests only: read markers, kept for this session (an account's are stored: kv/read-markers.ts). */
+  reads: Map<string, ReadMarker> | undefined;
+  /** Guests only: `conv#seq` of the messages this connection wrote, so it may edit or delete them. */
+  authored: Set<string> | undefined;
   /** A guest's own rate-limit buckets (an account's are shared: rate-limits.ts). Made on first use. */
   allowance: Allowance | undefined;
   /** Unique per connection: a guest's identity in its live-only DMs. */
@@ -109,6 +114,20 @@ export class Client implements Session {
   }
 
   // ---- used by the hub's parts ----
+
+  /**
+   * The hub ends this connection (bye, a fatal error): the transport drains and closes it, and the hub
+   * forgets it now rather than when the socket is gone. A peer that vanished takes the transport a grace
+   * period to give up on, and meanwhile its name must already be free and nothing delivered to it.
+   */
+  end(reason: CloseReason): void {
+    this.endedBy = reason;
+    this.peer.close(reason);
+    this.disconnected();
+  }
+
+  /** Why the hub ended this connection, when it did (bye, a fatal error); undefined when it just went. */
+  endedBy: CloseReason | undefined;
 
   get registered(): boolean {
     return this.name !== undefined;

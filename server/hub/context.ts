@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { Outgoing } from '../outgoing.js';
 import type { AccountStore } from '../accounts/account-store.js';
+import type { ReadStore } from '../kv/read-markers.js';
 import type { TopicStore } from '../kv/room-topics.js';
 import type { Store } from '../store/store.js';
 import type { Client } from './client.js';
@@ -43,6 +44,7 @@ export class HubContext {
     readonly store: Store,
     readonly accounts: AccountStore,
     readonly topics: TopicStore,
+    readonly reads: ReadStore,
     readonly bus: Bus,
     readonly log: Logger,
     readonly metrics: Metrics,
@@ -64,7 +66,7 @@ export class HubContext {
     if (retryAfterMs !== undefined) event.retryAfterMs = retryAfterMs;
     client.peer.send(new Outgoing(event));
     this.log.info(`error ${code} ${client.peer.transport} ${client.peer.remote}${client.name ? ` ${client.name}` : ''}: ${message}`);
-    if (fatal) client.peer.close(code);
+    if (fatal) client.end(code);
   }
 
   /** A store read; its failure becomes `unavailable` for the request that needed it. */

@@ -15,11 +15,18 @@ import type { History } from './history.js';
 import type { Messaging } from './messaging.js';
 import type { Presence } from './presence.js';
 import type { Rooms } from './rooms.js';
+import type { Typing } from './typing.js';
+import type { Reads } from './reads.js';
+import type { Amend } from './amend.js';
 import { byName } from './rooms.js';
 import { MAX_REFUSALS_IN_A_ROW, type RateLimiter } from './rate-limits.js';
 
 /** What a request costs, for the rate limits to come: each class will have its own bucket. */
-export type Cost = 'free' | 'message' | 'join' | 'read' | 'login';
+/**
+ * `typing` is its own class, throttled by its handler (typing.ts: one per second per sender and
+ * conversation, extras dropped silently) rather than by a bucket, so it is never refused.
+ */
+export type Cost = 'free' | 'message' | 'join' | 'read' | 'login' | 'typing';
 
 export interface Parts {
   ctx: HubContext;
@@ -28,6 +35,9 @@ export interface Parts {
   messaging: Messaging;
   history: History;
   accounts: Accounts;
+  typing: Typing;
+  reads: Reads;
+  amend: Amend;
   /** Undefined with --no-rate-limit. */
   limits: RateLimiter | undefined;
 }
@@ -68,7 +78,7 @@ const COMMANDS: CommandTable = {
     cost: 'free',
     handle: (p, c, r) => {
       p.ctx.reply(c, { type: 'bye', reason: 'client' }, r.id);
-      c.peer.close('bye');
+      c.end('bye');
     },
   },
   join: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.join(c, r, () => p.limits?.allowance(c).take('create') ?? 0) },
@@ -97,6 +107,13 @@ const COMMANDS: CommandTable = {
       if (!c.gone) p.ctx.reply(c, { type: 'rooms', rooms }, r.id);
     },
   },
+  typing: { beforeHello: false, cost: 'typing', handle: (p, c, r) => p.typing.typing(c, r) },
+  read: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.reads.read(c, r) },
+  reads: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.reads.list(c, r) },
+  edit: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.edit(c, r) },
+  delete: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.delete(c, r) },
+  react: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.react(c, r) },
+  unreact: { beforeHello: false, cost: 'message', handle: (p, c, r) => p.amend.react(c, r) },
   history: { beforeHello: false, cost: 'read', handle: (p, c, r) => p.history.page(c, r) },
   topic: { beforeHello: false, cost: 'join', handle: (p, c, r) => p.rooms.topic(c, r) },
   away: {
@@ -127,7 +144,7 @@ export function dispatch(parts: Parts, client: Client, req: Request): void {
     parts.ctx.error(client, 'internal', 'the server failed to handle this request; it has been logged', req.id);
   };
   if (!command.beforeHello && !isRegistered(client)) return parts.ctx.error(client, 'not_ready', 'say hello first', req.id);
-  if (parts.limits && command.cost !== 'free' && command.cost !== 'login') {
+  if (parts.limits && command.cost !== 'free' && command.cost !== 'login' && command.cost !== 'typing') {
     const allowance = parts.limits.allowance(client);
     const wait = allowance.take(command.cost);
     if (wait > 0) {

@@ -9,6 +9,7 @@ import { MemoryAccounts, type AccountStore } from '../accounts/account-store.js'
 import { LoginGuard, type LoginGuardOptions } from '../accounts/login-guard.js';
 import type { ScryptParams } from '../accounts/passwords.js';
 import { LocalBus, type Bus, type BusEvent } from '../bus.js';
+import { MemoryReads, type ReadStore } from '../kv/read-markers.js';
 import { MemoryTopics, type TopicStore } from '../kv/room-topics.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -25,11 +26,16 @@ import { Messaging } from './messaging.js';
 import { Presence } from './presence.js';
 import { defaultRateLimits, RateLimiter, type RateLimitSettings } from './rate-limits.js';
 import { Rooms } from './rooms.js';
+import { Typing } from './typing.js';
+import { Reads } from './reads.js';
+import { Amend } from './amend.js';
 
 export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   store: Store;
   accounts?: AccountStore;
   topics?: TopicStore;
+  /** Read markers (default: in memory). */
+  reads?: ReadStore;
   metrics: Metrics;
   log: Logger;
   bus?: Bus;
@@ -57,7 +63,7 @@ export class Hub implements ClientOwner {
   private readonly parts: Parts;
 
   constructor(opts: HubOptions) {
-    const ctx = new HubContext(opts.store, opts.accounts ?? new MemoryAccounts(), opts.topics ?? new MemoryTopics(), opts.bus ?? new LocalBus(), opts.log, opts.metrics, {
+    const ctx = new HubContext(opts.store, opts.accounts ?? new MemoryAccounts(), opts.topics ?? new MemoryTopics(), opts.reads ?? new MemoryReads(), opts.bus ?? new LocalBus(), opts.log, opts.metrics, {
       serverName: opts.serverName,
       helloTimeoutMs: opts.helloTimeoutMs,
       minPasswordLength: opts.minPasswordLength ?? LIMITS.minPasswordLength,
@@ -70,7 +76,7 @@ export class Hub implements ClientOwner {
     this.ctx = ctx;
     this.pacing = pacingFor(opts.maxBufferedBytes ?? 8 * 1024 * 1024);
     const limits = opts.rateLimits === null ? undefined : new RateLimiter(opts.rateLimits ?? defaultRateLimits());
-    this.parts = { ctx, presence, rooms, messaging, history, accounts, limits };
+    this.parts = { ctx, presence, rooms, messaging, history, accounts, typing: new Typing(ctx, rooms, presence), reads: new Reads(ctx, rooms, presence, messaging), amend: new Amend(ctx, rooms, messaging), limits };
     ctx.bus.attach((event) => this.deliver(event));
     opts.metrics.gauges = () => ({ rooms: rooms.count, users: presence.count });
   }

@@ -13,10 +13,18 @@ import { nameKey } from '../../protocol/names.js';
 import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
 import { accountDmConv, dmConv, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
+import { noteAuthored } from './amend.js';
 import { isRegistered, type Client, type RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 import type { Presence } from './presence.js';
-import type { Rooms } from './rooms.js';
+import type { Room, Rooms } from './rooms.js';
+
+/** `@name` where a name may start: at the start or after anything that cannot be part of a name. */
+const MENTION = /(?:^|[^A-Za-z0-9_.@-])@[A-Za-z0-9_.-]/;
+const MENTIONS = /(?:^|[^A-Za-z0-9_.@-])@([A-Za-z0-9_.-]{1,32})(?![A-Za-z0-9_.-])/g;
+/** Names one message may mention, and distinct candidates looked up for it. */
+export const MAX_MENTIONS = 20;
+const MAX_MENTION_LOOKUPS = 40;
 
 /** Inbox messages read per page; the next page is read once this one has left. */
 export const INBOX_PAGE = 100;
@@ -42,13 +50,51 @@ export class Messaging {
     private readonly presence: Presence,
   ) {}
 
-  say(client: RegisteredClient, req: SayRequest): void {
+  say(client: RegisteredClient, req: SayRequest): void | Promise<void> {
     const room = this.rooms.memberRoom(client, nameKey(req.room));
     if (!room) throw new RequestError('not_member', `join ${req.room} first`);
+    // Only a text that could mention someone waits for the lookup; the rest is stored at once.
+    if (!MENTION.test(req.text)) return this.sayIn(client, req, room, undefined);
+    return this.mentionsIn(req.text).then((mentions) => {
+      if (client.gone || !room.members.has(client)) return;
+      this.sayIn(client, req, room, mentions);
+    });
+  }
+
+  /**
+   * The users `@name` in a text refers to: known users only (online here or ever connected), in the
+   * server's spelling, each once, at most MAX_MENTIONS. A trailing `.`, `-` or `_` that makes the
+   * name unknown is taken as punctuation (`thanks @bob.`).
+   */
+  async mentionsIn(text: string): Promise<string[]> {
+    const out: string[] = [];
+    const seen = new Set<string>();
+    for (const m of text.matchAll(MENTIONS)) {
+      if (seen.size >= MAX_MENTION_LOOKUPS || out.length >= MAX_MENTIONS) break;
+      let candidate = m[1]!;
+      for (;;) {
+        const key = nameKey(candidate);
+        if (seen.has(key)) break;
+        seen.add(key);
+        const known = await this.presence.knownName(key).catch(() => undefined);
+        if (known !== undefined) {
+          out.push(known);
+          break;
+        }
+        const trimmed = candidate.replace(/[._-]+$/, '');
+        if (trimmed === candidate || trimmed === '') break;
+        candidate = trimmed;
+      }
+    }
+    return out;
+  }
+
+  private sayIn(client: RegisteredClient, req: SayRequest, room: Room, mentions: string[] | undefined): void {
     const draft: Draft = { room: room.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
     if (!client.account) draft.guest = true;
     if (req.mid !== undefined) draft.mid = req.mid;
+    if (mentions && mentions.length > 0) draft.mentions = mentions;
     this.ctx.metrics.messagesIn++;
     this.rooms.writeStarted(room);
     const bytes = req.text.length;
@@ -58,6 +104,7 @@ export class Messaging {
       if (err || !msg) {
         this.refused(client, err, req.id);
       } else {
+        noteAuthored(client, room.conv, msg.seq);
         // A repeat (same mid) was delivered the first time: only its ack is owed.
         if (!repeat) this.rooms.publishMessage(room, msg);
         if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id, seq: msg.seq }, undefined);
@@ -73,9 +120,12 @@ export class Messaging {
     if (client.gone) return;
     if (!client.account || !account) return this.dmLive(client, req, toKey);
     const conv = await this.conversation(client.key, toKey);
+    const mentions = MENTION.test(req.text) ? await this.mentionsIn(req.text) : [];
+    if (client.gone) return;
     const draft: Draft = { to: account.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
     if (req.mid !== undefined) draft.mid = req.mid;
+    if (mentions.length > 0) draft.mentions = mentions;
     this.ctx.metrics.messagesIn++;
     const bytes = req.text.length;
     client.writeStarted(bytes);
@@ -152,12 +202,14 @@ export class Messaging {
         }
         continue;
       }
-      client.peer.send(event.out);
-      this.ctx.metrics.messagesOut++;
-      delivered = true;
+      // Only a queued copy counts: a session that is closing drops it, and the DM must stay queued.
+      if (client.peer.send(event.out)) {
+        this.ctx.metrics.messagesOut++;
+        delivered = true;
+      }
     }
     if (delivered && toThisUser && event.conv !== undefined && event.seq !== undefined) {
-      this.markDelivered(event.user, [{ conv: event.conv, seq: event.seq }]);
+      this.markDelivered(inboxKey(event.user), [{ conv: event.conv, seq: event.seq }]);
     }
   }
 
@@ -198,25 +250,32 @@ export class Messaging {
       const items = await this.ctx.read('the inbox', this.ctx.store.inbox(inbox, INBOX_PAGE));
       if (client.gone) return;
       const refs: MessageRef[] = [];
+      let dropped = false;
       for (const { conv, msg } of items) {
         const id = `${conv}#${msg.seq}`;
         if (state.sent.has(id)) continue;
+        // Dropped (the connection is closing): it and the rest stay queued for the next login.
+        if (!client.peer.send(new Outgoing(msg))) {
+          dropped = true;
+          break;
+        }
         state.sent.add(id);
-        client.peer.send(new Outgoing(msg));
         refs.push({ conv, seq: msg.seq });
       }
       if (refs.length > 0) {
         this.ctx.metrics.messagesOut += refs.length;
-        this.ctx.store.markDelivered(inbox, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+        this.markDelivered(inbox, refs);
+        if (dropped) return;
         await client.roomToWrite();
-      } else if (state.skipped === 0) {
+      } else if (state.skipped === 0 || dropped) {
         return;
       }
     }
   }
 
-  private markDelivered(userKey: string, refs: MessageRef[]): void {
-    this.ctx.store.markDelivered(inboxKey(userKey), refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+  /** `inbox` is the store's inbox key: inboxKey(user), or a claimed name's pre-account one. */
+  private markDelivered(inbox: string, refs: MessageRef[]): void {
+    this.ctx.store.markDelivered(inbox, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
   }
 
   private refused(client: Client, err: Error | null, re: SayRequest['id']): void {

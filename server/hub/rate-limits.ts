@@ -13,7 +13,7 @@ export interface BucketSpec {
 }
 
 /** The command classes, and `create`: rooms one sender may bring into being. */
-export type RateLimitSettings = Record<Exclude<Cost, 'free' | 'login'> | 'create', BucketSpec>;
+export type RateLimitSettings = Record<Exclude<Cost, 'free' | 'login' | 'typing'> | 'create', BucketSpec>;
 
 export function defaultRateLimits(messagesPerSecond = 10): RateLimitSettings {
   return {
@@ -61,7 +61,7 @@ export class Allowance {
 
   /** 0 when the request may go ahead, else milliseconds to wait. */
   take(cost: Cost | 'create', now = Date.now()): number {
-    if (cost === 'free' || cost === 'login') return 0;
+    if (cost === 'free' || cost === 'login' || cost === 'typing') return 0;
     let b = this.buckets.get(cost);
     if (!b) this.buckets.set(cost, (b = new Bucket(this.settings[cost], now)));
     const wait = b.take(now);

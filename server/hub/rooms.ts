@@ -200,6 +200,10 @@ export class Rooms {
       this.ctx.reply(client, this.membersEvent(room, elsewhere), req.id);
       const topic = await this.ctx.read('the topic', this.ctx.topics.get(room.key));
       if (topic) this.ctx.reply(client, { type: 'topic', room: room.name, text: topic.text, by: topic.by, ts: topic.ts }, undefined);
+      // The joiner's read marker (reads.ts), so a new device starts with the right unread count.
+      const conv = `r:${room.key}`;
+      const mark = client.account ? await this.ctx.read('read markers', this.ctx.reads.get(client.key, conv)) : client.reads?.get(conv);
+      if (mark) this.ctx.reply(client, { type: 'read', room: room.name, seq: mark.seq }, undefined);
       if (announce) {
         const ts = new Date().toISOString();
         this.publish(room, client.account ? { type: 'joined', room: room.name, name: client.name, ts } : { type: 'joined', room: room.name, name: client.name, ts, guest: true });
@@ -229,13 +233,18 @@ export class Rooms {
     if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
   }
 
-  /** The connection is gone: every room it was in hears so. */
+  /**
+   * The connection is gone: every room it was in hears so. After a `bye` the user left on purpose, so
+   * the `left` carries no `reason` (clients show it as leaving, not as a lost connection).
+   */
   leaveAll(client: RegisteredClient): void {
     const ts = new Date().toISOString();
+    const saidBye = client.endedBy === 'bye';
     for (const room of client.rooms) {
       this.remove(client, room);
       if (this.otherSessionIn(room, client)) continue;
-      const left = (): void => this.publish(room, { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+      const left = (): void =>
+        this.publish(room, saidBye ? { type: 'left', room: room.name, name: client.name, ts } : { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
       if (!this.ctx.directory.shared) left();
       else void this.inRoomElsewhere(room, client.key).then((still) => still || left());
     }
@@ -302,10 +311,29 @@ export class Rooms {
     this.ctx.bus.publish({ kind: 'room', room: room.key, conv: room.conv, seq: msg.seq, out: new Outgoing(msg) });
   }
 
+  /**
+   * An ephemeral room event (typing): never stored, not held for a joiner catching up, and not sent to
+   * the sessions of the user it names.
+   */
+  publishEphemeral(room: Room, event: Outgoing['event'] & { type: 'typing' }): void {
+    this.ctx.bus.publish({ kind: 'room', room: room.key, conv: room.conv, out: new Outgoing(event) });
+  }
+
+  /** An event about a stored message (edited, deleted, reactions): every member hears it. */
+  publishAmend(room: Room, event: Outgoing['event']): void {
+    this.publish(room, event);
+  }
+
   /** The bus hands a room event to this server's members. */
   deliver(event: RoomEvent): void {
     const room = this.byKey.get(event.room);
     if (!room) return;
+    const ev = event.out.event;
+    if (ev.type === 'typing') {
+      const except = nameKey(ev.name);
+      for (const m of room.members) if (m.key !== except && !catchingUpHas(room, m)) m.peer.send(event.out);
+      return;
+    }
     if (event.seq !== undefined) {
       if (!room.loaded) {
         // No member yet (members join once lastSeq is read); the read and this agree on the maximum.
@@ -505,6 +533,10 @@ export class Rooms {
   private maybeDrop(room: Room): void {
     if (room.members.size === 0 && room.pending === 0 && this.byKey.get(room.key) === room) this.byKey.delete(room.key);
   }
+}
+
+function catchingUpHas(room: Room, m: RegisteredClient): boolean {
+  return room.catchingUp?.has(m) === true;
 }
 
 /** Each user once (an account may be in a room from several sessions), guests marked. */

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/names.js';
 import type { Logger } from '../log.js';
-import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from '../store/store.js';
+import { NoSuchMessage, type Amended, type Appended, type Change, type ConvKey, type Done, type Draft, type HistoryPage, type HistoryQuery, type InboxItem, type KnownUser, type MessageRef, type Store, type UserPage } from '../store/store.js';
 import { asArray, asInt, asString, type RedisClient } from './client.js';
 import type { ConvMemory } from './conv-memory.js';
 import { channels, keys } from './keys.js';
@@ -99,6 +99,16 @@ export class RedisStore implements Store {
     }
     if (!oldest) messages.reverse();
     return { messages, more };
+  }
+
+  // Not yet in cluster mode (the branch predates edits, deletes and reactions): the next commit stores
+  // them in Redis. Until then no message can be amended, which clients see as no_such_message.
+  async message(_conv: ConvKey, _seq: number): Promise<ChatMessage | undefined> {
+    return undefined;
+  }
+
+  amend(_conv: ConvKey, _seq: number, _change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
+    queueMicrotask(() => done(new NoSuchMessage('amending a message is not supported in cluster mode yet'), undefined));
   }
 
   async lastSeq(conv: ConvKey): Promise<number> {

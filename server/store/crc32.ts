@@ -1,6 +1,12 @@
-// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), the checksum every log record carries.
-// Written here because Node 20 has no zlib.crc32. Slice-by-4 tables: replaying a large log checksums
-// every byte once, and four bytes per step is several times faster than the one-table loop.
+// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), the checksum every log record and sidecar
+// carries. zlib.crc32 (native, ~10x faster) arrived in Node 20.15; earlier Node 20 releases use the
+// slice-by-4 tables below, several times faster than the one-table loop. Both give the same values.
+import * as zlib from 'node:zlib';
+
+type NativeCrc = (data: Uint8Array, value?: number) => number;
+/** Typed by hand: @types/node 20 may predate it. */
+const native = (zlib as unknown as { crc32?: NativeCrc }).crc32;
+
 const TABLES: Uint32Array[] = (() => {
   const t0 = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -20,6 +26,11 @@ const TABLES: Uint32Array[] = (() => {
 
 /** CRC-32 of bytes [start, end) of `buf`. */
 export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
+  return native ? native(buf.subarray(start, end)) >>> 0 : crc32Tables(buf, start, end);
+}
+
+/** The portable implementation (exported for the test that checks both agree). */
+export function crc32Tables(buf: Uint8Array, start = 0, end = buf.length): number {
   const [t0, t1, t2, t3] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
   let crc = 0xffffffff;
   let i = start;

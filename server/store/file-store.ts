@@ -2,7 +2,7 @@
 // log-format.ts, record-codec.ts) with, in memory, only an index: per conversation the seqs and
 // record positions of its retained messages (conv-index.ts, typed arrays), the known users and the
 // offline inboxes by reference. Message bodies stay on disk and are read back by position, through a
-// bounded cache of recent messages (message-cache.ts), when history or an inbox is asked for.
+// bounded cache of recently read messages (message-cache.ts), when history or an inbox is asked for.
 //
 // Startup replays each segment's sidecar index (sidecar.ts) instead of parsing its records, and scans
 // only what no trusted sidecar covers (segment-loader.ts). Sidecars are written when a segment is
@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
 import type { FsyncMode } from '../config.js';
-import { ConvIndex, type Slot } from './conv-index.js';
+import { ConvIndex, SlotList, type Slot } from './conv-index.js';
 import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
 import { KnownUsers } from './known-users.js';
@@ -33,9 +33,12 @@ import { MessageCache } from './message-cache.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { BARRIER, chatMessage, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
-import { loadSegment, type LoadSink } from './segment-loader.js';
+import { loadSegment, SidecarInconsistent, type LoadSink } from './segment-loader.js';
 import { SegmentReader } from './segment-reader.js';
 import { parseSidecarName, sidecarName, SidecarBuilder } from './sidecar.js';
+import { RecordFile } from '../kv/record-file.js';
+import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
+import { NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
 
 export interface FileStoreOptions {
@@ -51,6 +54,8 @@ export interface FileStoreOptions {
   io?: LogIo;
 }
 
+/** Edits, deletions and reactions, beside the segments (amendments.ts). */
+export const AMENDS_FILE = 'amends.jsonl';
 const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Offsets are u32 in the index and the sidecars. */
 const MAX_SEGMENT_BYTES = 1024 * 1024 * 1024;
@@ -70,7 +75,7 @@ interface Conv extends Numbering {
   namedSeq: number;
   index: ConvIndex;
   /** Compaction copies met while loading, merged once the whole log is read. */
-  copies: Slot[] | undefined;
+  copies: SlotList | undefined;
 }
 
 interface SegStats {
@@ -82,6 +87,8 @@ interface SegStats {
 
 export class FileStore implements Store {
   private readonly convs = new Map<ConvKey, Conv>();
+  /** The room conversations among them: rooms() walks these, not every direct conversation too. */
+  private readonly roomConvs = new Set<Conv>();
   private readonly known = new KnownUsers();
   /** Segment holding each user's newest durable `u` record. */
   private readonly userSeg = new Map<string, number>();
@@ -98,6 +105,9 @@ export class FileStore implements Store {
   private readonly sidecarWrites = new Set<Promise<void>>();
   private closed = false;
   private lock: DirLock | undefined;
+  /** Edits, deletions and reactions: in memory for amended messages, durable in amends.jsonl. */
+  private readonly amends = new Amendments();
+  private amendFile: RecordFile<AmendRecord> | undefined;
 
   constructor(private readonly opts: FileStoreOptions) {
     this.reader = new SegmentReader(opts.dir);
@@ -109,12 +119,55 @@ export class FileStore implements Store {
     fs.mkdirSync(this.opts.dir, { recursive: true });
     const lock = lockDir(this.opts.dir);
     try {
-      this.load();
+      const distrusted = new Set<number>();
+      for (;;) {
+        try {
+          this.load(distrusted);
+          break;
+        } catch (err) {
+          if (!(err instanceof SidecarInconsistent)) throw err;
+          // Only a bug writes a sidecar that passes its CRC yet does not add up: start over without it.
+          this.opts.log(`store: ${err.message}; scanning ${segmentName(err.seg)} instead`);
+          distrusted.add(err.seg);
+          this.forget();
+        }
+      }
+      this.openAmends();
     } catch (err) {
       lock.release();
       throw err;
     }
     this.lock = lock;
+    await this.amendFile!.open();
+  }
+
+  /**
+   * Replays amends.jsonl after the log: a change to a message no longer retained is dropped, and a file
+   * mostly made of such (or superseded) lines is rewritten from the live state.
+   */
+  private openAmends(): void {
+    const file = new RecordFile(this.opts.dir, AMENDS_FILE, fromRecord, (l) => this.opts.log(`store: ${l}`));
+    const lines = file.replay((rec) => {
+      if (this.slotOf(rec.c, rec.s)) this.amends.apply(rec);
+    });
+    if (lines > 2 * this.amends.size + 100) file.rewrite(this.amends.records());
+    this.amendFile = file;
+  }
+
+  message(conv: ConvKey, seq: number): Promise<ChatMessage | undefined> {
+    const slot = this.slotOf(conv, seq);
+    if (!slot) return Promise.resolve(undefined);
+    return this.readMessages([{ conv, slot }]).then((ms) => (ms[0] ? this.amends.view(conv, ms[0]) : undefined));
+  }
+
+  amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
+    const refused = this.refusal() ?? (this.slotOf(conv, seq) ? undefined : new NoSuchMessage(`no message ${seq} in ${conv}`));
+    if (refused || !this.amendFile) return queueMicrotask(() => done(refused ?? new Error('store is not open'), undefined));
+    const rec = toRecord(conv, seq, change);
+    this.amendFile.append(rec).then(
+      () => done(null, this.amends.apply(rec)),
+      (err: Error) => done(err, undefined),
+    );
   }
 
   async close(): Promise<void> {
@@ -122,6 +175,7 @@ export class FileStore implements Store {
     this.closed = true;
     try {
       await this.writer?.close();
+      await this.amendFile?.close();
       await Promise.all(this.sidecarWrites);
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
@@ -136,7 +190,7 @@ export class FileStore implements Store {
     if (refused) return queueMicrotask(() => done(refused, undefined));
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
     this.writer!.append(frame, (err, at) => {
       if (err || !at) {
@@ -148,7 +202,6 @@ export class FileStore implements Store {
       if (msg.room !== undefined) c.room = msg.room;
       this.pushEntry(c, seq, at);
       this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
-      this.cache.put(conv, msg);
       if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: at.seg * SEG_SPAN + at.off, seg: at.seg });
       done(null, msg);
     });
@@ -161,7 +214,7 @@ export class FileStore implements Store {
     const wanted: Wanted[] = [];
     for (let p = span.start; p < span.end; p++) wanted.push({ conv, slot: c.index.slot(p) });
     // The positions are taken now: what becomes durable after this call is not in the page.
-    return this.readMessages(wanted).then((messages) => ({ messages, more: span.more }));
+    return this.readMessages(wanted).then((messages) => ({ messages: messages.map((m) => this.amends.view(conv, m)), more: span.more }));
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
@@ -170,7 +223,7 @@ export class FileStore implements Store {
 
   rooms(): Promise<string[]> {
     const out: string[] = [];
-    for (const c of this.convs.values()) if (c.room !== undefined && c.index.count > 0 && c.key.startsWith('r:')) out.push(c.room);
+    for (const c of this.roomConvs) if (c.room !== undefined && c.index.count > 0) out.push(c.room);
     return Promise.resolve(out);
   }
 
@@ -192,7 +245,7 @@ export class FileStore implements Store {
     const wanted: Wanted[] = entries.map((e) => ({ conv: e.conv, slot: this.slotOf(e.conv, e.seq)! }));
     return this.readMessages(wanted, true).then((msgs) => {
       const out: InboxItem[] = [];
-      for (let i = 0; i < msgs.length; i++) if (msgs[i]) out.push({ conv: wanted[i]!.conv, msg: msgs[i]! });
+      for (let i = 0; i < msgs.length; i++) if (msgs[i]) out.push({ conv: wanted[i]!.conv, msg: this.amends.view(wanted[i]!.conv, msgs[i]!) });
       return out;
     });
   }
@@ -213,7 +266,18 @@ export class FileStore implements Store {
 
   // ---- loading ----
 
-  private load(): void {
+  /** Everything a half-done load may have filled in. */
+  private forget(): void {
+    this.convs.clear();
+    this.roomConvs.clear();
+    this.known.clear();
+    this.userSeg.clear();
+    this.inboxes.clear();
+    this.segs.clear();
+    this.builder = undefined;
+  }
+
+  private load(distrusted: ReadonlySet<number>): void {
     const files = fs.readdirSync(this.opts.dir);
     const ids = files
       .map(parseSegmentName)
@@ -231,7 +295,7 @@ export class FileStore implements Store {
       message: (t, conv, seq, off, len, inbox) => {
         const c = this.conv(conv);
         if (t === 'H') {
-          (c.copies ??= []).push({ seq, seg, off, len });
+          (c.copies ??= new SlotList()).add(seq, seg, off, len);
           return;
         }
         if (seq <= c.durable) {
@@ -267,7 +331,7 @@ export class FileStore implements Store {
       seg = id;
       const newest = n === ids.length - 1;
       this.segs.set(id, { records: 0, live: 0 });
-      const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log);
+      const loaded = loadSegment(this.opts.dir, id, newest, sink, this.opts.log, distrusted);
       this.segs.get(id)!.records = loaded.records;
       if (newest) {
         size = loaded.size;
@@ -303,17 +367,11 @@ export class FileStore implements Store {
 
   /** Joins a conversation's compaction copies with its in-order messages; retention applies. */
   private mergeCopies(c: Conv): void {
-    const bySeq = new Map<number, Slot>();
-    const later = (a: Slot, b: Slot): boolean => a.seg > b.seg || (a.seg === b.seg && a.off > b.off);
-    for (const s of [...c.index.slots(), ...c.copies!]) {
-      const prev = bySeq.get(s.seq);
-      if (!prev || later(s, prev)) bySeq.set(s.seq, s);
-    }
+    const merged = c.copies!.mergedWith(c.index, this.opts.historyPerRoom);
     c.copies = undefined;
     while (c.index.count > 0) this.segs.get(c.index.shift())!.live--;
-    const sorted = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-    for (const s of sorted.slice(Math.max(0, sorted.length - this.opts.historyPerRoom))) this.pushEntry(c, s.seq, s);
-    const newest = sorted[sorted.length - 1];
+    for (const s of merged) this.pushEntry(c, s.seq, s);
+    const newest = merged[merged.length - 1];
     if (newest && newest.seq > c.durable) c.durable = c.assigned = newest.seq;
   }
 
@@ -330,6 +388,7 @@ export class FileStore implements Store {
     if (!c) {
       c = { key, room: undefined, namedSeq: 0, index: new ConvIndex(), copies: undefined, assigned: 0, durable: 0, lastTs: '' };
       this.convs.set(key, c);
+      if (key.startsWith('r:')) this.roomConvs.add(c);
     }
     return c;
   }
@@ -338,7 +397,12 @@ export class FileStore implements Store {
   private pushEntry(c: Conv, seq: number, at: { seg: number; off: number; len: number }): void {
     c.index.push(seq, at.seg, at.off, at.len);
     this.stats(at.seg).live++;
-    while (c.index.count > this.opts.historyPerRoom) this.stats(c.index.shift()).live--;
+    let shifted = false;
+    while (c.index.count > this.opts.historyPerRoom) {
+      this.stats(c.index.shift()).live--;
+      shifted = true;
+    }
+    if (shifted && this.amends.has(c.key)) this.amends.prune(c.key, (s) => c.index.find(s) >= 0);
   }
 
   private stats(seg: number): SegStats {

@@ -30,6 +30,10 @@ export class Inboxes {
     return true;
   }
 
+  clear(): void {
+    this.byUser.clear();
+  }
+
   get(user: string, conv: ConvKey, seq: number): InboxEntry | undefined {
     return this.byUser.get(user)?.get(entryKey(conv, seq));
   }

@@ -22,6 +22,12 @@ export class KnownUsers {
     return user;
   }
 
+  clear(): void {
+    this.byKey.clear();
+    this.sorted = [];
+    this.unsorted = false;
+  }
+
   get(userKey: string): KnownUser | undefined {
     return this.byKey.get(userKey);
   }

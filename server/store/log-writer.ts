@@ -1,6 +1,7 @@
-// Appends framed records to numbered segment files with group commit: whatever was appended during
-// one turn of the event loop (and whatever arrives while earlier batches are being written) goes out
-// as one writev, and every callback of a batch runs after it, in append order, with the record's place.
+// Appends framed records to numbered segment files with group commit: a record that finds the writer
+// idle is written at once; whatever is appended while writes are in flight (or during the rest of
+// that turn of the event loop) goes out as one writev, and every callback of a batch runs after it,
+// in append order, with the record's place.
 //
 // Durability costs one system call per batch: with --fsync batch/always the segment is opened
 // O_DSYNC, so a write returns once its data (and the file size) are on disk — no separate fdatasync
@@ -134,11 +135,15 @@ export class LogWriter {
     const refused = this.closing ? new Error('store is closed') : this.brokenErr;
     if (refused) return queueMicrotask(() => done(refused, undefined));
     this.queue.push({ buf, done });
-    if (!this.scheduled && this.state === 'ok') {
-      this.scheduled = true;
-      // One turn of the loop: every append made by the callbacks of this I/O phase joins the batch.
-      setImmediate(() => this.flush());
+    if (this.scheduled || this.state !== 'ok') return;
+    if (this.inflight.length === 0 && this.pendingCount() === 1) {
+      // Idle: waiting for the end of this I/O phase would only delay this record; what arrives while
+      // it is written goes out together in the next batch.
+      return this.flush();
     }
+    this.scheduled = true;
+    // Busy: every append made by the callbacks of this I/O phase joins one batch.
+    setImmediate(() => this.flush());
   }
 
   /** Writes everything queued, calls every pending callback, and closes the files. */

@@ -9,6 +9,8 @@ import { KnownUsers } from './known-users.js';
 import { stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { chatMessage } from './record-codec.js';
+import { Amendments, toRecord } from './amendments.js';
+import { NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from './store.js';
 
 export interface MemoryStoreOptions {
@@ -30,6 +32,7 @@ export class MemoryStore implements Store {
   private readonly known = new KnownUsers();
   private readonly inboxes = new Inboxes();
   private order = 0;
+  private readonly amends = new Amendments();
 
   constructor(private readonly opts: MemoryStoreOptions) {}
 
@@ -45,7 +48,7 @@ export class MemoryStore implements Store {
     // Answered after the first one's done (both are microtasks, queued in order).
     if (first) return queueMicrotask(() => done(null, first, true));
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true);
+    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
     if (midKey !== undefined) {
       const mids = (c.mids ??= new Map());
       mids.set(midKey, msg);
@@ -63,7 +66,19 @@ export class MemoryStore implements Store {
     const c = this.convs.get(conv);
     if (!c) return Promise.resolve({ messages: [], more: false });
     const span = pageSpan(c.msgs.length - c.head, (s) => this.lowerBound(c, s), query);
-    return Promise.resolve({ messages: c.msgs.slice(c.head + span.start, c.head + span.end), more: span.more });
+    const messages = c.msgs.slice(c.head + span.start, c.head + span.end).map((m) => this.amends.view(conv, m));
+    return Promise.resolve({ messages, more: span.more });
+  }
+
+  message(conv: ConvKey, seq: number): Promise<ChatMessage | undefined> {
+    const m = this.find(conv, seq);
+    return Promise.resolve(m && this.amends.view(conv, m));
+  }
+
+  amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
+    if (!this.find(conv, seq)) return queueMicrotask(() => done(new NoSuchMessage(`no message ${seq} in ${conv}`), undefined));
+    const state = this.amends.apply(toRecord(conv, seq, change));
+    queueMicrotask(() => done(null, state));
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
@@ -91,7 +106,7 @@ export class MemoryStore implements Store {
   inbox(userKey: string, limit: number): Promise<InboxItem[]> {
     const out: InboxItem[] = [];
     for (const e of this.inboxes.list(userKey, limit, (x) => this.find(x.conv, x.seq) !== undefined)) {
-      out.push({ conv: e.conv, msg: this.find(e.conv, e.seq)! });
+      out.push({ conv: e.conv, msg: this.amends.view(e.conv, this.find(e.conv, e.seq)!) });
     }
     return Promise.resolve(out);
   }
@@ -105,7 +120,11 @@ export class MemoryStore implements Store {
     c.durable = msg.seq;
     if (msg.room !== undefined) c.room = msg.room;
     c.msgs.push(msg);
-    if (c.msgs.length - c.head > this.opts.historyPerRoom) c.head++;
+    if (c.msgs.length - c.head > this.opts.historyPerRoom) {
+      c.head++;
+      const oldest = c.msgs[c.head]!.seq;
+      if (this.amends.has(c.key)) this.amends.prune(c.key, (seq) => seq >= oldest);
+    }
     // Drop the dead front now and then: amortised O(1), and never a copy of more than twice the retention.
     if (c.head > 1024 && c.head * 2 > c.msgs.length) {
       c.msgs = c.msgs.slice(c.head);

@@ -2,8 +2,10 @@
 //
 // v2, written now. A message record starts with a fixed head, in this key order, so that the loader
 // can index it by reading a few bytes instead of parsing the whole record (see readHead):
-//   M {c, s, ts, o?, r?, to?, f, x, a?}  message seq s of conversation c; o = user key whose offline
-//                                         inbox it joins; r/to = room/recipient display spelling
+//   M {c, s, ts, o?, r?, to?, f, x, a?, g?, m?}  message seq s of conversation c; o = user key whose
+//                                         offline inbox it joins; r/to = room/recipient display
+//                                         spelling; a = an action; g = said by a guest;
+//                                         m = the names it mentions
 //   H {...same}                           compaction copy of a still-retained message
 //   I {u, c, s, p}                        compaction copy of an undelivered inbox entry (p = its place)
 // v1, still read (data dirs written before the store kept history on disk):
@@ -32,13 +34,15 @@ export interface MessageHead {
 
 const q = JSON.stringify;
 
+
 export function encodeMessage(t: 'M' | 'H', conv: ConvKey, m: ChatMessage, inbox: string | undefined): string {
   return (
     `{"t":"${t}","c":${q(conv)},"s":${m.seq},"ts":${q(m.ts)}` +
     (inbox === undefined ? '' : `,"o":${q(inbox)}`) +
     (m.room === undefined ? '' : `,"r":${q(m.room)}`) +
     (m.to === undefined ? '' : `,"to":${q(m.to)}`) +
-    `,"f":${q(m.from)},"x":${q(m.text)}${m.action ? ',"a":1' : ''}}`
+    `,"f":${q(m.from)},"x":${q(m.text)}${m.action ? ',"a":1' : ''}${m.guest ? ',"g":1' : ''}` +
+    (m.mentions && m.mentions.length > 0 ? `,"m":${q(m.mentions)}}` : '}')
   );
 }
 
@@ -69,9 +73,13 @@ export function chatMessage(
   seq: number,
   ts: string,
   action: boolean,
+  guest: boolean,
+  mentions?: readonly string[],
 ): ChatMessage {
   const m: ChatMessage = room !== undefined ? { type: 'message', room, from, text, seq, ts } : { type: 'message', to, from, text, seq, ts };
   if (action) m.action = true;
+  if (guest) m.guest = true;
+  if (mentions && mentions.length > 0) m.mentions = [...mentions];
   return m;
 }
 
@@ -93,7 +101,7 @@ function v1Message(v: unknown): ChatMessage | undefined {
   const m = v as Record<string, unknown>;
   if (!seqOk(m.seq) || !str(m.from) || !str(m.text) || !str(m.ts) || !optStr(m.room) || !optStr(m.to)) return undefined;
   if (m.room === undefined && m.to === undefined) return undefined;
-  return chatMessage(m.room, m.room === undefined ? m.to : undefined, m.from, m.text, m.seq, m.ts, m.action === true);
+  return chatMessage(m.room, m.room === undefined ? m.to : undefined, m.from, m.text, m.seq, m.ts, m.action === true, m.guest === true);
 }
 
 function parseRef(key: unknown): MessageRef | undefined {
@@ -118,7 +126,8 @@ export function decodeRecord(payload: string): LogRecord | undefined {
     case 'H': {
       if (!str(r.c) || !seqOk(r.s) || !str(r.ts) || !optStr(r.o) || !optStr(r.r) || !optStr(r.to) || !str(r.f) || !str(r.x)) return undefined;
       if (r.r === undefined && r.to === undefined) return undefined;
-      const msg = chatMessage(r.r, r.r === undefined ? r.to : undefined, r.f, r.x, r.s, r.ts, r.a === 1);
+      const mentions = Array.isArray(r.m) && r.m.every(str) ? (r.m as string[]) : undefined;
+      const msg = chatMessage(r.r, r.r === undefined ? r.to : undefined, r.f, r.x, r.s, r.ts, r.a === 1, r.g === 1, mentions);
       return { t: r.t, conv: r.c, msg, inbox: r.o };
     }
     case 'm':

@@ -33,12 +33,24 @@ export interface LoadedSegment {
 
 type Log = (line: string) => void;
 
-export function loadSegment(dir: string, id: number, newest: boolean, sink: LoadSink, log: Log): LoadedSegment {
+/** A sidecar whose CRC matched turned out inconsistent while replaying: reload without it. */
+export class SidecarInconsistent extends Error {
+  constructor(
+    readonly seg: number,
+    why: string,
+  ) {
+    super(`${sidecarName(seg)}: ${why}`);
+  }
+}
+
+/** `distrusted`: segments whose sidecar must not be used (it turned out inconsistent). */
+export function loadSegment(dir: string, id: number, newest: boolean, sink: LoadSink, log: Log, distrusted: ReadonlySet<number>): LoadedSegment {
   const file = join(dir, segmentName(id));
   const size = fs.statSync(file).size;
-  const sc = trustedSidecar(dir, id, file, size, log);
+  const sc = distrusted.has(id) ? undefined : trustedSidecar(dir, id, file, size, log);
   if (sc) {
-    replaySidecar(sc, sink);
+    const bad = replaySidecar(sc, sink);
+    if (bad) throw new SidecarInconsistent(id, bad);
     for (const s of sc.summaries) sink.named(s.conv, s.seq, s.ts, s.room);
     if (sc.sealed && size > sc.covered) {
       // Records written after the segment was sealed were failed ones whose truncation failed.

@@ -10,22 +10,24 @@
 // Checked against the segment: its size must reach `covered`, and the CRC stored in the frame of the
 // last covered record must match, so a segment replaced by another file of the same size is noticed.
 //
-// Layout (little endian):
-//   0 'PLX2'   4 u8 version  5 u8 flags (1 = sealed)  6 u16 0
-//   8 u32 segment  12 u32 covered bytes  16 u32 records  20 u32 last record offset (~0 = none)
-//  24 u32 last record CRC  28 u32 string count  32 u32 string bytes  36 u32 body bytes
-//  40 u32 summary count  44 strings (u16 length + UTF-8)  body  summaries  u32 CRC-32 of all before
-// Body entries (u8 kind, then u32 fields; strings by table index):
+// Layout: little-endian u32 words throughout (the body is read through one Uint32Array: replaying a
+// million entries field by field with readUInt32LE cost more than everything else at startup).
+//   word 0 'PLX2'  1 version  2 flags (1 = sealed)  3 segment  4 covered bytes  5 records
+//   6 last record offset (~0 = none)  7 last record CRC  8 string count  9 string bytes (a multiple
+//   of 4)  10 body words  11 summary count; then the strings (u16 length + UTF-8 each, zero-padded to
+//   a word), the body, the summaries, and a CRC-32 of all before it.
+// Body entries (kind, then fields; strings by table index):
 //   1 M conv seq off len inbox+1 | 2 H conv seq off len | 3 U name lastSeen
-//   4 D user n (conv seq)*n | 5 I user conv seq f64 order
+//   4 D user n (conv seq)*n | 5 I user conv seq order/2^32 order%2^32
 // Summaries: the newest message (M or H) of each conversation in this segment: conv seq ts room+1 —
 // the room's spelling and the ts the next message may not go below.
 import { crc32 } from './crc32.js';
 import type { ConvKey, MessageRef } from './store.js';
 
 const MAGIC = 0x3258_4c50; // 'PLX2' little endian
-const VERSION = 1;
-const HEADER = 44;
+const VERSION = 2;
+const HEADER_WORDS = 12;
+const HEADER = HEADER_WORDS * 4;
 const NONE = 0xffffffff;
 const K_M = 1;
 const K_H = 2;
@@ -33,6 +35,8 @@ const K_U = 3;
 const K_D = 4;
 const K_I = 5;
 const MAX_STRING = 0xffff;
+/** Uint32Array reads the host's byte order; the format is little endian (big-endian hosts scan). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 export function sidecarName(seg: number): string {
   return `${String(seg).padStart(10, '0')}.idx`;
@@ -67,7 +71,7 @@ export interface Sidecar {
   lastOff: number;
   lastCrc: number;
   strings: string[];
-  body: Buffer;
+  body: Uint32Array;
   summaries: Summary[];
 }
 
@@ -79,11 +83,11 @@ export class SidecarBuilder {
   lastCrc = 0;
   private readonly index = new Map<string, number>();
   private readonly strings: string[] = [];
-  private body = Buffer.allocUnsafe(4096);
+  private body = new Uint32Array(1024);
   private used = 0;
   private readonly summaries = new Map<ConvKey, Summary>();
   /** A string too long for the format: this sidecar is not written, the segment will be scanned. */
-  private unencodable = false;
+  private unencodable = !LITTLE_ENDIAN;
 
   constructor(readonly seg: number) {}
 
@@ -96,7 +100,7 @@ export class SidecarBuilder {
     b.lastCrc = sc.lastCrc;
     for (const s of sc.strings) b.str(s);
     b.ensure(sc.body.length);
-    sc.body.copy(b.body, 0);
+    b.body.set(sc.body);
     b.used = sc.body.length;
     for (const s of sc.summaries) b.summaries.set(s.conv, s);
     return b;
@@ -113,85 +117,63 @@ export class SidecarBuilder {
   }
 
   message(t: 'M' | 'H', conv: ConvKey, seq: number, off: number, len: number, inbox: string | undefined, ts: string, room: string | undefined): void {
-    this.ensure(21);
-    this.body[this.used++] = t === 'M' ? K_M : K_H;
-    this.u32(this.str(conv));
-    this.u32(seq);
-    this.u32(off);
-    this.u32(len);
-    if (t === 'M') this.u32(inbox === undefined ? 0 : this.str(inbox) + 1);
+    this.ensure(6);
+    const w = this.body;
+    let u = this.used;
+    w[u++] = t === 'M' ? K_M : K_H;
+    w[u++] = this.str(conv);
+    w[u++] = seq;
+    w[u++] = off;
+    w[u++] = len;
+    if (t === 'M') w[u++] = inbox === undefined ? 0 : this.str(inbox) + 1;
+    this.used = u;
     // Copies count too: a quiet room whose only messages are copies still has a name.
     const prev = this.summaries.get(conv);
     if (!prev || seq > prev.seq) this.summaries.set(conv, { conv, seq, ts, room });
   }
 
   user(name: string, lastSeen: string): void {
-    this.ensure(9);
-    this.body[this.used++] = K_U;
-    this.u32(this.str(name));
-    this.u32(this.str(lastSeen));
+    this.words(K_U, this.str(name), this.str(lastSeen));
   }
 
   delivered(user: string, refs: readonly MessageRef[]): void {
-    this.ensure(9 + 8 * refs.length);
-    this.body[this.used++] = K_D;
-    this.u32(this.str(user));
-    this.u32(refs.length);
-    for (const r of refs) {
-      this.u32(this.str(r.conv));
-      this.u32(r.seq);
-    }
+    this.words(K_D, this.str(user), refs.length);
+    for (const r of refs) this.words(this.str(r.conv), r.seq);
   }
 
   inboxCopy(user: string, conv: ConvKey, seq: number, order: number): void {
-    this.ensure(21);
-    this.body[this.used++] = K_I;
-    this.u32(this.str(user));
-    this.u32(this.str(conv));
-    this.u32(seq);
-    this.body.writeDoubleLE(order, this.used);
-    this.used += 8;
+    this.words(K_I, this.str(user), this.str(conv), seq, Math.floor(order / 2 ** 32), order % 2 ** 32);
   }
 
   /** The file's bytes, or undefined when this segment cannot have a sidecar. */
   encode(sealed: boolean): Buffer | undefined {
     if (this.unencodable) return undefined;
+    // Summaries may name strings (ts, room) not yet in the table: add them before laying it out.
+    const sums = [...this.summaries.values()].map((s) => [this.index.get(s.conv)!, s.seq, this.str(s.ts), s.room === undefined ? 0 : this.str(s.room) + 1]);
+    if (this.unencodable) return undefined;
     const strs = this.strings.map((s) => Buffer.from(s, 'utf8'));
-    const stringBytes = strs.reduce((n, s) => n + 2 + s.length, 0);
-    const sums = [...this.summaries.values()];
-    const total = HEADER + stringBytes + this.used + 16 * sums.length + 4;
+    const stringBytes = align(strs.reduce((n, s) => n + 2 + s.length, 0));
+    const total = HEADER + stringBytes + 4 * (this.used + 4 * sums.length) + 4;
     const out = Buffer.alloc(total);
-    out.writeUInt32LE(MAGIC, 0);
-    out[4] = VERSION;
-    out[5] = sealed ? 1 : 0;
-    out.writeUInt32LE(this.seg, 8);
-    out.writeUInt32LE(this.covered, 12);
-    out.writeUInt32LE(this.records, 16);
-    out.writeUInt32LE(this.lastOff < 0 ? NONE : this.lastOff, 20);
-    out.writeUInt32LE(this.lastCrc, 24);
-    out.writeUInt32LE(strs.length, 28);
-    out.writeUInt32LE(stringBytes, 32);
-    out.writeUInt32LE(this.used, 36);
-    out.writeUInt32LE(sums.length, 40);
+    const header = [MAGIC, VERSION, sealed ? 1 : 0, this.seg, this.covered, this.records, this.lastOff < 0 ? NONE : this.lastOff, this.lastCrc, strs.length, stringBytes, this.used, sums.length];
+    header.forEach((v, i) => out.writeUInt32LE(v >>> 0, 4 * i));
     let p = HEADER;
     for (const s of strs) {
       out.writeUInt16LE(s.length, p);
       s.copy(out, p + 2);
       p += 2 + s.length;
     }
-    this.body.copy(out, p, 0, this.used);
-    p += this.used;
-    for (const s of sums) {
-      out.writeUInt32LE(this.index.get(s.conv)!, p);
-      out.writeUInt32LE(s.seq, p + 4);
-      out.writeUInt32LE(this.str(s.ts), p + 8);
-      out.writeUInt32LE(s.room === undefined ? 0 : this.str(s.room) + 1, p + 12);
-      p += 16;
-    }
-    // Summaries may have added strings (ts, room) after the table was laid out: encode again then.
-    if (this.strings.length !== strs.length) return this.encode(sealed);
+    p = HEADER + stringBytes;
+    Buffer.from(this.body.buffer, this.body.byteOffset, this.used * 4).copy(out, p);
+    p += this.used * 4;
+    for (const sum of sums) for (const v of sum) p = out.writeUInt32LE(v!, p);
     out.writeUInt32LE(crc32(out, 0, p), p);
     return out;
+  }
+
+  private words(...vs: number[]): void {
+    this.ensure(vs.length);
+    for (const v of vs) this.body[this.used++] = v;
   }
 
   private str(s: string): number {
@@ -205,35 +187,39 @@ export class SidecarBuilder {
     return i;
   }
 
-  private u32(v: number): void {
-    this.body.writeUInt32LE(v >>> 0, this.used);
-    this.used += 4;
-  }
-
   private ensure(n: number): void {
     if (this.used + n <= this.body.length) return;
     let size = this.body.length * 2;
     while (size < this.used + n) size *= 2;
-    const grown = Buffer.allocUnsafe(size);
-    this.body.copy(grown, 0, 0, this.used);
+    const grown = new Uint32Array(size);
+    grown.set(this.body.subarray(0, this.used));
     this.body = grown;
   }
 }
 
+function align(n: number): number {
+  return (n + 3) & ~3;
+}
+
 /** Parses and checks a sidecar file; a string says why it cannot be used. */
-export function parseSidecar(buf: Buffer, seg: number): Sidecar | string {
-  if (buf.length < HEADER + 4) return 'too short';
-  if (buf.readUInt32LE(0) !== MAGIC) return 'not a sidecar';
-  if (buf[4] !== VERSION) return `version ${buf[4]}`;
+export function parseSidecar(file: Buffer, seg: number): Sidecar | string {
+  if (!LITTLE_ENDIAN) return 'big-endian host';
+  if (file.length < 8 || file.readUInt32LE(0) !== MAGIC) return 'not a sidecar';
+  const version = file.readUInt32LE(4) & 0xff;
+  if (version !== VERSION) return `version ${version}`;
+  if (file.length < HEADER + 4 || file.length % 4 !== 0) return 'bad length';
+  // One word-aligned copy if the file's bytes do not start on a word boundary.
+  const buf = file.byteOffset % 4 === 0 ? file : Buffer.from(file);
+  const words = new Uint32Array(buf.buffer, buf.byteOffset, buf.length / 4);
   const end = buf.length - 4;
   if (crc32(buf, 0, end) !== buf.readUInt32LE(end)) return 'bad CRC';
-  if (buf.readUInt32LE(8) !== seg) return 'wrong segment';
-  const count = buf.readUInt32LE(28);
-  const stringBytes = buf.readUInt32LE(32);
-  const bodyBytes = buf.readUInt32LE(36);
-  const sumCount = buf.readUInt32LE(40);
+  if (words[3] !== seg) return 'wrong segment';
+  const count = words[8]!;
+  const stringBytes = words[9]!;
+  const bodyWords = words[10]!;
+  const sumCount = words[11]!;
   // Every length is checked against the file before it is trusted.
-  if (HEADER + stringBytes + bodyBytes + 16 * sumCount !== end || count * 2 > stringBytes) return 'bad lengths';
+  if (stringBytes % 4 !== 0 || HEADER + stringBytes + 4 * (bodyWords + 4 * sumCount) !== end || count * 2 > stringBytes) return 'bad lengths';
   const strings: string[] = [];
   let p = HEADER;
   const stringsEnd = HEADER + stringBytes;
@@ -244,91 +230,87 @@ export function parseSidecar(buf: Buffer, seg: number): Sidecar | string {
     strings.push(buf.toString('utf8', p + 2, p + 2 + len));
     p += 2 + len;
   }
-  if (p !== stringsEnd) return 'bad string table';
-  const body = buf.subarray(p, p + bodyBytes);
-  const bad = walk(body, strings, undefined);
-  if (bad) return bad;
-  p += bodyBytes;
+  if (align(p) !== stringsEnd) return 'bad string table';
+  const bodyAt = stringsEnd / 4;
+  // The body is checked entry by entry as it is replayed (replaySidecar), not walked twice.
+  const body = words.subarray(bodyAt, bodyAt + bodyWords);
   const summaries: Summary[] = [];
-  for (let i = 0; i < sumCount; i++, p += 16) {
-    const conv = strings[buf.readUInt32LE(p)];
-    const ts = strings[buf.readUInt32LE(p + 8)];
-    const room = buf.readUInt32LE(p + 12);
+  for (let i = 0, w = bodyAt + bodyWords; i < sumCount; i++, w += 4) {
+    const conv = strings[words[w]!];
+    const ts = strings[words[w + 2]!];
+    const room = words[w + 3]!;
     if (conv === undefined || ts === undefined || room > strings.length) return 'bad summary';
-    summaries.push({ conv, seq: buf.readUInt32LE(p + 4), ts, room: room === 0 ? undefined : strings[room - 1] });
+    summaries.push({ conv, seq: words[w + 1]!, ts, room: room === 0 ? undefined : strings[room - 1] });
   }
-  const lastOff = buf.readUInt32LE(20);
   return {
     seg,
-    sealed: (buf[5]! & 1) === 1,
-    covered: buf.readUInt32LE(12),
-    records: buf.readUInt32LE(16),
-    lastOff: lastOff === NONE ? -1 : lastOff,
-    lastCrc: buf.readUInt32LE(24),
+    sealed: (words[2]! & 1) === 1,
+    covered: words[4]!,
+    records: words[5]!,
+    lastOff: words[6] === NONE ? -1 : words[6]!,
+    lastCrc: words[7]!,
     strings,
     body,
     summaries,
   };
 }
 
-/** Replays a parsed sidecar's entries into `sink`, in log order. */
-export function replaySidecar(sc: Sidecar, sink: SegmentSink): void {
-  walk(sc.body, sc.strings, sink);
-}
-
-/** Walks body entries, checking every index and length; with no sink it only checks. */
-function walk(body: Buffer, strings: string[], sink: SegmentSink | undefined): string | undefined {
-  const n = body.length;
+/**
+ * Replays a parsed sidecar's entries into `sink`, in log order, checking every index and length on the
+ * way. A string says why it stopped: the CRC matched, so only a bug could make that happen, and the
+ * caller must then forget what was replayed (the store reloads without this sidecar).
+ */
+export function replaySidecar(sc: Sidecar, sink: SegmentSink): string | undefined {
+  const w = sc.body;
+  const strings = sc.strings;
+  const n = w.length;
   let p = 0;
-  const s = (at: number): string | undefined => strings[body.readUInt32LE(at)];
   while (p < n) {
-    const kind = body[p]!;
+    const kind = w[p]!;
     switch (kind) {
       case K_M:
       case K_H: {
-        const size = kind === K_M ? 21 : 17;
+        const size = kind === K_M ? 6 : 5;
         if (p + size > n) return 'truncated entry';
-        const conv = s(p + 1);
-        const inboxIx = kind === K_M ? body.readUInt32LE(p + 17) : 0;
+        const conv = strings[w[p + 1]!];
+        const inboxIx = kind === K_M ? w[p + 5]! : 0;
         if (conv === undefined || inboxIx > strings.length) return 'bad string index';
-        const inbox = inboxIx === 0 ? undefined : strings[inboxIx - 1];
-        sink?.message(kind === K_M ? 'M' : 'H', conv, body.readUInt32LE(p + 5), body.readUInt32LE(p + 9), body.readUInt32LE(p + 13), inbox);
+        sink.message(kind === K_M ? 'M' : 'H', conv, w[p + 2]!, w[p + 3]!, w[p + 4]!, inboxIx === 0 ? undefined : strings[inboxIx - 1]);
         p += size;
         break;
       }
       case K_U: {
-        if (p + 9 > n) return 'truncated entry';
-        const name = s(p + 1);
-        const lastSeen = s(p + 5);
+        if (p + 3 > n) return 'truncated entry';
+        const name = strings[w[p + 1]!];
+        const lastSeen = strings[w[p + 2]!];
         if (name === undefined || lastSeen === undefined) return 'bad string index';
-        sink?.user(name, lastSeen);
-        p += 9;
+        sink.user(name, lastSeen);
+        p += 3;
         break;
       }
       case K_D: {
-        if (p + 9 > n) return 'truncated entry';
-        const user = s(p + 1);
-        const count = body.readUInt32LE(p + 5);
+        if (p + 3 > n) return 'truncated entry';
+        const user = strings[w[p + 1]!];
+        const count = w[p + 2]!;
         if (user === undefined) return 'bad string index';
-        if (count > (n - p - 9) / 8) return 'truncated entry';
+        if (count > (n - p - 3) / 2) return 'truncated entry';
         const refs: MessageRef[] = [];
-        for (let i = 0; i < count; i++) {
-          const at = p + 9 + 8 * i;
-          const conv = s(at);
+        for (let i = 0, at = p + 3; i < count; i++, at += 2) {
+          const conv = strings[w[at]!];
           if (conv === undefined) return 'bad string index';
-          refs.push({ conv, seq: body.readUInt32LE(at + 4) });
+          refs.push({ conv, seq: w[at + 1]! });
         }
-        sink?.delivered(user, refs);
-        p += 9 + 8 * count;
+        sink.delivered(user, refs);
+        p += 3 + 2 * count;
         break;
       }
       case K_I: {
-        if (p + 21 > n) return 'truncated entry';
-        const user = s(p + 1);
-        const conv = s(p + 5);
+        if (p + 6 > n) return 'truncated entry';
+        const user = strings[w[p + 1]!];
+        const conv = strings[w[p + 2]!];
         if (user === undefined || conv === undefined) return 'bad string index';
-        sink?.inboxCopy(user, conv, body.readUInt32LE(p + 9), body.readDoubleLE(p + 13));
-        p += 21;
+        sink.inboxCopy(user, conv, w[p + 3]!, w[p + 4]! * 2 ** 32 + w[p + 5]!);
+        p += 6;
         break;
       }
       default:

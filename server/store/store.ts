@@ -41,6 +41,8 @@ export interface Draft {
    * stores do; the file store ignores it).
    */
   mid?: string;
+  /** Known users the text mentions (`@name`), as the hub resolved them. */
+  mentions?: string[];
 }
 
 /** A message's identity. Inbox delivery is marked by identity, never by count. */
@@ -91,6 +93,25 @@ export interface HistoryPage {
   more: boolean;
 }
 
+/** A change to a stored message (amend). Who may make it is the hub's business, not the store's. */
+export type Change =
+  | { kind: 'edit'; text: string; ts: string }
+  | { kind: 'delete'; ts: string }
+  /** `on`: add `name`'s reaction with `emoji`; otherwise take it away. */
+  | { kind: 'react'; emoji: string; name: string; on: boolean };
+
+/** A message's state after an amend: deleted, or its (edited) text and its reactions. */
+export interface Amended {
+  deleted?: true;
+  text?: string;
+  editedTs?: string;
+  /** Emoji to who reacted with it. */
+  reactions?: Record<string, string[]>;
+}
+
+/** amend() of a seq that is not a retained, durable message of the conversation. */
+export class NoSuchMessage extends Error {}
+
 export type Done = (err: Error | null) => void;
 /**
  * `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set.
@@ -117,6 +138,15 @@ export interface Store {
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void;
   /** Durable messages only: an append whose done has not yet been called successfully is not served. */
   history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage>;
+  /** One retained, durable message in its latest state (amendments applied), or undefined. */
+  message(conv: ConvKey, seq: number): Promise<ChatMessage | undefined>;
+  /**
+   * Durably records a change to a retained message: an edit, a deletion (the message keeps its seq;
+   * readers then see `deleted: true` and an empty text), a reaction added or taken away. Every message
+   * the store hands out afterwards (history, inbox) shows it, after a restart too. `done(null, state)`
+   * once durable; `done(NoSuchMessage)` when the seq is not a retained message of the conversation.
+   */
+  amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void;
   /** The highest durable seq of a conversation, 0 when none. */
   lastSeq(conv: ConvKey): Promise<number>;
   /** Display names of the rooms with any retained message, for `rooms` after a restart. */

@@ -3,7 +3,11 @@
 // bounds what may queue for a slow reader, and lets its owner pause reading and learn when the send
 // buffer has drained. What a message *means* is the owner's business: the chat transport and the echo
 // server pass different `message` callbacks.
-import type { Socket } from 'node:net';
+//
+// The byte stream is any Duplex: a net.Socket after an HTTP/1.1 Upgrade, a TLSSocket, or an HTTP/2
+// stream after an extended CONNECT (RFC 8441), whose DATA frames carry the WebSocket frames.
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { corkUntilNextTurn } from './corker.js';
 import { DEFLATE_THRESHOLD, deflateMessage, type DeflateParams } from './deflate.js';
 import { CloseCode, type WsError } from './errors.js';
@@ -67,7 +71,7 @@ type State = 'open' | 'closing' | 'closed';
  * socket, and the socket points back at its connection here.
  */
 const kConnection = Symbol('WsConnection');
-interface ConnectionSocket extends Socket {
+interface ConnectionSocket extends Duplex {
   [kConnection]: WsConnection;
 }
 
@@ -92,7 +96,7 @@ export class WsConnection implements ReceiverHandlers, LivenessMember {
   private readonly sweep: LivenessSweep;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     opts: WsConnectionOptions,
     private readonly handlers: WsConnectionHandlers,
   ) {
@@ -110,7 +114,9 @@ export class WsConnection implements ReceiverHandlers, LivenessMember {
   start(head: Buffer): void {
     const socket = this.socket as ConnectionSocket;
     socket[kConnection] = this;
-    socket.setNoDelay(true);
+    // Small frames must leave at once; an HTTP/2 stream has no Nagle of its own (its session's socket
+    // is set up by whoever accepted it).
+    if (socket instanceof Socket) socket.setNoDelay(true);
     socket.on('data', WsConnection.onSocketData);
     socket.on('drain', WsConnection.onSocketDrain);
     socket.on('end', WsConnection.onSocketEnd);
@@ -195,7 +201,7 @@ export class WsConnection implements ReceiverHandlers, LivenessMember {
   }
 
   /** The peer half-closed without a close frame: it has nothing more to say, so neither do we. */
-  private static onSocketEnd(this: Socket): void {
+  private static onSocketEnd(this: Duplex): void {
     if (!this.destroyed) this.end();
   }
 

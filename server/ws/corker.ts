@@ -4,14 +4,14 @@
 //
 // While corked, what a turn wrote is already counted in socket.writableLength, so a connection's
 // unsent bytes (and the slow-consumer bound judged on them) include this turn's.
-import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 
 // Per-socket turn state lives on the socket itself. A Map<Socket, number> cleared every turn was the
 // first version: re-growing its table each turn cost the chatty benchmark 1-2 ms of p99 latency
 // (docs/benchmarks.md), while a number on the socket costs nothing to reset — the turn counter moves.
 const kTurn = Symbol('parley.corkTurn');
 
-interface CorkableSocket extends Socket {
+interface CorkableSocket extends Writable {
   [kTurn]?: number;
 }
 
@@ -19,7 +19,7 @@ interface CorkableSocket extends Socket {
 let turn = 1;
 let scheduled = false;
 /** Sockets corked this turn: a reused array with its own length, so a turn allocates nothing. */
-const corked: (Socket | undefined)[] = [];
+const corked: (Writable | undefined)[] = [];
 let corkedCount = 0;
 
 function flush(): void {
@@ -33,8 +33,11 @@ function flush(): void {
   }
 }
 
-/** Corks `socket` until the next turn, unless it already is. Call before each write. */
-export function corkUntilNextTurn(socket: Socket): void {
+/**
+ * Corks `socket` until the next turn, unless it already is. Call before each write. Any Writable will
+ * do: a socket, a TLS socket, an HTTP/2 stream.
+ */
+export function corkUntilNextTurn(socket: Writable): void {
   const s = socket as CorkableSocket;
   if (s[kTurn] === turn) return;
   s[kTurn] = turn;

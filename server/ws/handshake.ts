@@ -28,6 +28,12 @@ export interface HandshakeOptions {
   allowedOrigins: readonly string[];
   /** Offer permessage-deflate when the client asks for it. */
   deflate: boolean;
+  /**
+   * The owner's own origin rule, replacing the default (the request's own Host, or one of
+   * allowedOrigins). A server that knows its public names decides by them, because a Host header
+   * is whatever name the browser used, a DNS-rebinding attacker's included.
+   */
+  originAllowed?: (origin: string | undefined, host: string | undefined) => boolean;
 }
 
 export type HandshakeResult =
@@ -66,13 +72,18 @@ function normaliseOrigin(origin: string): string | undefined {
  * Browsers always send Origin; other clients usually do not, and gain nothing by lying, so the check
  * only protects users' browsers from other sites opening sockets with their cookies (CSWSH).
  */
-function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
   if (origin === undefined) return true;
   if (allowed.includes('*')) return true;
   const norm = normaliseOrigin(origin);
   if (norm === undefined) return allowed.includes(origin);
   if (host !== undefined && new URL(norm).host === host.toLowerCase()) return true;
   return allowed.some((a) => normaliseOrigin(a) === norm);
+}
+
+/** The owner's origin rule when it has one, else the default. */
+export function checkOrigin(origin: string | undefined, host: string | undefined, opts: HandshakeOptions): boolean {
+  return opts.originAllowed ? opts.originAllowed(origin, host) : originAllowed(origin, host, opts.allowedOrigins);
 }
 
 function reject(status: number, reason: string, headers: Record<string, string> = {}): HandshakeResult {
@@ -92,7 +103,7 @@ export function validateUpgrade(req: UpgradeRequest, opts: HandshakeOptions): Ha
   }
   const key = h['sec-websocket-key'];
   if (!isValidKey(key)) return reject(400, 'Sec-WebSocket-Key must be 16 bytes in base64');
-  if (!originAllowed(h.origin, h.host, opts.allowedOrigins)) return reject(403, 'origin not allowed');
+  if (!checkOrigin(h.origin, h.host, opts)) return reject(403, 'origin not allowed');
 
   const ext = opts.deflate ? negotiateDeflate(h['sec-websocket-extensions']) : undefined;
   const lines = [

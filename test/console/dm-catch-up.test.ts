@@ -2,12 +2,13 @@
 // it yet: the server writes it to the dead connection and counts it delivered, so the offline inbox
 // never hands it out again. The client must find it on its own after reconnecting: once, in order.
 // The dead link is a proxy between client and server that drops the client's side and keeps the
-// server's side open and silent, as a broken network path does.
+// server's side open and silent, as a broken network path does. Both users are accounts: DMs with a
+// guest are never stored, so they have no inbox and no history to catch up from.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
-import { helloTcp, type TcpClient } from '../helpers/tcp-client.js';
+import { startServer, tempDir, type RunningServer } from '../helpers/server.js';
+import { accountTcp, type TcpClient } from '../helpers/tcp-client.js';
 
 interface Link {
   client: Socket;
@@ -86,11 +87,13 @@ const lines = (out: string, re: RegExp): string[] => out.split('\n').filter((l) 
 
 describe('console client: DMs across a dead link', () => {
   it('a DM the server sent into a dead connection shows after the reconnect, once and in order', async () => {
-    const vic = await helloTcp(server.tcpPort, 'vic');
+    (await accountTcp(server.tcpPort, 'uma', 'uma-password')).close();
+    const vic = await accountTcp(server.tcpPort, 'vic');
     tcps.push(vic);
     vic.send({ type: 'join', room: 'general', id: 'j' });
     await vic.next((e) => e.type === 'members');
-    const uma = runConsole(['--host', '127.0.0.1', '--port', String(proxy.port), '--name', 'uma']);
+    // The reconnect logs in with the token the first login saved.
+    const uma = runConsole(['--host', '127.0.0.1', '--port', String(proxy.port), '--name', 'uma'], { env: { PARLEY_PASSWORD: 'uma-password', XDG_CONFIG_HOME: tempDir('parley-cfg-') } });
     consoles.push(uma);
     await uma.waitFor(/#general: /);
     await vic.next((e) => e.type === 'joined' && e.name === 'uma');

@@ -64,3 +64,29 @@ describe('interpret', () => {
     expect(interpret('hi', { current: undefined, oldestShown: undefined })).toMatchObject({ kind: 'usage' });
   });
 });
+
+describe('names and mentions', () => {
+  it('spells out zero-width characters in names and at the start of a line, not inside text', async () => {
+    const { neutralise, neutraliseName, mentions } = await import('../../console-client/render.js');
+    expect(neutraliseName('al\u200bice')).toBe('al<U+200B>ice');
+    expect(neutralise('\u200bhello')).toBe('<U+200B>hello');
+    expect(neutralise('family \u{1F468}\u200d\u{1F469}')).toBe('family \u{1F468}\u200d\u{1F469}');
+    expect(neutralise('a\u202eb')).toBe('a<U+202E>b');
+    expect(mentions('hey Amy, look', 'amy')).toBe(true);
+    expect(mentions('amyx is here', 'amy')).toBe(false);
+    expect(mentions('a.b', 'a.b')).toBe(true);
+    expect(mentions('axb', 'a.b')).toBe(false);
+  });
+
+  it('usage says the form once; unknown commands and aliases', () => {
+    const ctx = { current: 'general', oldestShown: undefined };
+    expect(interpret('/msg bob', ctx)).toEqual({ kind: 'usage', code: 'usage', message: '/msg NAME TEXT' });
+    expect(interpret('/frob', ctx)).toMatchObject({ kind: 'usage', code: 'unknown command' });
+    expect(interpret('/j dev', ctx)).toMatchObject({ kind: 'request', req: { type: 'join', room: 'dev' }, switchTo: 'dev' });
+    expect(interpret('/part', ctx)).toMatchObject({ kind: 'request', req: { type: 'leave', room: 'general' } });
+    expect(interpret('/list', ctx)).toMatchObject({ kind: 'request', req: { type: 'rooms' } });
+    expect(interpret('/topic', ctx)).toMatchObject({ kind: 'request', req: { type: 'topic', room: 'general' } });
+    expect(interpret('/away', ctx)).toEqual({ kind: 'request', req: { type: 'away' } });
+    expect(interpret('hi', { current: undefined, query: 'bob', oldestShown: undefined })).toMatchObject({ kind: 'request', req: { type: 'dm', to: 'bob', text: 'hi' } });
+  });
+});

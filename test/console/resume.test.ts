@@ -27,7 +27,7 @@ describe('console clients across kill -9', () => {
     await ann.waitFor(/#r: /);
     await bob.waitFor(/#r: /);
     for (let i = 1; i <= 5; i++) ann.type(`before-${i}`);
-    await bob.waitFor(/<ann> before-5/);
+    await bob.waitFor(/<ann~> before-5/);
 
     await server.stop('SIGKILL');
     await bob.waitFor(/lost/);
@@ -38,15 +38,15 @@ describe('console clients across kill -9', () => {
     carl.send({ type: 'join', room: 'r' });
     for (let i = 1; i <= 3; i++) carl.send({ type: 'say', room: 'r', text: `during-${i}`, id: i });
     await carl.next((e) => e.type === 'ack' && e.re === 3);
-    await bob.waitFor(/<carl> during-3/, 20_000);
-    await ann.waitFor(/<carl> during-3/, 20_000);
+    await bob.waitFor(/<carl~> during-3/, 20_000);
+    await ann.waitFor(/<carl~> during-3/, 20_000);
     ann.type('after');
-    await bob.waitFor(/<ann> after/);
+    await bob.waitFor(/<ann~> after/);
     for (const c of [ann, bob]) {
       const out = c.out();
-      for (let i = 1; i <= 5; i++) expect(count(out, new RegExp(`<ann> before-${i}$`))).toBe(1);
-      for (let i = 1; i <= 3; i++) expect(count(out, new RegExp(`<carl> during-${i}$`))).toBe(1);
-      expect(count(out, /<ann> after$/)).toBe(1);
+      for (let i = 1; i <= 5; i++) expect(count(out, new RegExp(`<ann~> before-${i}$`))).toBe(1);
+      for (let i = 1; i <= 3; i++) expect(count(out, new RegExp(`<carl~> during-${i}$`))).toBe(1);
+      expect(count(out, /<ann~> after$/)).toBe(1);
       expect(count(out, /connected to /)).toBe(2);
     }
     carl.close();

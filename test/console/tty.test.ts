@@ -52,7 +52,7 @@ describe.skipIf(skip)('console client on a terminal', () => {
     tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '30', '-e', 'NO_COLOR=1', cmd);
     await waitScreen(/Your name:\s*$/m);
     tmux('send-keys', '-t', session, 'ZED', 'Enter');
-    await waitScreen(/already taken/);
+    await waitScreen(/already online/);
     await waitScreen(/Your name:\s*$/m);
     tmux('send-keys', '-t', session, 'amy', 'Enter');
     await waitScreen(/\[#general\] >\s*$/m);
@@ -60,11 +60,13 @@ describe.skipIf(skip)('console client on a terminal', () => {
     await waitScreen(/> half-typed words$/m);
     holder.send({ type: 'say', room: 'general', text: 'interrupting \u001b[2J you' });
     // The message and the redrawn prompt are two writes; the screen is read once both have landed.
-    const s = await waitScreen(/<zed> interrupting.*\n.*> half-typed words\s*$/);
+    const s = await waitScreen(/<zed~> interrupting.*\n.*\n.*> half-typed words\s*$/);
     const lines = s.trimEnd().split('\n');
-    // The message sits on its own line above the prompt, and the prompt still holds the typing.
+    // The message sits on its own line above the status line and the prompt, and the prompt still
+    // holds the typing.
     expect(lines.at(-1)).toBe('[#general] > half-typed words');
-    expect(lines.at(-2)).toMatch(/^\[\d\d:\d\d\] <zed> interrupting \^\[\[2J you$/);
+    expect(lines.at(-2)).toBe('amy [1:#general]');
+    expect(lines.at(-3)).toMatch(/^\[\d\d:\d\d\] <zed~> interrupting \^\[\[2J you$/);
     tmux('send-keys', '-t', session, 'Enter');
     await holder.next((e) => e.type === 'message' && e.text === 'half-typed words');
     tmux('send-keys', '-t', session, '/quit', 'Enter');

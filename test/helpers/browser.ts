@@ -32,10 +32,11 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<TestBrowser> {
+/** `extraArgs`: more Chromium switches, e.g. --ignore-certificate-errors-spki-list=HASH to trust a test certificate. */
+export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrowser> {
   // launch() runs Chromium on a fresh temporary profile that playwright deletes on close, and every
   // newContext() is a separate incognito-like profile inside it: no state survives between tests.
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...extraArgs], timeout: 30_000 });
   return {
     browser,
     context: (opts = {}) =>

@@ -21,8 +21,10 @@ export class FakePeer implements Peer {
   session!: Session;
   private inbox: Request[] = [];
   constructor(readonly remote: string) {}
-  send(event: Outgoing): void {
-    if (!this.closed) this.events.push(structuredClone(event.event));
+  send(event: Outgoing): boolean {
+    if (this.closed) return false;
+    this.events.push(structuredClone(event.event));
+    return true;
   }
   close(): void {
     this.closed = true;
@@ -51,6 +53,12 @@ export class FakePeer implements Peer {
     }
     return out;
   }
+}
+
+/** The reply to the request with this id, once it has come. */
+export async function reply(peer: FakePeer, re: string | number): Promise<ServerEvent> {
+  await waitFor(() => peer.events.some((e) => 're' in e && e.re === re));
+  return peer.events.find((e) => 're' in e && e.re === re)!;
 }
 
 export async function waitFor(cond: () => boolean): Promise<void> {

@@ -12,6 +12,8 @@ export const CONSOLE_JS = join(ROOT, 'dist', 'console-client', 'main.js');
 export interface RunningServer {
   tcpPort: number;
   httpPort: number;
+  /** The IRC listener's port; undefined when the server runs with --no-irc. */
+  ircPort: number | undefined;
   proc: ChildProcess;
   /** Everything the server wrote to stderr so far. */
   stderr(): string;
@@ -28,7 +30,8 @@ export function tempDir(prefix = 'parley-test-'): string {
  * overrides them (later flags win), e.g. ['--data-dir', dir] together with ['--memory=false'].
  */
 export function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, opts: { prefix?: string[] } = {}): Promise<RunningServer> {
-  const base = ['--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0'];
+  // --irc-port 0 too: the IRC listener is on by default, and 6667 (or 6697 with TLS) cannot be shared by parallel tests.
+  const base = ['--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--irc-tls-port', '0'];
   if (!args.some((a) => a.startsWith('--data-dir') || a.startsWith('--memory'))) base.push('--memory');
   // Tests send faster than a person types; the rate limits have tests of their own, which pass
   // --rate-limit (or --no-rate-limit=false) to keep them on.
@@ -50,7 +53,11 @@ export function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, op
     proc.stderr!.setEncoding('utf8');
     proc.stderr!.on('data', (chunk: string) => {
       err += chunk;
-      const m = /parley listening tcp=\S+:(\d+) http=\S+:(\d+)/.exec(err);
+      // The whole line (its LF seen), so the optional parts after http= (tls, metrics=, irc=, data=)
+      // are never cut off.
+      const line = /parley listening tcp=\S+:(\d+) http=\S+:(\d+)([^\n]*)\n/.exec(err);
+      const irc = line ? / irc=\S+:(\d+)/.exec(line[3]!) : null;
+      const m = line ? [line[0], line[1], line[2], irc?.[1]] : null;
       if (m && timer.hasRef()) {
         clearTimeout(timer);
         timer.unref();
@@ -61,6 +68,7 @@ export function startServer(args: string[] = [], env: NodeJS.ProcessEnv = {}, op
         resolveStart({
           tcpPort: Number(m[1]),
           httpPort: Number(m[2]),
+          ircPort: m[3] === undefined ? undefined : Number(m[3]),
           proc,
           stderr: () => err,
           stop: (signal = 'SIGTERM') => {

@@ -1,6 +1,7 @@
 // A raw protocol client for tests: writes JSON lines (or raw bytes) and reads events, with waits that
 // fail loudly instead of hanging.
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 
 export type Event = Record<string, unknown> & { type: string };
 
@@ -17,10 +18,19 @@ export interface TcpClient {
   close(): void;
 }
 
+export interface TcpConnectOptions {
+  /** Source address, e.g. 127.0.0.2 to be another client address on loopback. */
+  localAddress?: string;
+  /** Speak TLS with these options (ca, servername, ...); resolves after the handshake. */
+  tls?: ConnectionOptions;
+}
+
 /** `port` may also be `{ path }`: a Unix socket (cluster tests reach nodes in namespaces that way). */
-export function connectTcp(port: number | { path: string }, host = '127.0.0.1'): Promise<TcpClient> {
+export function connectTcp(port: number | { path: string }, host = '127.0.0.1', opts: TcpConnectOptions = {}): Promise<TcpClient> {
   return new Promise((resolve, reject) => {
-    const socket = typeof port === 'number' ? connect({ port, host }) : connect(port);
+    const local = opts.localAddress ? { localAddress: opts.localAddress } : {};
+    const socket =
+      typeof port !== 'number' ? connect(port) : opts.tls ? connectTls({ port, host, ...local, ...opts.tls }) : connect({ port, host, ...local });
     const events: Event[] = [];
     const taken = new Set<number>();
     let waiters: (() => void)[] = [];
@@ -48,7 +58,7 @@ export function connectTcp(port: number | { path: string }, host = '127.0.0.1'):
     };
     socket.on('close', onEnd);
     socket.on('error', () => {});
-    socket.once('connect', () => {
+    socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
       const client: TcpClient = {
         socket,
         events,

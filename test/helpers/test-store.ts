@@ -3,6 +3,8 @@
 // two steps of the hub and check that "history then live, no gap, no duplicate" still holds.
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/validate.js';
+import { Amendments, toRecord } from '../../server/store/amendments.js';
+import { NoSuchMessage, type Amended, type Change } from '../../server/store/store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, Store, UserPage } from '../../server/store/store.js';
 
 interface Pending {
@@ -20,6 +22,7 @@ export class TestStore implements Store {
   private queue: Pending[] = [];
   private heldReads: (() => void)[] | undefined;
   failReads = false;
+  private readonly amends = new Amendments();
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -74,8 +77,22 @@ export class TestStore implements Store {
   async history(conv: ConvKey, q: HistoryQuery): Promise<HistoryPage> {
     await this.gate();
     const all = (this.durable.get(conv) ?? []).filter((m) => (q.after === undefined || m.seq > q.after) && (q.before === undefined || m.seq < q.before));
-    if (q.from === 'oldest') return { messages: all.slice(0, q.limit), more: all.length > q.limit };
-    return { messages: all.slice(Math.max(0, all.length - q.limit)), more: all.length > q.limit };
+    const view = (ms: ChatMessage[]): ChatMessage[] => ms.map((m) => this.amends.view(conv, m));
+    if (q.from === 'oldest') return { messages: view(all.slice(0, q.limit)), more: all.length > q.limit };
+    return { messages: view(all.slice(Math.max(0, all.length - q.limit))), more: all.length > q.limit };
+  }
+
+  async message(conv: ConvKey, seq: number): Promise<ChatMessage | undefined> {
+    await this.gate();
+    const m = this.durable.get(conv)?.find((x) => x.seq === seq);
+    return m && this.amends.view(conv, m);
+  }
+
+  /** Amendments are durable at once (a microtask). */
+  amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
+    if (!this.durable.get(conv)?.some((x) => x.seq === seq)) return queueMicrotask(() => done(new NoSuchMessage('no such message'), undefined));
+    const state = this.amends.apply(toRecord(conv, seq, change));
+    queueMicrotask(() => done(null, state));
   }
 
   async lastSeq(conv: ConvKey): Promise<number> {

@@ -13,6 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { ROOT } from './server.js';
@@ -156,9 +157,17 @@ export function upgradeHeaders(port: number, host = '127.0.0.1'): Record<string,
  * Sends a raw HTTP request text and resolves with the response once the server closes the socket or
  * sends a complete response (101: head only). For handshake tables: anything can be sent.
  */
-export function rawHttp(port: number, request: string, timeoutMs = 5000, host = '127.0.0.1'): Promise<HttpResponse> {
+export function rawHttp(
+  port: number,
+  request: string,
+  timeoutMs = 5000,
+  host = '127.0.0.1',
+  /** tls: speak TLS (HTTPS) with these options; localAddress: the source address on loopback. */
+  via: { tls?: ConnectionOptions; localAddress?: string } = {},
+): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ port, host });
+    const local = via.localAddress ? { localAddress: via.localAddress } : {};
+    const socket = via.tls ? connectTls({ port, host, ...local, ...via.tls }) : connect({ port, host, ...local });
     let buf = Buffer.alloc(0);
     const timer = setTimeout(() => {
       socket.destroy();
@@ -192,7 +201,7 @@ export function rawHttp(port: number, request: string, timeoutMs = 5000, host = 
       clearTimeout(timer);
       reject(e);
     });
-    socket.on('connect', () => socket.write(request));
+    socket.on(via.tls ? 'secureConnect' : 'connect', () => socket.write(request));
   });
 }
 

@@ -1,8 +1,8 @@
 // The client half of the protocol that both clients share, driven by hand-written server events:
 // what it writes, what it lets the client show, and in which order.
 import { describe, expect, it } from 'vitest';
-import { ClientCore, type WireRequest } from '../../protocol/client-core.js';
-import type { ChatMessage, HistoryEvent, RequestId } from '../../protocol/messages.js';
+import { ClientCore, type HelloRefused } from '../../protocol/client-core.js';
+import type { ChatMessage, ErrorEvent, HistoryEvent, Request, RequestId } from '../../protocol/messages.js';
 
 const TS = '2026-01-01T00:00:00.000Z';
 
@@ -15,7 +15,7 @@ function said(room: string, seq: number): ChatMessage {
 
 /** A core as a client wires it: everything written and everything released through `show` is kept. */
 function setup(opts: { catchUpPage?: number } = {}) {
-  const sent: WireRequest[] = [];
+  const sent: Request[] = [];
   const shown: ChatMessage[][] = [];
   const core = new ClientCore({ send: (r) => sent.push(r), show: (m) => shown.push(m), ...opts });
   const welcome = (): void => {
@@ -24,7 +24,7 @@ function setup(opts: { catchUpPage?: number } = {}) {
   };
   /** Requests written since the last call, hellos aside. */
   let seen = 0;
-  const written = (): WireRequest[] => sent.slice(seen, (seen = sent.length)).filter((r) => r.type !== 'hello');
+  const written = (): Request[] => sent.slice(seen, (seen = sent.length)).filter((r) => r.type !== 'hello');
   /** The last history request written, for answering it. */
   const lastHistoryId = (): RequestId => {
     const h = [...sent].reverse().find((r) => r.type === 'history');
@@ -242,5 +242,135 @@ describe('ClientCore: rooms', () => {
     welcome();
     expect(written()).toEqual([{ type: 'join', room: 'General', since: 2, id: expect.anything() }]);
     expect(core.freshHistory([said('general', 2), said('general', 3)]).map((m) => m.seq)).toEqual([3]);
+  });
+});
+
+describe('ClientCore: accounts and tokens', () => {
+  function auth() {
+    const sent: Request[] = [];
+    const tokens: [string, string | undefined][] = [];
+    const refused: HelloRefused[] = [];
+    const core = new ClientCore({ send: (r) => sent.push(r), tokenChanged: (n, t) => tokens.push([n, t]), helloRefused: (w) => refused.push(w) });
+    const hellos = (): Request[] => sent.filter((r) => r.type === 'hello');
+    const welcome = (name: string, account: boolean, token?: string): boolean =>
+      core.accept({ type: 'welcome', protocol: 1, name, session: 's', server: 'parley', time: TS, account, ...(token ? { token } : {}) });
+    return { core, sent, tokens, refused, hellos, welcome };
+  }
+
+  it('a password is sent in one hello only; the welcome token logs in after every reconnect', () => {
+    const { core, tokens, hellos, welcome } = auth();
+    core.connected('ann', 'correct horse');
+    expect(hellos()[0]).toMatchObject({ name: 'ann', password: 'correct horse' });
+    expect(hellos()[0]).not.toHaveProperty('token');
+    expect(welcome('Ann', true, 'T1')).toBe(true);
+    expect(core.account).toBe(true);
+    expect(tokens).toEqual([['Ann', 'T1']]);
+    core.disconnected();
+    core.connected('ann');
+    expect(hellos()[1]).toMatchObject({ name: 'ann', token: 'T1' });
+    expect(hellos()[1]).not.toHaveProperty('password');
+    // The welcome repeats the token: nothing new to store.
+    welcome('Ann', true, 'T1');
+    expect(tokens).toHaveLength(1);
+  });
+
+  it('a guest says a bare hello, and a token kept for one name is never sent for another', () => {
+    const { core, hellos, welcome } = auth();
+    core.useToken('bob', 'TB');
+    core.connected('cy');
+    expect(hellos()[0]).toEqual({ type: 'hello', name: 'cy', protocol: 1, client: 'parley', id: expect.anything() });
+    welcome('cy', false);
+    expect(core.account).toBe(false);
+    core.disconnected();
+    core.connected('BOB');
+    expect(hellos()[1]).toMatchObject({ name: 'BOB', token: 'TB' });
+  });
+
+  it('a refused token is forgotten and reported; the next hello asks without it', () => {
+    const { core, tokens, refused, hellos } = auth();
+    core.useToken('ann', 'OLD');
+    const id = core.connected('ann');
+    expect(core.helloPending).toBe(true);
+    expect(core.accept({ type: 'error', code: 'bad_credentials', message: 'wrong name, password or token', re: id })).toBe(false);
+    expect(refused.map((r) => [r.kind, r.used, r.name])).toEqual([['token_refused', 'token', 'ann']]);
+    expect(tokens).toEqual([['ann', undefined]]);
+    expect(core.tokenFor('ann')).toBeUndefined();
+    expect(core.helloPending).toBe(false);
+    expect(core.isReady).toBe(false);
+    core.connected('ann');
+    expect(hellos()[1]).not.toHaveProperty('token');
+  });
+
+  it('classifies the other refusals: password needed, wrong password, rate limited with its wait, names', () => {
+    const { core, refused, tokens } = auth();
+    core.useToken('ann', 'KEEP');
+    const err = (code: ErrorEvent['code'], re: RequestId, extra: Partial<ErrorEvent> = {}): boolean => core.accept({ type: 'error', code, message: code, re, ...extra });
+    err('auth_required', core.connected('zed'));
+    err('bad_credentials', core.connected('ann', 'nope'));
+    err('rate_limited', core.connected('ann'), { retryAfterMs: 42_000 });
+    err('name_taken', core.connected('amy'));
+    expect(refused.map((r) => r.kind)).toEqual(['password_needed', 'wrong_password', 'rate_limited', 'name']);
+    expect(refused[2]).toMatchObject({ retryAfterMs: 42_000, used: 'token' });
+    // Neither a wrong password nor a rate limit says anything about the token: it stays.
+    expect(tokens).toEqual([]);
+    expect(core.tokenFor('ann')).toBe('KEEP');
+    // An error that answers something else is the client's, as before.
+    expect(err('not_member', 99)).toBe(true);
+  });
+
+  it('register makes the guest an account with a token; logout forgets it', () => {
+    const { core, sent, tokens, hellos, welcome } = auth();
+    core.connected('dot');
+    welcome('dot', false);
+    core.request({ type: 'register', password: 'a long password' });
+    const reg = sent.at(-1)!;
+    expect(reg).toMatchObject({ type: 'register', password: 'a long password' });
+    expect(core.accept({ type: 'ack', re: reg.id!, token: 'TD' })).toBe(true);
+    expect(core.account).toBe(true);
+    expect(tokens).toEqual([['dot', 'TD']]);
+    core.disconnected();
+    core.connected('dot');
+    expect(hellos().at(-1)).toMatchObject({ token: 'TD' });
+    welcome('dot', true, 'TD');
+    core.request({ type: 'logout', all: true });
+    const out = sent.at(-1)!;
+    expect(out).toMatchObject({ type: 'logout', all: true });
+    core.accept({ type: 'ack', re: out.id! });
+    expect(tokens).toEqual([['dot', 'TD'], ['dot', undefined]]);
+    core.disconnected();
+    core.connected('dot');
+    expect(hellos().at(-1)).not.toHaveProperty('token');
+  });
+
+  it('a register refused (bad_password) leaves a guest a guest', () => {
+    const { core, sent, tokens, welcome } = auth();
+    core.connected('eve');
+    welcome('eve', false);
+    core.request({ type: 'register', password: 'short' });
+    expect(core.accept({ type: 'error', code: 'bad_password', message: 'a password is 8-1024 characters', re: sent.at(-1)!.id })).toBe(true);
+    expect(core.account).toBe(false);
+    expect(tokens).toEqual([]);
+  });
+});
+
+describe('ClientCore: who is a guest', () => {
+  it('follows members, joined, users and the welcome; a message is a guest\'s when it says so or its room sender is one', () => {
+    const { core, welcome } = setup();
+    welcome();
+    expect(core.isGuest('ann')).toBe(true);
+    core.accept({ type: 'members', room: 'general', users: ['ann', 'Bob', 'cy'], guests: ['ann', 'cy'] });
+    expect([core.isGuest('ann'), core.isGuest('bob'), core.isGuest('CY')]).toEqual([true, false, true]);
+    expect(core.sentByGuest(said('general', 1))).toBe(false); // zoe: never described
+    core.accept({ type: 'joined', room: 'general', name: 'zoe', ts: TS, guest: true });
+    expect(core.sentByGuest(said('general', 2))).toBe(true);
+    // Another zoe, an account now (the guest left and the name was registered).
+    core.accept({ type: 'joined', room: 'general', name: 'Zoe', ts: TS });
+    expect(core.sentByGuest(said('general', 3))).toBe(false);
+    expect(core.sentByGuest({ ...said('general', 4), guest: true })).toBe(true);
+    core.accept({ type: 'users', room: 'general', users: [{ name: 'bob', online: true, guest: true }] });
+    expect(core.isGuest('bob')).toBe(true);
+    // A DM is marked only by its own flag: guest-ness of a name says nothing about who sent a stored DM.
+    expect(core.sentByGuest(dm('cy', 'ann', 1))).toBe(false);
+    expect(core.sentByGuest({ ...dm('cy', 'ann', 2), guest: true })).toBe(true);
   });
 });

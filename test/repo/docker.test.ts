@@ -6,7 +6,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, tempDir } from '../helpers/server.js';
+import { makeCert } from '../helpers/certs.js';
+import { ROOT, startServer, tempDir } from '../helpers/server.js';
 
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const stages = dockerfile.split(/^FROM /m).slice(1);
@@ -59,7 +60,7 @@ describe('Dockerfile and docker-compose.yaml', () => {
     mkdirSync(dataDir);
     const proc = spawn(process.execPath, cmd.slice(1), {
       cwd: app,
-      env: { ...process.env, ...env, PARLEY_DATA_DIR: dataDir, PARLEY_TCP_PORT: '0', PARLEY_HTTP_PORT: '0', PARLEY_HOST: '127.0.0.1' },
+      env: { ...process.env, ...env, PARLEY_DATA_DIR: dataDir, PARLEY_TCP_PORT: '0', PARLEY_HTTP_PORT: '0', PARLEY_IRC_PORT: '0', PARLEY_IRC_TLS_PORT: '0', PARLEY_HOST: '127.0.0.1' },
     });
     let err = '';
     proc.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
@@ -80,6 +81,27 @@ describe('Dockerfile and docker-compose.yaml', () => {
     proc.kill('SIGTERM');
     expect(await new Promise((r) => proc.once('exit', r))).toBe(0);
   }, 120_000);
+
+  it('the HEALTHCHECK probes /healthz over HTTP, and over HTTPS when PARLEY_TLS_CERT is set', async () => {
+    const cmd = JSON.parse(/^\s+CMD (\[.*\])$/m.exec(/^HEALTHCHECK[^\n]*\\\n([^\n]*)$/m.exec(runStage)![1]!)![1]!) as string[];
+    expect(cmd.slice(0, 2)).toEqual(['node', '-e']);
+    const probe = (env: NodeJS.ProcessEnv): Promise<number | null> =>
+      new Promise((resolve) => {
+        const p = spawn(process.execPath, cmd.slice(1), { env: { ...process.env, ...env }, stdio: 'ignore' });
+        p.once('exit', resolve);
+      });
+    const cert = makeCert(tempDir('parley-docker-tls-'));
+    const tlsEnv = { PARLEY_TLS_CERT: cert.certFile, PARLEY_TLS_KEY: cert.keyFile };
+    const [plain, tls] = await Promise.all([startServer(), startServer([], tlsEnv)]);
+    try {
+      expect(await probe({ PARLEY_HTTP_PORT: String(plain.httpPort) })).toBe(0);
+      expect(await probe({ PARLEY_HTTP_PORT: String(tls.httpPort), ...tlsEnv })).toBe(0);
+      // The probe fails when nothing answers /healthz the way it asks (here: plain HTTP to HTTPS).
+      expect(await probe({ PARLEY_HTTP_PORT: String(tls.httpPort) })).toBe(1);
+    } finally {
+      await Promise.all([plain.stop(), tls.stop()]);
+    }
+  }, 60_000);
 
   it('exposes the default ports, keeps data in a volume, and compose agrees', () => {
     expect(runStage).toMatch(/^EXPOSE 9000 8080$/m);

@@ -27,16 +27,53 @@ describe('parseConfig', () => {
     [['--log-level', 'loud'], {}, /one of/],
     [[], { PARLEY_MEMORY: 'maybe' }, /PARLEY_MEMORY must be true or false/],
     [['--no-deflate=1'], {}, /takes no value/],
+    [['--tls-cert', 'c.pem'], {}, /--tls-cert and --tls-key go together/],
+    [[], { PARLEY_TLS_KEY: 'k.pem' }, /--tls-cert and --tls-key go together/],
+    [['--metrics-token', 'short'], {}, /at least 16 characters/],
+    [['--metrics-host', '9100'], {}, /ADDR:PORT/],
+    [['--metrics-host', '127.0.0.1:70000'], {}, /ADDR:PORT/],
+    [['--public-url', 'chat.example.com'], {}, /must be a URL/],
+    [['--public-url', 'ftp://chat.example.com'], {}, /http:\/\/ or https:\/\//],
+    [['--max-connections-per-ip', '-1'], {}, /whole number/],
   ];
   it.each(bad)('rejects %j %j', (argv, env, message) => {
     const r = parseConfig(argv, env);
     expect(r.ok).toBe(false);
     if (!r.ok && !r.help) expect(r.error).toMatch(message);
   });
+  it('has safe defaults for the internet-facing limits', () => {
+    expect(parseConfig([], {})).toMatchObject({
+      ok: true,
+      config: { maxConnectionsPerIp: 100, maxConnections: 10_000, publicUrls: [], tlsCert: undefined, tlsKey: undefined, metricsToken: undefined, metricsHost: undefined },
+    });
+  });
+  it('reads TLS files, caps and metrics settings; --metrics-host takes ADDR:PORT, [IPv6]:PORT or :PORT', () => {
+    const r = parseConfig(['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--max-connections-per-ip', '0', '--max-connections=5', '--metrics-host', '[::1]:9100'], {
+      PARLEY_METRICS_TOKEN: '0123456789abcdef',
+    });
+    expect(r).toMatchObject({
+      ok: true,
+      config: { tlsCert: 'c.pem', tlsKey: 'k.pem', maxConnectionsPerIp: 0, maxConnections: 5, metricsHost: { host: '::1', port: 9100 }, metricsToken: '0123456789abcdef' },
+    });
+    expect(parseConfig(['--metrics-host', ':9100'], {})).toMatchObject({ ok: true, config: { metricsHost: { host: '0.0.0.0', port: 9100 } } });
+  });
+  it('--public-url is repeatable and comma-separated; flags replace the environment\'s list, then add up', () => {
+    const env = { PARLEY_PUBLIC_URL: 'https://env.example' };
+    expect(parseConfig([], env)).toMatchObject({ ok: true, config: { publicUrls: ['https://env.example'] } });
+    const r = parseConfig(['--public-url', 'https://a.example', '--public-url=https://b.example:8443,http://c.example'], env);
+    expect(r).toMatchObject({ ok: true, config: { publicUrls: ['https://a.example', 'https://b.example:8443', 'http://c.example'] } });
+    expect(parseConfig(['--allowed-origins', 'https://x.example', '--allowed-origins', 'https://y.example'], {})).toMatchObject({
+      ok: true,
+      config: { allowedOrigins: ['https://x.example', 'https://y.example'] },
+    });
+  });
   it('--help lists every flag with its env variable', () => {
     expect(parseConfig(['--help'], {})).toEqual({ ok: false, help: true });
     const text = helpText();
-    for (const flag of ['--host', '--tcp-port', '--http-port', '--max-message-bytes', '--log-level', '--data-dir', '--fsync', '--memory', '--allowed-origins']) {
+    for (const flag of [
+      '--host', '--tcp-port', '--http-port', '--max-message-bytes', '--log-level', '--data-dir', '--fsync', '--memory', '--allowed-origins',
+      '--tls-cert FILE', '--tls-key FILE', '--max-connections-per-ip N', '--max-connections N', '--public-url URL', '--metrics-token TOKEN', '--metrics-host ADDR:PORT',
+    ]) {
       expect(text).toContain(flag);
     }
     expect(text).toContain('PARLEY_TCP_PORT');

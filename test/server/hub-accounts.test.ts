@@ -2,13 +2,9 @@
 // sessions of one account share it. Row by row, each with the exact error code docs/protocol.md names.
 import { describe, expect, it } from 'vitest';
 import type { ServerEvent } from '../../protocol/messages.js';
-import { settle, setup, waitFor, type FakePeer } from '../helpers/hub-harness.js';
+import { reply, settle, setup, waitFor, type FakePeer } from '../helpers/hub-harness.js';
 
 const lastOf = (peer: FakePeer, type: ServerEvent['type']): ServerEvent | undefined => [...peer.events].reverse().find((e) => e.type === type);
-const reply = async (peer: FakePeer, re: string | number): Promise<ServerEvent> => {
-  await waitFor(() => peer.events.some((e) => 're' in e && e.re === re));
-  return peer.events.find((e) => 're' in e && e.re === re)!;
-};
 
 describe('hub accounts: who may use a name', () => {
   it('a registered name needs credentials: auth_required without, bad_credentials when wrong, the same for an unknown name', async () => {
@@ -208,5 +204,46 @@ describe('look-alike names', () => {
     await user('alice');
     const other = await user('alina');
     expect(lastOf(other.peer, 'welcome')).toMatchObject({ name: 'alina' });
+  });
+});
+
+describe('accounts against abuse', () => {
+  it("ten bad passwords lock the password out for a minute, never the account's own devices holding a token", async () => {
+    const { user, raw } = setup();
+    const owner = await user('amy', { account: true });
+    const token = (owner.peer.events.find((e) => e.type === 'ack' && e.re === 'register') as { token: string }).token;
+    owner.session.disconnected();
+    const thief = raw();
+    for (let i = 0; i < 11; i++) {
+      thief.send({ type: 'hello', name: 'amy', password: `guess-${i}`, id: i });
+      await reply(thief.peer, i);
+    }
+    expect(lastOf(thief.peer, 'error')).toMatchObject({ code: 'rate_limited' });
+    const device = raw();
+    device.send({ type: 'hello', name: 'amy', token, id: 't' });
+    expect(await reply(device.peer, 't')).toMatchObject({ type: 'welcome', account: true });
+    // A wrong token is still a failure, and still limited.
+    const other = raw();
+    other.send({ type: 'hello', name: 'amy', token: 'x'.repeat(43), id: 'bad' });
+    expect(await reply(other.peer, 'bad')).toMatchObject({ type: 'error', code: 'rate_limited' });
+  });
+
+  it('a password change and logout all end the account\'s other connections, not only their tokens', async () => {
+    const { user } = setup();
+    const a = await user('zoe', { account: true });
+    const b = await user('zoe', { account: true });
+    const c = await user('zoe', { account: true });
+    a.send({ type: 'password', old: 'pw-of-zoe', new: 'zoe-new-password', id: 'p' });
+    expect(await reply(a.peer, 'p')).toMatchObject({ type: 'ack' });
+    for (const s of [b, c]) {
+      expect(s.peer.closed).toBe(true);
+      expect(lastOf(s.peer, 'error')).toMatchObject({ code: 'bad_credentials', fatal: true });
+    }
+    expect(a.peer.closed).toBe(false);
+    const d = await user('yan', { account: true });
+    const e = await user('yan', { account: true });
+    d.send({ type: 'logout', all: true, id: 'l' });
+    await reply(d.peer, 'l');
+    expect(e.peer.closed).toBe(true);
   });
 });

@@ -1,14 +1,9 @@
 // Topics, away and whois as the hub serves them.
 import { describe, expect, it } from 'vitest';
-import type { ServerEvent } from '../../protocol/messages.js';
 import { FileTopics } from '../../server/kv/room-topics.js';
-import { settle, setup, waitFor, type FakePeer } from '../helpers/hub-harness.js';
+import { reply, settle, setup } from '../helpers/hub-harness.js';
 import { tempDir } from '../helpers/server.js';
 
-const reply = async (peer: FakePeer, re: string | number): Promise<ServerEvent> => {
-  await waitFor(() => peer.events.some((e) => 're' in e && e.re === re));
-  return peer.events.find((e) => 're' in e && e.re === re)!;
-};
 
 describe('topics', () => {
   it('a member sets the topic, every member hears it, a joiner gets it after members, and an empty text clears it', async () => {

@@ -343,3 +343,22 @@ describe('hub room membership', () => {
     expect(left.map((e) => (e as { room: string }).room).sort()).toEqual(['r1', 'r2', 'r3']);
   });
 });
+
+describe('leaving', () => {
+  it('after bye, the rooms hear a plain left; a dropped connection is left with reason disconnect', async () => {
+    const { user } = setup();
+    const watcher = await user('watcher');
+    const polite = await user('polite');
+    const dropped = await user('dropped');
+    for (const u of [watcher, polite, dropped]) u.send({ type: 'join', room: 'r' });
+    await settle();
+    polite.send({ type: 'bye' });
+    dropped.session.disconnected();
+    await settle();
+    const lefts = watcher.peer.events.filter((e) => e.type === 'left');
+    expect(lefts).toEqual([
+      { type: 'left', room: 'r', name: 'polite', ts: expect.any(String) },
+      { type: 'left', room: 'r', name: 'dropped', ts: expect.any(String), reason: 'disconnect' },
+    ]);
+  });
+});

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../protocol/messages.js';
-import { ConvIndex } from '../../server/store/conv-index.js';
-import { crc32 } from '../../server/store/crc32.js';
+import { ConvIndex, SlotList } from '../../server/store/conv-index.js';
+import { crc32, crc32Tables } from '../../server/store/crc32.js';
 import { KnownUsers } from '../../server/store/known-users.js';
 import { MessageCache, messageBytes } from '../../server/store/message-cache.js';
 import { handBack, stamp, type Numbering } from '../../server/store/numbering.js';
@@ -26,6 +26,13 @@ describe('crc32', () => {
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
     expect(crc32(Buffer.from('xx123456789yy'), 2, 11)).toBe(0xcbf43926);
     expect(crc32(Buffer.alloc(0))).toBe(0);
+  });
+
+  it('the native and the portable implementation agree', () => {
+    const rand = Buffer.alloc(10_007);
+    for (let i = 0; i < rand.length; i++) rand[i] = (i * 2654435761) >>> 24;
+    for (const [a, b] of [[0, rand.length], [3, 9_999], [5, 6], [7, 7]] as const) expect(crc32(rand, a, b)).toBe(crc32Tables(rand, a, b));
+    expect(crc32Tables(Buffer.from('123456789'))).toBe(0xcbf43926);
   });
 });
 
@@ -65,6 +72,25 @@ describe('ConvIndex', () => {
     }
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(ix.seqAt(0)).toBe(300_001);
+  });
+});
+
+describe('SlotList', () => {
+  it('merges copies with in-order entries: one per seq, the latest in the log wins, newest N kept', () => {
+    const ix = new ConvIndex();
+    for (const s of [8, 9, 10]) ix.push(s, 5, s * 100, 10);
+    const copies = new SlotList();
+    for (const s of [6, 4, 8, 7, 5]) copies.add(s, 7, s * 10, 20); // 8 is also in the index, older there
+    expect(copies.mergedWith(ix, 5)).toEqual([
+      { seq: 6, seg: 7, off: 60, len: 20 },
+      { seq: 7, seg: 7, off: 70, len: 20 },
+      { seq: 8, seg: 7, off: 80, len: 20 },
+      { seq: 9, seg: 5, off: 900, len: 10 },
+      { seq: 10, seg: 5, off: 1000, len: 10 },
+    ]);
+    const many = new SlotList();
+    for (let s = 1; s <= 10_000; s++) many.add(s, 1, s, 1);
+    expect(many.mergedWith(new ConvIndex(), 3).map((x) => x.seq)).toEqual([9998, 9999, 10_000]);
   });
 });
 
@@ -153,6 +179,8 @@ describe('record codec', () => {
     const h = Buffer.from(encodeMessage('H', 'd:al|bob', d, undefined));
     expect(readHead(h, 0, h.length)).toEqual({ t: 'H', conv: 'd:al|bob', seq: 1, ts: m.ts, inbox: undefined, room: undefined });
     expect(decodeRecord(h.toString())).toEqual({ t: 'H', conv: 'd:al|bob', msg: d, inbox: undefined });
+    const g = { ...msg(3), guest: true as const };
+    expect(decodeRecord(encodeMessage('M', 'r:lobby', g, undefined))).toEqual({ t: 'M', conv: 'r:lobby', msg: g, inbox: undefined });
   });
 
   it('the head reader gives up (the caller parses) on escapes, other records and truncation', () => {

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../protocol/messages.js';
+import { crc32 } from '../../server/store/crc32.js';
 import { dmConv, roomConv } from '../../server/store/store.js';
 import { dm, historySeqs, newDir, open, range, say, segmentFiles, seqs, sidecarFiles } from './store-helpers.js';
 
@@ -106,6 +107,26 @@ describe('store startup', () => {
     expect(d.warnings).toEqual([]);
     expect(await state(d.store)).toEqual(want);
     await d.store.close();
+  });
+
+  it('a sidecar that passes its CRC but does not add up is dropped and the load starts over without it', async () => {
+    const dir = newDir();
+    const opts = { segmentBytes: 2000 };
+    const a = await open(dir, opts);
+    for (let i = 1; i <= 60; i++) await say(a.store, i % 2 ? 'Odd' : 'Even', `m${i}`);
+    await a.store.close();
+    const idx = join(dir, sidecarFiles(dir)[1]!);
+    const buf = fs.readFileSync(idx);
+    // Point the first entry's conversation at a string that does not exist, then fix the CRC up.
+    const body = 48 + buf.readUInt32LE(36);
+    buf.writeUInt32LE(0xfffffff, body + 4);
+    buf.writeUInt32LE(crc32(buf, 0, buf.length - 4), buf.length - 4);
+    fs.writeFileSync(idx, buf);
+    const b = await open(dir, opts);
+    expect(b.warnings).toEqual([expect.stringMatching(/bad string index; scanning/)]);
+    expect(await historySeqs(b.store, 'Odd')).toEqual(range(1, 30));
+    expect(await historySeqs(b.store, 'Even')).toEqual(range(1, 30));
+    await b.store.close();
   });
 
   it('a sidecar copied beside the wrong segment of the same size is noticed', async () => {

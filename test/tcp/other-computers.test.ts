@@ -32,11 +32,11 @@ describe.skipIf(skip)('clients on other computers', () => {
     const bob = runConsole(['--host', pc2.serverAddress, '--port', String(server.tcpPort), '--name', 'bob'], netns(pc2.ns));
     procs.push(alice, bob);
     await bob.waitFor(/#general: .*bob/);
-    await alice.waitFor(/bob joined #general|#general: .*bob/);
+    await alice.waitFor(/bob~? joined #general|#general: .*bob/);
     alice.type('hello from pc1');
-    await bob.waitFor(/<alice> hello from pc1/);
+    await bob.waitFor(/<alice~?> hello from pc1/);
     bob.type('hi alice, pc2 here');
-    await alice.waitFor(/<bob> hi alice, pc2 here/);
+    await alice.waitFor(/<bob~?> hi alice, pc2 here/);
     // The server saw them arrive from their own hosts' addresses, not loopback.
     expect(server.stderr()).toMatch(/connect tcp 10\.\d+\.1\.2:/);
     expect(server.stderr()).toMatch(/connect tcp 10\.\d+\.2\.2:/);

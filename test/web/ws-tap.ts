@@ -9,6 +9,8 @@ type Json = Record<string, unknown>;
 export interface WsTap {
   /** Every request the page sent, parsed, across all its connections. */
   readonly sent: Json[];
+  /** Every event the server sent the page (before any rewrite), parsed, across all its connections. */
+  readonly received: Json[];
   /** Applied to each server event before the page sees it. */
   rewrite: ((ev: Json) => Json) | undefined;
   /** Closes the page's side of every connection, keeps the server's sides open, refuses new ones. */
@@ -31,6 +33,7 @@ export async function tapWebSocket(page: Page): Promise<WsTap> {
   let refusing = false;
   const tap: WsTap = {
     sent: [],
+    received: [],
     rewrite: undefined,
     async cut() {
       refusing = true;
@@ -59,6 +62,7 @@ export async function tapWebSocket(page: Page): Promise<WsTap> {
       if (!link.cut) server.send(m);
     });
     server.onMessage((m) => {
+      if (typeof m === 'string') tap.received.push(JSON.parse(m) as Json);
       if (link.cut) return;
       ws.send(typeof m === 'string' && tap.rewrite ? JSON.stringify(tap.rewrite(JSON.parse(m) as Json)) : m);
     });

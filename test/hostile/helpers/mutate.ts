@@ -314,7 +314,8 @@ export function expectForText(text: string): Expect {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return { kind: 'error', code: 'bad_request' };
   const o = v as Record<string, unknown>;
   const type = typeof o.type === 'string' ? o.type : '';
-  if (Object.prototype.hasOwnProperty.call(o, 'id')) {
+  // A null id is an absent one, like every optional field (docs/protocol.md, section 2).
+  if (Object.prototype.hasOwnProperty.call(o, 'id') && o.id !== null) {
     if (!isRequestId(o.id)) return { kind: 'error', code: 'bad_request' };
     return { kind: 'reply', id: o.id, type, late: type === 'say' || type === 'dm' };
   }
