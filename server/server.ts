@@ -84,7 +84,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = cluster?.accounts ?? (config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line)));
   const topics: TopicStore = cluster?.topics ?? (config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line)));
-  const reads: ReadStore = cluster ? new MemoryReads() : config.memory ? new MemoryReads() : new FileReads(config.dataDir, (line) => log.warn(line));
+  const reads: ReadStore = cluster?.reads ?? (config.memory ? new MemoryReads() : new FileReads(config.dataDir, (line) => log.warn(line)));
   try {
     await accounts.open();
     await topics.open();

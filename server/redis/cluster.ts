@@ -1,11 +1,12 @@
 // Cluster mode's composition: from one Redis URL, the command connection, the subscriber, and the
-// Redis implementations of the hub's seams (store, bus, accounts, topics, directory). server.ts
-// chooses between this and the embedded ones; nothing else knows which it got.
+// Redis implementations of the hub's seams (store, bus, accounts, topics, read markers, directory).
+// server.ts chooses between this and the embedded ones; nothing else knows which it got.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AccountStore } from '../accounts/account-store.js';
 import type { Bus } from '../bus.js';
 import type { Directory } from '../hub/directory.js';
+import type { ReadStore } from '../kv/read-markers.js';
 import type { TopicStore } from '../kv/room-topics.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -16,9 +17,10 @@ import { PRESENCE_SCRIPTS } from './presence-scripts.js';
 import { ACCOUNT_SCRIPTS, RedisAccounts } from './redis-accounts.js';
 import { RedisBus } from './redis-bus.js';
 import { RedisDirectory } from './redis-directory.js';
+import { ADVANCE_READ, RedisReads } from './redis-reads.js';
 import { RedisStore } from './redis-store.js';
 import { RedisTopics } from './redis-topics.js';
-import { APPEND } from './scripts.js';
+import { AMEND, APPEND, COMPACT_AMENDS } from './scripts.js';
 import { RedisSubscriber } from './subscriber.js';
 import { describeTarget, parseRedisUrl } from './url.js';
 
@@ -36,6 +38,7 @@ export interface Cluster {
   bus: Bus;
   accounts: AccountStore;
   topics: TopicStore;
+  reads: ReadStore;
   directory: Directory;
   /** For /healthz: degraded while either connection to Redis is down. */
   health(): { status: 'ok' | 'degraded'; redis: { url: string; connected: boolean; subscribed: boolean; inFlight: number } };
@@ -46,7 +49,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const target = parseRedisUrl(opts.url);
   const node = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   // Every script is loaded as part of each (re)connection, so EVALSHA never meets an empty cache.
-  const redis = new RedisClient({ target, name: `parley-${node}`, log: opts.log, scripts: [APPEND, ...ACCOUNT_SCRIPTS, ...PRESENCE_SCRIPTS] });
+  const redis = new RedisClient({ target, name: `parley-${node}`, log: opts.log, scripts: [APPEND, AMEND, COMPACT_AMENDS, ADVANCE_READ, ...ACCOUNT_SCRIPTS, ...PRESENCE_SCRIPTS] });
   try {
     await redis.ready(opts.connectWaitMs ?? 10_000);
   } catch (err) {
@@ -73,6 +76,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     bus,
     accounts: new RedisAccounts(redis),
     topics: new RedisTopics(redis),
+    reads: new RedisReads(redis),
     directory,
     health: () => {
       const connected = redis.connected;

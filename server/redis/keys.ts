@@ -11,6 +11,8 @@ export const keys = {
   meta: (conv: ConvKey): string => `${P}:{c:${conv}}:meta`,
   /** Stream: one entry per message, id `<seq>-0`, fields d (the draft as JSON) and t (ts in ms). */
   log: (conv: ConvKey): string => `${P}:{c:${conv}}:log`,
+  /** Hash seq -> the message's edits, deletion and reactions (change records, one JSON line each). */
+  amends: (conv: ConvKey): string => `${P}:{c:${conv}}:amends`,
   /** String `seq|ts`: a client's message id already stored in this conversation by this sender. */
   mid: (conv: ConvKey, fromKey: string, mid: string): string => `${P}:{c:${conv}}:mid:${fromKey}:${mid}`,
   /** Sorted set of `conv#seq` (score: ts) waiting for a user who was offline. */
@@ -28,6 +30,8 @@ export const keys = {
   accountSkeletons: `${P}:accounts:skeletons`,
   claims: `${P}:accounts:claims`,
   token: (id: string): string => `${P}:token:${id}`,
+  /** Hash conv (`r:<room>` or `w:<user>`) -> `seq|display name`: an account's read markers. */
+  reads: (key: string): string => `${P}:{a:${key}}:reads`,
   /** Hash room key -> topic JSON. */
   topics: `${P}:topics`,
   /** Sorted set of node ids, score: the time (ms) by which the node promises its next heartbeat. */

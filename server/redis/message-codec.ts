@@ -12,12 +12,14 @@ interface StoredDraft {
   text: string;
   action?: true;
   guest?: true;
+  mentions?: string[];
 }
 
 export function encodeDraft(d: Draft): string {
   const s: StoredDraft = d.room !== undefined ? { room: d.room, from: d.from, text: d.text } : { to: d.to, from: d.from, text: d.text };
   if (d.action === true) s.action = true;
   if (d.guest === true) s.guest = true;
+  if (d.mentions !== undefined && d.mentions.length > 0) s.mentions = d.mentions;
   return JSON.stringify(s);
 }
 
@@ -38,6 +40,10 @@ export function decodeMessage(draftJson: string, seq: number, tsMs: number): Cha
   else return undefined;
   if (d.action === true) m.action = true;
   if (d.guest === true) m.guest = true;
+  if (Array.isArray(d.mentions)) {
+    const names: unknown[] = d.mentions;
+    if (names.length > 0 && names.every((n): n is string => typeof n === 'string')) m.mentions = names;
+  }
   return m;
 }
 

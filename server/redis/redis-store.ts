@@ -1,6 +1,7 @@
 // The Store contract on Redis: a conversation is a hash (seq, epoch, last ts) and a stream of its
 // retained messages; the append script numbers, stores and publishes in one step. Reads go to the
-// streams. Known users, rooms and inboxes are small structures beside them (keys.ts).
+// streams. Edits, deletions and reactions are change records in a hash beside the stream (amend-log.ts),
+// applied to every message read. Known users, rooms and inboxes are small structures beside them (keys.ts).
 //
 // "Durable" here means "in Redis": an append's done is called when Redis has run the script, which
 // with appendonly yes + appendfsync always means fsynced before Redis replied (README: what an ack
@@ -13,8 +14,9 @@ import { NoSuchMessage, type Amended, type Appended, type Change, type ConvKey, 
 import { asArray, asInt, asString, type RedisClient } from './client.js';
 import type { ConvMemory } from './conv-memory.js';
 import { channels, keys } from './keys.js';
+import { applyAmends, compacted, COMPACT_OVER, encodeChange, replay } from './amend-log.js';
 import { encodeDraft, entryMessage } from './message-codec.js';
-import { APPEND } from './scripts.js';
+import { AMEND, APPEND, COMPACT_AMENDS } from './scripts.js';
 
 export interface RedisStoreOptions {
   redis: RedisClient;
@@ -70,6 +72,7 @@ export class RedisStore implements Store {
               : { type: 'message', to: draft.to, from: draft.from, text: draft.text, seq, ts: new Date(Number(tsText)).toISOString() };
           if (draft.action === true) msg.action = true;
           if (draft.guest === true) msg.guest = true;
+          if (draft.mentions !== undefined && draft.mentions.length > 0) msg.mentions = draft.mentions;
           if (draft.room !== undefined && conv.startsWith('r:') && !this.listed.has(conv)) {
             this.listed.add(conv);
             this.redis.command(['HSETNX', keys.rooms, conv.slice(2), draft.room]).catch(() => this.listed.delete(conv));
@@ -98,17 +101,41 @@ export class RedisStore implements Store {
       else this.opts.log.warn(`redis: skipped a malformed entry of ${conv}`);
     }
     if (!oldest) messages.reverse();
-    return { messages, more };
+    if (messages.length === 0) return { messages, more };
+    const fields = asArray(await this.redis.command(['HMGET', keys.amends(conv), ...messages.map((m) => String(m.seq))]));
+    return { messages: applyAmends(conv, messages, fields.map((f) => asString(f ?? null))), more };
   }
 
-  // Not yet in cluster mode (the branch predates edits, deletes and reactions): the next commit stores
-  // them in Redis. Until then no message can be amended, which clients see as no_such_message.
-  async message(_conv: ConvKey, _seq: number): Promise<ChatMessage | undefined> {
-    return undefined;
+  async message(conv: ConvKey, seq: number): Promise<ChatMessage | undefined> {
+    const [entries, field] = await Promise.all([
+      this.redis.command(['XRANGE', keys.log(conv), `${seq}-0`, `${seq}-0`]),
+      this.redis.command(['HGET', keys.amends(conv), String(seq)]),
+    ]);
+    const first = asArray(entries)[0];
+    const msg = first === undefined ? undefined : entryMessage(first);
+    return msg && applyAmends(conv, [msg], [asString(field)])[0];
   }
 
-  amend(_conv: ConvKey, _seq: number, _change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
-    queueMicrotask(() => done(new NoSuchMessage('amending a message is not supported in cluster mode yet'), undefined));
+  /**
+   * The AMEND script appends the change to the message's records only if the message is in the
+   * stream, atomically, and answers with all of them: the state is their replay. A field that has
+   * grown long (reactions toggled many times) is rewritten shorter, unless it changed meanwhile.
+   */
+  amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void {
+    this.redis.eval(AMEND, [keys.log(conv), keys.amends(conv)], [seq, encodeChange(conv, seq, change), this.opts.historyPerRoom]).then(
+      (reply) => {
+        const all = asString(reply);
+        if (all === null) return done(new NoSuchMessage(`no message ${seq} in ${conv}`), undefined);
+        const { amendments, lines } = replay([all]);
+        const state = amendments.get(conv, seq);
+        if (!state) return done(new Error(`the changes of ${conv} ${seq} could not be read back`), undefined);
+        if (lines > COMPACT_OVER) {
+          this.redis.eval(COMPACT_AMENDS, [keys.amends(conv)], [seq, all, compacted(amendments)]).catch((err: Error) => this.opts.log.debug(`redis: compacting ${conv} ${seq}: ${err.message}`));
+        }
+        done(null, state);
+      },
+      (err: Error) => done(err, undefined),
+    );
   }
 
   async lastSeq(conv: ConvKey): Promise<number> {
@@ -160,8 +187,7 @@ export class RedisStore implements Store {
         const hash = ref.lastIndexOf('#');
         const conv = ref.slice(0, hash);
         const seq = Number(ref.slice(hash + 1));
-        const entries = asArray(await this.redis.command(['XRANGE', keys.log(conv), `${seq}-0`, `${seq}-0`]));
-        const msg = entries[0] === undefined ? undefined : entryMessage(entries[0]);
+        const msg = await this.message(conv, seq);
         return { ref, conv, msg };
       }),
     );

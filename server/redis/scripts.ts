@@ -53,3 +53,46 @@ redis.call('PUBLISH', ARGV[6], ARGV[7] .. '\\n' .. seq .. '\\n' .. epoch .. '\\n
 return {1, stamp, epoch}
 `,
 );
+
+/**
+ * KEYS: log, amendments (hash seq -> the message's change records, one JSON line each).
+ * ARGV: 1 seq, 2 the change record (JSON), 3 retention (messages a conversation keeps).
+ * Returns false when the seq is not a retained message, else every record of the message so far,
+ * this one last, newline-separated: the node replays them (store/amendments.ts) into the state.
+ *
+ * Lua only appends text, so the rules of what an edit, delete or reaction does live in one place, in
+ * TypeScript, for the file, memory and Redis stores alike; the script's atomicity gives every node
+ * the same order of changes. The hash is swept of messages that aged out of the stream when it holds
+ * more fields than the stream retains.
+ */
+export const AMEND = new Script(
+  'amend',
+  `
+local id = ARGV[1] .. '-0'
+if #redis.call('XRANGE', KEYS[1], id, id) == 0 then return false end
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+local all = old and (old .. '\\n' .. ARGV[2]) or ARGV[2]
+redis.call('HSET', KEYS[2], ARGV[1], all)
+if redis.call('HLEN', KEYS[2]) > tonumber(ARGV[3]) then
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  local floor = first and tonumber(string.match(first[1], '^(%d+)')) or math.huge
+  for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
+    if tonumber(f) < floor then redis.call('HDEL', KEYS[2], f) end
+  end
+end
+return all
+`,
+);
+
+/**
+ * KEYS: amendments. ARGV: 1 seq, 2 the records the node read, 3 the same state in fewer records.
+ * Replaces the field only if nobody amended the message meanwhile. Returns 1 when replaced.
+ */
+export const COMPACT_AMENDS = new Script(
+  'compact-amends',
+  `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`,
+);
