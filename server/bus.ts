@@ -8,8 +8,12 @@ import type { ConvKey } from './store/store.js';
 export type BusEvent =
   /** For every member of a room (room key). `seq` for chat messages, so a receiver can spot a gap. */
   | { kind: 'room'; room: string; conv: ConvKey; seq?: number; out: Outgoing }
-  /** For every connection of one user (user key): direct messages, and their echo to the sender. */
-  | { kind: 'user'; user: string; conv?: ConvKey; seq?: number; out: Outgoing }
+  /**
+   * For every connection of one user (user key): direct messages, and their echo to the sender.
+   * `except`: a session of this server that already knows (the one that moved a read marker); other
+   * servers have no such session, so a bus between servers does not carry it.
+   */
+  | { kind: 'user'; user: string; conv?: ConvKey; seq?: number; out: Outgoing; except?: number }
   /** A user came online or went offline (all of their connections). */
   | { kind: 'presence'; user: string; name: string; online: boolean }
   /**

@@ -193,6 +193,7 @@ export class Messaging {
     const toThisUser = msg.type === 'message' && msg.to !== undefined && nameKey(msg.to) === event.user;
     let delivered = false;
     for (const client of this.presence.sessionsOf(event.user)) {
+      if (client.id === event.except) continue;
       const inbox = client.inbox;
       if (inbox) {
         if (toThisUser && event.seq !== undefined && event.conv !== undefined) inbox.skipped++;
