@@ -12,6 +12,8 @@
 // visible (history, inbox, lastSeq) only once it is durable; a failed one never does, and its seq is
 // handed back (numbering.ts). The writer fails every record queued behind a failed one and truncates
 // the failed bytes durably before reporting, so a failed message cannot come back after a restart.
+// A message sent again with the same client message id (`mid`) is answered with the first one's seq
+// from a bounded table (mid-table.ts), not stored again.
 //
 // Compaction: when the writer moves to a new segment, the oldest segments whose records are mostly
 // beyond retention are deleted after the state still living in them (retained messages, read back
@@ -30,6 +32,7 @@ import { KnownUsers } from './known-users.js';
 import { encodeRecord, frameCrc } from './log-format.js';
 import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
 import { MessageCache } from './message-cache.js';
+import { midKey, MidTable } from './mid-table.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { BARRIER, chatMessage, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
@@ -50,6 +53,8 @@ export interface FileStoreOptions {
   segmentBytes?: number;
   /** Estimated heap bytes of recently used messages kept decoded (default 16 MiB). */
   cacheBytes?: number;
+  /** Client message ids remembered (default 65,536; mid-table.ts). */
+  midsRemembered?: number;
   /** File operations used for appends; tests pass a shim to count writes or inject failures. */
   io?: LogIo;
 }
@@ -108,11 +113,14 @@ export class FileStore implements Store {
   /** Edits, deletions and reactions: in memory for amended messages, durable in amends.jsonl. */
   private readonly amends = new Amendments();
   private amendFile: RecordFile<AmendRecord> | undefined;
+  /** Client message ids (mid) already stored, so a resend is answered with the first seq. */
+  private readonly mids: MidTable;
 
   constructor(private readonly opts: FileStoreOptions) {
     this.reader = new SegmentReader(opts.dir);
     this.cache = new MessageCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES);
     this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES);
+    this.mids = new MidTable(opts.midsRemembered);
   }
 
   async open(): Promise<void> {
@@ -133,6 +141,7 @@ export class FileStore implements Store {
         }
       }
       this.openAmends();
+      this.mids.load(this.opts.dir, (l) => this.opts.log(`store: ${l}`));
     } catch (err) {
       lock.release();
       throw err;
@@ -179,6 +188,11 @@ export class FileStore implements Store {
       await Promise.all(this.sidecarWrites);
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
+      try {
+        this.mids.save();
+      } catch (err) {
+        this.opts.log(`store: client message ids not saved (a resend after the restart may be stored twice): ${(err as Error).message}`);
+      }
     } finally {
       this.reader.closeAll();
       this.lock?.release();
@@ -188,14 +202,21 @@ export class FileStore implements Store {
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     const refused = this.refusal() ?? (draft.room === undefined && draft.to === undefined ? new Error('a message needs a room or a recipient') : undefined);
     if (refused) return queueMicrotask(() => done(refused, undefined));
+    const build = (seq: number, ts: string): ChatMessage =>
+      chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
+    const mid = draft.mid === undefined ? undefined : midKey(conv, draft.from, draft.mid);
+    if (mid !== undefined && this.mids.repeat(mid, build, done)) return;
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
+    const msg = build(seq, ts);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
+    if (mid !== undefined) this.mids.started(mid, seq, ts);
     this.writer!.append(frame, (err, at) => {
       if (err || !at) {
         handBack(c, seq);
-        return done(err ?? new Error('not stored'), undefined);
+        const failure = err ?? new Error('not stored');
+        if (mid !== undefined) this.mids.failed(mid, failure);
+        return done(failure, undefined);
       }
       this.noteRecord(at, frame);
       c.durable = seq;
@@ -204,6 +225,8 @@ export class FileStore implements Store {
       this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
       if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: at.seg * SEG_SPAN + at.off, seg: at.seg });
       done(null, msg);
+      // After the first one's done, so a repeat's ack never overtakes the original's.
+      if (mid !== undefined) this.mids.stored(mid);
     });
   }
 

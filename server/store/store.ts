@@ -36,9 +36,10 @@ export interface Draft {
   /** The sender is a guest. */
   guest?: true;
   /**
-   * The client's id for this message (`mid`): a store that honours it stores a message once per sender,
-   * conversation and mid, and answers a repeat with the message stored first (the Redis and memory
-   * stores do; the file store ignores it).
+   * The client's id for this message (`mid`): the store stores a message once per sender,
+   * conversation and mid, and answers a repeat with the first one's seq and ts (how long a mid is
+   * remembered differs: Redis 24 h, memory as many as the conversation retains, the file store a
+   * bounded table kept across clean restarts).
    */
   mid?: string;
   /** Known users the text mentions (`@name`), as the hub resolved them. */
