@@ -74,7 +74,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Read first: a missing or mismatched certificate should stop the server before it opens the store.
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined ? await TlsCredentials.load(config.tlsCert, config.tlsKey) : undefined;
   // --redis: cluster mode, every seam backed by Redis; otherwise the embedded stores.
-  const cluster = config.redis === undefined ? undefined : await startCluster({ url: config.redis, historyPerRoom: config.historyPerRoom, log });
+  const cluster = config.redis === undefined ? undefined : await startCluster({ url: config.redis, historyPerRoom: config.historyPerRoom, nodeTimeoutMs: config.nodeTimeoutMs, log });
   const store: Store =
     cluster?.store ??
     (config.memory

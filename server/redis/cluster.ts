@@ -28,6 +28,8 @@ export interface ClusterOptions {
   url: string;
   historyPerRoom: number;
   log: Logger;
+  /** The heartbeat promise of this node (default NODE_TTL_MS). */
+  nodeTimeoutMs?: number;
   /** How long start-up waits for Redis. */
   connectWaitMs?: number;
 }
@@ -67,7 +69,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     },
   );
   const store = new RedisStore({ redis, memory, historyPerRoom: opts.historyPerRoom, log: opts.log });
-  const directory = new RedisDirectory(redis, node, bus, opts.log);
+  const directory = new RedisDirectory(redis, node, bus, opts.log, opts.nodeTimeoutMs);
   await directory.start();
   opts.log.info(`cluster node ${node} on ${describeTarget(target)}`);
   return {

@@ -1,8 +1,9 @@
 // The hub's Directory on Redis: name leases, online users and room members across nodes
-// (presence-scripts.ts holds the rules). This node heartbeats every HEARTBEAT_MS, promising to renew
-// within NODE_TTL_MS; a node that stops (kill -9, a cut network) stops counting once that passes,
-// and the next heartbeat of any node purges its sessions and tells its rooms their users left, so a
-// dead node's users are gone from presence within NODE_TTL_MS + HEARTBEAT_MS (12 s).
+// (presence-scripts.ts holds the rules). This node heartbeats every fifth of its TTL (--node-timeout-ms,
+// default NODE_TTL_MS), promising to renew within the TTL; a node that stops (kill -9, a cut network)
+// stops counting once that passes, and the next heartbeat of any node purges its sessions and tells its
+// rooms their users left, so with the defaults a dead node's users are gone from presence within
+// NODE_TTL_MS + HEARTBEAT_MS (12 s).
 //
 // Everything this node registered is mirrored here, so after Redis comes back (possibly empty) the
 // node claims its sessions and memberships again.
@@ -55,6 +56,7 @@ export class RedisDirectory implements Directory {
     private readonly node: string,
     private readonly bus: Bus,
     private readonly log: Logger,
+    private readonly ttlMs: number = NODE_TTL_MS,
   ) {}
 
   async start(): Promise<void> {
@@ -69,7 +71,7 @@ export class RedisDirectory implements Directory {
             this.beatFailing = true;
           },
         ),
-      HEARTBEAT_MS,
+      Math.round((this.ttlMs * HEARTBEAT_MS) / NODE_TTL_MS),
     );
     this.heartbeat.unref();
     this.redis.onUp(() => void this.reassert().catch((err: Error) => this.log.warn(`redis: re-registering presence: ${err.message}`)));
@@ -240,7 +242,7 @@ export class RedisDirectory implements Directory {
   }
 
   private async beat(): Promise<void> {
-    await this.redis.command(['ZADD', keys.nodes, Date.now() + NODE_TTL_MS, this.node]);
+    await this.redis.command(['ZADD', keys.nodes, Date.now() + this.ttlMs, this.node]);
     await this.purge();
   }
 
@@ -261,7 +263,7 @@ export class RedisDirectory implements Directory {
 
   /** After a reconnect (Redis may have restarted empty, or purged us while we were cut off). */
   private async reassert(): Promise<void> {
-    await this.redis.command(['ZADD', keys.nodes, Date.now() + NODE_TTL_MS, this.node]);
+    await this.redis.command(['ZADD', keys.nodes, Date.now() + this.ttlMs, this.node]);
     const owed = this.owed;
     this.owed = [];
     for (const write of owed) this.owe(write);
