@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../helpers/server.js';
 import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
-import { node, roomMessages, until } from './cluster-helpers.js';
+import { ask, node, roomMessages, until } from './cluster-helpers.js';
 import { skipWithoutRedis, startRedis, type TestRedis } from './redis-server.js';
 
 const skip = skipWithoutRedis('cluster tests');
@@ -124,7 +124,8 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
     await erin.next((e) => e.type === 'message' && e.text === 'psst');
     fred.close();
     await until('fred offline', () => fred.socket.destroyed);
-    await new Promise((r) => setTimeout(r, 200));
+    // Offline as far as the cluster knows (node B has released his session), so the DM is queued.
+    await until('fred offline everywhere', async () => (await ask(erin, { type: 'whois', name: 'fred' })).online === false);
     erin.send({ type: 'dm', to: 'fred', text: 'while you were out', id: 'd2' });
     expect((await erin.next((e) => e.re === 'd2')).seq).toBe(2);
     const back = track(await accountTcp(a.tcpPort, 'fred'));
