@@ -64,7 +64,7 @@ async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {
 async function startNode(kind: 'ours' | 'ref', redisUrl: string | undefined, refDir: string): Promise<Proc> {
   let args: string[];
   if (kind === 'ours') {
-    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--no-rate-limit', '--log-level', 'warn'];
+    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--no-rate-limit', '--log-level', 'warn'];
     args.push(...(redisUrl ? ['--redis', redisUrl] : ['--memory']));
   } else {
     args = [join(refDir, 'refserver-ws.js'), '--host', '127.0.0.1', '--http-port', String(await freePort()), '--tcp-port', String(await freePort())];
