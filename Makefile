@@ -33,9 +33,9 @@ run-server: build
 run-console: build
 	node dist/console-client/main.js $(if $(NAME),--name $(NAME)) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(ROOM),--room $(ROOM)) $(ARGS)
 
+# Starts a server unless one already answers on the HTTP port, and prints the web client's URL.
 run-web: build
-	@echo "Parley web client: http://localhost:$${PARLEY_HTTP_PORT:-8080}/  (the server serves it; Ctrl-C stops)"
-	node dist/server/main.js $(ARGS)
+	@node scripts/run-web.mjs $(ARGS)
 
 typecheck: $(NPM_STAMP)
 	npx tsc -p tsconfig.test.json && npx tsc -p tsconfig.web.json --noEmit

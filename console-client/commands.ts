@@ -195,12 +195,13 @@ export const COMMANDS: Record<string, Command> = {
   },
   history: {
     usage: '/history [N]',
-    help: 'show N (default 20) messages of the current room older than the oldest on screen',
+    help: 'show N (default 20) messages of the current room or conversation older than the oldest on screen',
     run(args, ctx) {
-      if (ctx.current === undefined) return NOT_IN_ROOM();
+      const where = ctx.current !== undefined ? { room: ctx.current } : ctx.query !== undefined ? { with: ctx.query } : undefined;
+      if (where === undefined) return NOT_IN_ROOM();
       const n = args.trim() === '' ? 20 : Number(args.trim());
       if (!Number.isInteger(n) || n < 1 || n > LIMITS.maxHistory) return problem('usage', `/history [N], N from 1 to ${LIMITS.maxHistory}`);
-      const req: Outbound = ctx.oldestShown === undefined ? { type: 'history', room: ctx.current, limit: n } : { type: 'history', room: ctx.current, limit: n, before: ctx.oldestShown };
+      const req: Outbound = ctx.oldestShown === undefined ? { type: 'history', ...where, limit: n } : { type: 'history', ...where, limit: n, before: ctx.oldestShown };
       return request(req);
     },
   },

@@ -230,7 +230,7 @@ function main(): void {
     lines: string[];
     /** 0 nothing new, 1 new messages, 2 a message that mentions you (or a direct message). */
     activity: 0 | 1 | 2;
-    /** Oldest seq shown (rooms): /history pages back from it. */
+    /** Oldest seq shown: /history pages back from it. */
     oldest?: number;
   }
   const KEEP_LINES = 2000;
@@ -702,6 +702,7 @@ function main(): void {
     } else {
       const peer = core.peerOf(m);
       if (peer !== undefined) w = openWin('dm', peer);
+      if (w && (w.oldest === undefined || m.seq < w.oldest)) w.oldest = m.seq;
     }
     const mine = isMe(m.from);
     const mention = !mine && (m.room === undefined || mentions(m.text, core.name));
@@ -754,8 +755,14 @@ function main(): void {
       }
       case 'history': {
         if (ev.room === undefined) {
-          // A direct conversation's history: this client does not ask for one, but shows it if sent.
+          // A direct conversation's history: /history in its window pages back through it.
+          const w = ev.with !== undefined ? openWin('dm', ev.with) : undefined;
+          if (settled?.req.type === 'history' && ev.with !== undefined) {
+            notice(ev.messages.length ? `older messages with ${neutraliseName(ev.with)}:` : `no older messages with ${neutraliseName(ev.with)}`, w);
+          }
           for (const m of ev.messages) show(m);
+          const first = ev.messages[0];
+          if (w && first && (w.oldest === undefined || first.seq < w.oldest)) w.oldest = first.seq;
           break;
         }
         const w = findWin('room', ev.room);
@@ -898,7 +905,7 @@ function main(): void {
     const what = interpret(line, {
       current: currentRoom(),
       query: cur?.kind === 'dm' ? cur.name : undefined,
-      oldestShown: cur?.kind === 'room' ? cur.oldest : undefined,
+      oldestShown: cur?.oldest,
     });
     if (what === undefined) {
       draw('');

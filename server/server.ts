@@ -54,6 +54,8 @@ const CERT_EXPIRY_WARNING_DAYS = 14;
 
 /** How long shutdown waits for clients to read their bye before cutting connections. */
 const SHUTDOWN_GRACE_MS = 3000;
+/** EX_IOERR (sysexits.h): the disk failed under the store. */
+const EXIT_STORE_FAILED = 74;
 
 function defaultWebRoot(): string {
   // dist/server/server.js -> dist/web
@@ -79,7 +81,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     cluster?.store ??
     (config.memory
       ? new MemoryStore({ historyPerRoom: config.historyPerRoom })
-      : new FileStore({ dir: config.dataDir, fsync: config.fsync, historyPerRoom: config.historyPerRoom, log: (line) => log.warn(line) }));
+      : new FileStore({
+          dir: config.dataDir,
+          fsync: config.fsync,
+          historyPerRoom: config.historyPerRoom,
+          log: (line) => log.warn(line),
+          // Messages covered by the failed sync may have been delivered: they can be neither acked nor
+          // refused. Stop now; the restart serves exactly what reached the disk (log-writer.ts).
+          onSyncFailure: (err) => {
+            log.error(`${err.message}; exiting`);
+            process.exit(EXIT_STORE_FAILED);
+          },
+        }));
   await store.open();
   // Opened after the store, which holds the data dir's lock.
   const accounts: AccountStore = cluster?.accounts ?? (config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line)));

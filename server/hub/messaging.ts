@@ -1,5 +1,6 @@
-// Chat messages: `say` and `dm` are stored first and published once durable (acks mean stored), then
-// handed by the bus to whoever should see them here; and the offline inbox, delivered after hello.
+// Chat messages: `say` and `dm` are stored first, published once stored (kept if the process dies) and
+// acknowledged once durable (on disk, per --fsync): delivery never waits for the disk, an ack does.
+// The bus hands them to whoever should see them here; and the offline inbox, delivered after hello.
 //
 // Direct messages between two accounts are stored: every one goes through its recipient's inbox and
 // leaves it when delivered (deciding "offline" when the record is written instead would lose a DM
@@ -100,14 +101,14 @@ export class Messaging {
     const bytes = req.text.length;
     client.writeStarted(bytes);
     this.ctx.store.append(room.conv, draft, undefined, (err, msg, repeat) => {
-      client.writeDone(bytes);
       if (err || !msg) {
+        client.writeDone(bytes);
         this.refused(client, err, req.id);
       } else {
         noteAuthored(client, room.conv, msg.seq);
         // A repeat (same mid) was delivered the first time: only its ack is owed.
         if (!repeat) this.rooms.publishMessage(room, msg);
-        if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id, seq: msg.seq }, undefined);
+        this.ackWhenDurable(client, bytes, req.id, msg.seq);
       }
       this.rooms.writeSettled(room);
     });
@@ -131,14 +132,17 @@ export class Messaging {
     client.writeStarted(bytes);
     const fromKey = client.key;
     this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg, repeat) => {
-      client.writeDone(bytes);
-      if (err || !msg) return this.refused(client, err, req.id);
+      if (err || !msg) {
+        client.writeDone(bytes);
+        return this.refused(client, err, req.id);
+      }
+      // A repeat (same mid) was delivered the first time: only its ack is owed.
       if (!repeat) {
         const out = new Outgoing(msg);
         this.ctx.bus.publish({ kind: 'user', user: toKey, conv, seq: msg.seq, out });
         if (fromKey !== toKey) this.ctx.bus.publish({ kind: 'user', user: fromKey, conv, seq: msg.seq, out });
       }
-      if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id, seq: msg.seq }, undefined);
+      this.ackWhenDurable(client, bytes, req.id, msg.seq);
     });
   }
 
@@ -277,6 +281,19 @@ export class Messaging {
   /** `inbox` is the store's inbox key: inboxKey(user), or a claimed name's pre-account one. */
   private markDelivered(inbox: string, refs: MessageRef[]): void {
     this.ctx.store.markDelivered(inbox, refs, (e) => e && this.ctx.log.error(`store: marking DMs delivered: ${e.message}`));
+  }
+
+  /**
+   * The write counts against the sender's bound until it is durable, so a client cannot queue more
+   * than the disk takes. A message that was delivered but then could not be made durable (the disk
+   * failed under it) is reported to its sender as not stored: it may or may not survive a restart.
+   */
+  private ackWhenDurable(client: Client, bytes: number, re: SayRequest['id'], seq: number): void {
+    this.ctx.store.whenDurable((err) => {
+      client.writeDone(bytes);
+      if (err) return this.refused(client, err, re);
+      if (re !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re, seq }, undefined);
+    });
   }
 
   private refused(client: Client, err: Error | null, re: SayRequest['id']): void {

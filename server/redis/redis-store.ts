@@ -31,6 +31,10 @@ export class RedisStore implements Store {
   private readonly redis: RedisClient;
   /** Rooms this node has already listed in `parley:rooms`. */
   private readonly listed = new Set<string>();
+  /** Appends sent and appends answered (Redis answers in order), for whenDurable's waiters. */
+  private appended = 0;
+  private settled = 0;
+  private readonly waiters: { mark: number; done: Done }[] = [];
 
   constructor(private readonly opts: RedisStoreOptions) {
     this.redis = opts.redis;
@@ -44,6 +48,7 @@ export class RedisStore implements Store {
     const fromKey = nameKey(draft.from);
     const mid = draft.mid;
     const encoded = encodeDraft(draft);
+    this.appended++;
     this.redis
       .eval(
         APPEND,
@@ -62,6 +67,7 @@ export class RedisStore implements Store {
       )
       .then(
         (reply) => {
+          this.settle();
           const [stored, stamp, epoch] = asArray(reply);
           const [seqText, tsText] = (asString(stamp ?? null) ?? '').split('|');
           const seq = Number(seqText);
@@ -79,8 +85,25 @@ export class RedisStore implements Store {
           }
           done(null, msg, stored === 0);
         },
-        (err: Error) => done(err, undefined),
+        (err: Error) => {
+          this.settle();
+          done(err, undefined);
+        },
       );
+  }
+
+  /**
+   * An answered append is as durable as Redis makes it (README: what an ack promises in cluster mode),
+   * so this only waits for the appends sent before it to be answered.
+   */
+  whenDurable(done: Done): void {
+    if (this.settled >= this.appended) return queueMicrotask(() => done(null));
+    this.waiters.push({ mark: this.appended, done });
+  }
+
+  private settle(): void {
+    this.settled++;
+    while (this.waiters.length > 0 && this.waiters[0]!.mark <= this.settled) this.waiters.shift()!.done(null);
   }
 
   async history(conv: ConvKey, q: HistoryQuery): Promise<HistoryPage> {

@@ -9,11 +9,12 @@
 // sealed and, for the segment being written, at a clean close.
 //
 // Numbering: append() gives each message its conversation's next seq and ts. A message becomes
-// visible (history, inbox, lastSeq) only once it is durable; a failed one never does, and its seq is
-// handed back (numbering.ts). The writer fails every record queued behind a failed one and truncates
-// the failed bytes durably before reporting, so a failed message cannot come back after a restart.
-// A message sent again with the same client message id (`mid`) is answered with the first one's seq
-// from a bounded table (mid-table.ts), not stored again.
+// visible (history, inbox, lastSeq) once it is written to the kernel, so it survives a crash of the
+// process; whenDurable() says when it survives a power loss too (acks wait for that). A failed write
+// is never visible, and its seq is handed back (numbering.ts): the writer fails every record queued
+// behind a failed one and cuts the failed bytes off before reporting. A message sent again with the
+// same client message id (`mid`) is answered with the first one's seq from a bounded table
+// (mid-table.ts), not stored again.
 //
 // Compaction: when the writer moves to a new segment, the oldest segments whose records are mostly
 // beyond retention are deleted after the state still living in them (retained messages, read back
@@ -57,6 +58,8 @@ export interface FileStoreOptions {
   midsRemembered?: number;
   /** File operations used for appends; tests pass a shim to count writes or inject failures. */
   io?: LogIo;
+  /** The disk failed a sync (log-writer.ts): messages may have been delivered that are not on disk. */
+  onSyncFailure?: (err: Error) => void;
 }
 
 /** Edits, deletions and reactions, beside the segments (amendments.ts). */
@@ -219,7 +222,7 @@ export class FileStore implements Store {
         return done(failure, undefined);
       }
       this.noteRecord(at, frame);
-      c.durable = seq;
+      c.stored = seq;
       if (msg.room !== undefined) c.room = msg.room;
       this.pushEntry(c, seq, at);
       this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
@@ -230,18 +233,24 @@ export class FileStore implements Store {
     });
   }
 
+  whenDurable(done: Done): void {
+    const refused = this.refusal();
+    if (refused) return queueMicrotask(() => done(refused));
+    this.writer!.whenDurable(done);
+  }
+
   history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage> {
     const c = this.convs.get(conv);
     if (!c) return Promise.resolve({ messages: [], more: false });
     const span = pageSpan(c.index.count, (s) => c.index.lowerBound(s), query);
     const wanted: Wanted[] = [];
     for (let p = span.start; p < span.end; p++) wanted.push({ conv, slot: c.index.slot(p) });
-    // The positions are taken now: what becomes durable after this call is not in the page.
+    // The positions are taken now: what is stored after this call is not in the page.
     return this.readMessages(wanted).then((messages) => ({ messages: messages.map((m) => this.amends.view(conv, m)), more: span.more }));
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
-    return Promise.resolve(this.convs.get(conv)?.durable ?? 0);
+    return Promise.resolve(this.convs.get(conv)?.stored ?? 0);
   }
 
   rooms(): Promise<string[]> {
@@ -321,11 +330,11 @@ export class FileStore implements Store {
           (c.copies ??= new SlotList()).add(seq, seg, off, len);
           return;
         }
-        if (seq <= c.durable) {
-          this.opts.log(`store: segment ${seg} byte ${off}: ${conv} seq ${seq} is not after ${c.durable}; skipped`);
+        if (seq <= c.stored) {
+          this.opts.log(`store: segment ${seg} byte ${off}: ${conv} seq ${seq} is not after ${c.stored}; skipped`);
           return;
         }
-        c.durable = c.assigned = seq;
+        c.stored = c.assigned = seq;
         this.pushEntry(c, seq, { seg, off, len });
         if (inbox !== undefined) this.inboxes.add(inbox, { conv, seq, order: seg * SEG_SPAN + off, seg });
       },
@@ -368,7 +377,7 @@ export class FileStore implements Store {
     const id = ids[ids.length - 1] ?? 1;
     if (ids.length === 0) this.segs.set(id, { records: 0, live: 0 });
     this.builder ??= new SidecarBuilder(id);
-    const fd = fs.openSync(join(this.opts.dir, segmentName(id)), segmentFlags(this.opts.fsync, true));
+    const fd = fs.openSync(join(this.opts.dir, segmentName(id)), segmentFlags(true));
     if (ids.length === 0 && this.opts.fsync !== 'off') fsyncDir(this.opts.dir);
     this.writer = new LogWriter({
       dir: this.opts.dir,
@@ -382,6 +391,7 @@ export class FileStore implements Store {
         queueMicrotask(() => {
           throw err;
         }),
+      onSyncFailure: this.opts.onSyncFailure,
     });
     // Scanned sealed segments get their sidecars now, so the next start does not scan them again.
     for (const b of toWrite) this.writeSidecar(b, true, false);
@@ -395,7 +405,7 @@ export class FileStore implements Store {
     while (c.index.count > 0) this.segs.get(c.index.shift())!.live--;
     for (const s of merged) this.pushEntry(c, s.seq, s);
     const newest = merged[merged.length - 1];
-    if (newest && newest.seq > c.durable) c.durable = c.assigned = newest.seq;
+    if (newest && newest.seq > c.stored) c.stored = c.assigned = newest.seq;
   }
 
   // ---- writing ----
@@ -409,14 +419,14 @@ export class FileStore implements Store {
   private conv(key: ConvKey): Conv {
     let c = this.convs.get(key);
     if (!c) {
-      c = { key, room: undefined, namedSeq: 0, index: new ConvIndex(), copies: undefined, assigned: 0, durable: 0, lastTs: '' };
+      c = { key, room: undefined, namedSeq: 0, index: new ConvIndex(), copies: undefined, assigned: 0, stored: 0, lastTs: '' };
       this.convs.set(key, c);
       if (key.startsWith('r:')) this.roomConvs.add(c);
     }
     return c;
   }
 
-  /** Adds a durable message's position and applies retention. */
+  /** Adds a stored message's position and applies retention. */
   private pushEntry(c: Conv, seq: number, at: { seg: number; off: number; len: number }): void {
     c.index.push(seq, at.seg, at.off, at.len);
     this.stats(at.seg).live++;
@@ -436,7 +446,7 @@ export class FileStore implements Store {
 
   /**
    * Appends a record that is not a new message (users, markers, compaction copies). `index` runs the
-   * moment it is durable, before anything else can: it records the record in its segment's sidecar.
+   * moment it is written, before anything else can: it records the record in its segment's sidecar.
    */
   private appendRaw(payload: string, index: (b: SidecarBuilder, at: Placed) => void, done: (err: Error | null, at: Placed | undefined) => void): void {
     const refused = this.refusal();
@@ -464,11 +474,13 @@ export class FileStore implements Store {
     );
   }
 
-  /** Every durable record passes here first: it seals the previous segment when the writer moved on. */
+  /** Every written record passes here first: it seals the previous segment when the writer moved on. */
   private noteRecord(at: Placed, frame: Buffer): void {
     let b = this.builder!;
     if (at.seg !== b.seg) {
-      this.writeSidecar(b, true, false);
+      // Once the sealed segment is on disk: a sidecar must never describe bytes a power loss took.
+      const sealed = b;
+      this.writer!.whenDurable((err) => err || this.writeSidecar(sealed, true, false));
       this.builder = b = new SidecarBuilder(at.seg);
       setImmediate(() => this.maybeCompact());
     }
@@ -635,6 +647,8 @@ export class FileStore implements Store {
     for (const [user, e] of this.inboxes.entries()) if (e.seg <= newest) entries.push([user, e]);
     await Promise.all(entries.map(([user, e]) => this.copyInboxEntry(user, e)));
     await this.appendAsync(BARRIER, () => {});
+    // The copies must be on disk before the originals go.
+    await new Promise<void>((res, rej) => this.whenDurable((err) => (err ? rej(err) : res())));
     if (this.closed) return false;
     // Nothing may point into a segment about to go; if something does, keep the segments.
     const stillPinned = this.pinned();

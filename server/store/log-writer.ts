@@ -1,23 +1,27 @@
-// Appends framed records to numbered segment files with group commit: a record that finds the writer
-// idle is written at once; whatever is appended while writes are in flight (or during the rest of
-// that turn of the event loop) goes out as one writev, and every callback of a batch runs after it,
-// in append order, with the record's place.
+// Appends framed records to numbered segment files. Two moments matter for a record, and they are
+// reported apart:
 //
-// Durability costs one system call per batch: with --fsync batch/always the segment is opened
-// O_DSYNC, so a write returns once its data (and the file size) are on disk — no separate fdatasync
-// and no second trip through the thread pool. Up to PIPELINE batches are in the kernel at once, so a
-// record that arrives while a batch is being synced does not wait for that sync before its own starts
-// (ext4 syncs them together when it can). Completions are reported strictly in order.
+// - written: the bytes are in the kernel (one synchronous writev per batch). From then on the record
+//   survives a crash of this process (kill -9 included), so it may be numbered, indexed, served and
+//   delivered to readers. A batch is what the callbacks of one I/O phase append; a record that finds
+//   the writer idle is written at once.
+// - durable: an fdatasync that started after the record was written has returned, so it survives a
+//   power loss too. Acks wait for this (whenDurable). One fdatasync covers everything written before
+//   it started (group commit); what is written while it runs waits for the next one, started as soon
+//   as it returns. With --fsync always each sync covers one record; with off, written is durable.
 //
-// Failure: a failed write (ENOSPC, EIO — with O_DSYNC an fsync failure is reported by the write
-// itself) fails that batch and everything behind it, including what is appended while the writer
-// recovers: those records were numbered after the failed ones, so letting them through would leave a
-// gap. Before anyone is told, the segment is truncated back to the end of the last durable record and
-// that truncation is made durable (fsync), so a failed record can never be read back — not now and not
-// by a replay after a restart, even though its bytes may have reached the disk. Then the failures are
-// reported, oldest first, and writing resumes at the durable end. If the truncation or its fsync fails
-// too, the writer is broken: every later append fails until a restart (the failed records' bytes may
-// then survive a power loss; nothing can be done about that without a working disk).
+// Delivery therefore never waits for the disk, only an ack does: that is what keeps a chat's latency
+// at the speed of the network while the ack still means "on disk".
+//
+// Failure: a failed or short write fails that batch and everything queued behind it (they were
+// numbered after it, so letting them through would leave a gap); the segment is cut back to the end
+// of the last written record and writing goes on there, so the failed records' seqs are handed back
+// and nothing of them is ever read. A failed fdatasync is different: the kernel may already have
+// dropped the dirty pages it could not write, so a retry could report success for data that is gone
+// (PostgreSQL's "fsyncgate"), and the records it covered may already have been delivered, so they
+// cannot be refused either (a refused message is never seen). onSyncFailure hears it first: the
+// server exits there, as PostgreSQL does, and its restart replays what really reached the disk.
+// Without it (tests), the writer is broken: every waiter and every later append fails.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { FsyncMode } from '../config.js';
@@ -30,28 +34,30 @@ export interface Placed {
 }
 
 export type Written = (err: Error | null, at: Placed | undefined) => void;
+export type Synced = (err: Error | null) => void;
 
-/** The asynchronous file operations the writer uses; tests substitute them to count or fail calls. */
+/** The file operations the writer uses; tests substitute them to count or fail calls. */
 export interface LogIo {
-  open(path: string, flags: number, cb: (err: Error | null, fd: number) => void): void;
-  writev(fd: number, bufs: Buffer[], position: number, cb: (err: Error | null, written: number) => void): void;
+  /** Opens (creating) a segment; throws on failure. */
+  open(path: string, flags: number): number;
+  /** Writes at `position`; returns the bytes written (a short count is a failure); throws on failure. */
+  writev(fd: number, bufs: Buffer[], position: number): number;
+  /** The only slow operation, so the only asynchronous one. */
   fsync(fd: number, cb: (err: Error | null) => void): void;
-  ftruncate(fd: number, length: number, cb: (err: Error | null) => void): void;
+  ftruncate(fd: number, length: number): void;
 }
 
 export const nodeIo: LogIo = {
-  open: (path, flags, cb) => fs.open(path, flags, 0o644, (err, fd) => cb(err, fd)),
-  writev: (fd, bufs, position, cb) => fs.writev(fd, bufs, position, (err, n) => cb(err, n)),
+  open: (path, flags) => fs.openSync(path, flags, 0o644),
+  writev: (fd, bufs, position) => fs.writevSync(fd, bufs, position),
   // fdatasync flushes the file size too, which is all an append or a truncation needs.
   fsync: (fd, cb) => fs.fdatasync(fd, (err) => cb(err)),
-  ftruncate: (fd, length, cb) => fs.ftruncate(fd, length, (err) => cb(err)),
+  ftruncate: (fd, length) => fs.ftruncateSync(fd, length),
 };
 
 /** One batch write is capped so a burst cannot build one huge iovec. */
 const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 const MAX_BATCH_RECORDS = 1024;
-/** Batches in the kernel at once. Two lets a new batch start while the previous one syncs. */
-const PIPELINE = 2;
 
 export function segmentName(id: number): string {
   return `${String(id).padStart(10, '0')}.log`;
@@ -62,9 +68,9 @@ export function parseSegmentName(file: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-export function segmentFlags(fsync: FsyncMode, create: boolean): number {
+export function segmentFlags(create: boolean): number {
   const c = fs.constants;
-  return c.O_RDWR | (create ? c.O_CREAT : 0) | (fsync === 'off' ? 0 : c.O_DSYNC);
+  return c.O_RDWR | (create ? c.O_CREAT : 0);
 }
 
 interface Pending {
@@ -72,12 +78,10 @@ interface Pending {
   done: Written;
 }
 
-interface Batch {
-  records: Pending[];
-  pos: number;
-  bytes: number;
-  settled: boolean;
-  err: Error | null;
+/** A whenDurable caller: called once `mark` records (counted from the start) are durable. */
+interface Waiter {
+  mark: number;
+  done: Synced;
 }
 
 export interface LogWriterOptions {
@@ -91,33 +95,45 @@ export interface LogWriterOptions {
   size: number;
   /** A callback threw: the writer carries on, the server decides what to do about the bug. */
   onCallbackError: (err: unknown) => void;
+  /** An fdatasync failed; called before any waiter hears of it. */
+  onSyncFailure?: (err: Error) => void;
 }
-
-type State = 'ok' | 'rolling' | 'recovering' | 'broken';
 
 export class LogWriter {
   /** Pending records are queue[head..]; a head index because shifting a long array is O(n) each time. */
   private queue: Pending[] = [];
   private head = 0;
-  private inflight: Batch[] = [];
   private scheduled = false;
-  private state: State = 'ok';
   private brokenErr: Error | undefined;
-  /** The failure being recovered from, reported to every record that fails with it. */
-  private failure: Error | undefined;
   private seg: number;
   private fd: number;
-  /** End of the bytes handed to the kernel, and end of the last durable record, in `seg`. */
-  private issued: number;
-  private durable: number;
-  private dirFd: number | undefined;
+  /** End of the written bytes in `seg`. */
+  private size: number;
+  /**
+   * Records appended, and of those how many have passed the write (written, or failed: a failed one
+   * holds up no waiter) and the sync, counted from the start: the marks whenDurable waits for.
+   */
+  private appended = 0;
+  private written = 0;
+  private durable = 0;
+  /** A record was written from inside append() and its callback has not run yet. */
+  private reportDue = false;
+  /** A write failed and its report has not run yet: appends made meanwhile were numbered on top. */
+  private failure: Error | undefined;
+  private waiters: Waiter[] = [];
+  private syncing = false;
+  /** Files written since the last sync: rolled-from segments are closed once synced. */
+  private dirty: number[] = [];
+  /** A new segment's directory entry is not yet durable. */
+  private dirDirty = false;
+  private readonly dirFd: number | undefined;
   private closing = false;
   private idle: (() => void)[] = [];
 
   constructor(private readonly opts: LogWriterOptions) {
     this.seg = opts.segment;
     this.fd = opts.fd;
-    this.issued = this.durable = opts.size;
+    this.size = opts.size;
     if (opts.fsync !== 'off') this.dirFd = fs.openSync(opts.dir, 'r');
   }
 
@@ -132,30 +148,43 @@ export class LogWriter {
   }
 
   append(buf: Buffer, done: Written): void {
-    const refused = this.closing ? new Error('store is closed') : this.brokenErr;
+    const refused = this.closing ? new Error('store is closed') : (this.brokenErr ?? this.failure);
     if (refused) return queueMicrotask(() => done(refused, undefined));
     this.queue.push({ buf, done });
-    if (this.scheduled || this.state !== 'ok') return;
-    if (this.inflight.length === 0 && this.pendingCount() === 1) {
-      // Idle: waiting for the end of this I/O phase would only delay this record; what arrives while
-      // it is written goes out together in the next batch.
-      return this.flush();
+    this.appended++;
+    if (this.scheduled) return;
+    if (!this.syncing && !this.reportDue && this.pendingCount() === 1) {
+      // Idle: write now so its sync can start now; the callback still comes later, never from inside
+      // append().
+      return this.flush(true);
     }
     this.scheduled = true;
     // Busy: every append made by the callbacks of this I/O phase joins one batch.
-    setImmediate(() => this.flush());
+    setImmediate(() => this.flush(false));
   }
 
-  /** Writes everything queued, calls every pending callback, and closes the files. */
+  /**
+   * Calls `done` once every record appended so far is durable (per --fsync), or with the error that
+   * broke the writer. Waiters are called in the order they asked.
+   */
+  whenDurable(done: Synced): void {
+    if (this.brokenErr) return queueMicrotask(() => done(this.brokenErr!));
+    if (this.durable >= this.appended) return queueMicrotask(() => done(null));
+    this.waiters.push({ mark: this.appended, done });
+    this.sync();
+  }
+
+  /** Writes everything queued, waits until it is durable, calls every pending callback, closes. */
   close(): Promise<void> {
     this.closing = true;
     return new Promise((resolve) => {
       this.idle.push(() => {
+        for (const fd of this.dirty) if (fd !== this.fd) fs.closeSync(fd);
         fs.closeSync(this.fd);
         if (this.dirFd !== undefined) fs.closeSync(this.dirFd);
         resolve();
       });
-      this.flush();
+      this.flush(false);
       this.maybeIdle();
     });
   }
@@ -177,123 +206,163 @@ export class LogWriter {
     return out;
   }
 
-  private flush(): void {
+  /** Writes every queued record, batch by batch; `deferCallbacks` when called from append(). */
+  private flush(deferCallbacks: boolean): void {
     this.scheduled = false;
-    while (this.state === 'ok' && this.inflight.length < PIPELINE && this.pendingCount() > 0) {
+    // Outcomes are reported together, in append order, after the writing.
+    const reports: [Pending, Placed | undefined, Error | null][] = [];
+    const fail = (failed: Pending[], err: Error): void => {
+      for (const p of failed) reports.push([p, undefined, err]);
+      this.written += failed.length;
+      this.failure = err;
+    };
+    while (!this.brokenErr && this.pendingCount() > 0) {
       const q = this.queue;
-      const first = q[this.head]!;
-      if (this.issued > 0 && this.issued + first.buf.length > this.opts.segmentBytes) {
-        // A batch never spans segments; roll once the current segment's batches are all settled.
-        if (this.inflight.length === 0) this.roll();
-        return;
+      if (this.size > 0 && this.size + q[this.head]!.buf.length > this.opts.segmentBytes) {
+        const err = this.roll();
+        if (err) {
+          // Nothing was written; the queued records fail (they were numbered) and the next append retries.
+          fail(this.takeQueued(this.pendingCount()), err);
+          break;
+        }
       }
       const max = this.opts.fsync === 'always' ? 1 : MAX_BATCH_RECORDS;
       let n = 0;
       let bytes = 0;
       while (n < max && this.head + n < q.length) {
         const len = q[this.head + n]!.buf.length;
-        if (n > 0 && (bytes + len > MAX_BATCH_BYTES || this.issued + bytes + len > this.opts.segmentBytes)) break;
+        if (n > 0 && (bytes + len > MAX_BATCH_BYTES || this.size + bytes + len > this.opts.segmentBytes)) break;
         bytes += len;
         n++;
       }
-      const batch: Batch = { records: this.takeQueued(n), pos: this.issued, bytes, settled: false, err: null };
-      this.issued += bytes;
-      this.inflight.push(batch);
-      this.writeAll(batch, batch.records.map((p) => p.buf), batch.pos, bytes);
-    }
-  }
-
-  private writeAll(batch: Batch, bufs: Buffer[], position: number, remaining: number): void {
-    this.opts.io.writev(this.fd, bufs, position, (err, written) => {
-      if (!err && written < remaining) {
-        if (written <= 0) err = new Error('write made no progress');
-        else return this.writeAll(batch, rest(bufs, written), position + written, remaining - written);
+      const batch = this.takeQueued(n);
+      const err = this.writeBatch(batch, bytes);
+      if (err) {
+        // Everything behind the failed batch was numbered on top of it: it fails with it, oldest first.
+        fail(batch.concat(this.takeQueued(this.pendingCount())), err);
+        break;
       }
-      batch.settled = true;
-      batch.err = err;
-      this.settle();
-    });
-  }
-
-  /** Reports settled batches from the oldest on; stops at the first failure and recovers from it. */
-  private settle(): void {
-    if (this.state === 'recovering') return this.maybeRecover();
-    while (this.inflight.length > 0 && this.inflight[0]!.settled) {
-      const b = this.inflight[0]!;
-      if (b.err) {
-        this.state = 'recovering';
-        this.failure = b.err;
-        return this.maybeRecover();
-      }
-      this.inflight.shift();
-      this.durable = b.pos + b.bytes;
-      let off = b.pos;
-      for (const p of b.records) {
-        const at: Placed = { seg: this.seg, off, len: p.buf.length };
+      let off = this.size;
+      for (const p of batch) {
+        reports.push([p, { seg: this.seg, off, len: p.buf.length }, null]);
         off += p.buf.length;
-        this.call(p.done, null, at);
       }
+      this.size = off;
+      this.written += batch.length;
+      if (this.opts.fsync !== 'off' && !this.dirty.includes(this.fd)) this.dirty.push(this.fd);
     }
-    this.flush();
-    this.maybeIdle();
+    if (this.opts.fsync === 'off') this.durable = this.written;
+    const report = (): void => {
+      this.reportDue = false;
+      // Cleared first: what a failure callback appends takes the freed seqs and is written normally.
+      this.failure = undefined;
+      for (const [p, at, err] of reports) this.call(p.done, err, at);
+      if (this.brokenErr) this.failWaiters(this.brokenErr);
+      this.settleWaiters();
+      this.sync();
+      this.maybeIdle();
+    };
+    // Behind an earlier deferred report (close() right after an append), never ahead of it.
+    if (deferCallbacks || this.reportDue) {
+      this.reportDue = true;
+      queueMicrotask(report);
+    } else report();
   }
 
-  /** Once every batch in the kernel has settled: cut back to the durable end, make that durable. */
-  private maybeRecover(): void {
-    if (this.inflight.some((b) => !b.settled)) return;
+  /** One writev of a batch at the end of the segment; on failure the segment is cut back. */
+  private writeBatch(batch: Pending[], bytes: number): Error | undefined {
     const io = this.opts.io;
-    io.ftruncate(this.fd, this.durable, (truncErr) => {
-      if (truncErr || this.opts.fsync === 'off') return this.recovered(truncErr);
-      io.fsync(this.fd, (syncErr) => this.recovered(syncErr));
-    });
-  }
-
-  private recovered(err: Error | null): void {
-    const failure = this.failure!;
-    this.failure = undefined;
-    if (err) {
-      this.brokenErr = new Error(`store write failed (${failure.message}) and could not be undone (${err.message}); restart the server`);
+    let err: Error | undefined;
+    try {
+      const n = io.writev(this.fd, batch.map((p) => p.buf), this.size);
+      if (n !== bytes) err = new Error(`short write (${n} of ${bytes} bytes): the disk may be full`);
+    } catch (e) {
+      err = e as Error;
     }
-    this.state = this.brokenErr ? 'broken' : 'ok';
-    this.issued = this.durable;
-    // Everything written after the durable end, and everything appended since: numbered on top of the
-    // failed records, so it fails with them, oldest first.
-    const failed = this.inflight.flatMap((b) => b.records);
-    this.inflight = [];
-    failed.push(...this.takeQueued(this.pendingCount()));
-    for (const p of failed) this.call(p.done, failure, undefined);
-    this.flush();
-    this.maybeIdle();
+    if (!err) return undefined;
+    try {
+      io.ftruncate(this.fd, this.size);
+    } catch (truncErr) {
+      this.brokenErr = new Error(`store write failed (${err.message}) and could not be undone (${(truncErr as Error).message}); restart the server`);
+    }
+    return err;
   }
 
-  /** Starts the next segment: create it, make its directory entry durable, then write into it. */
-  private roll(): void {
-    this.state = 'rolling';
+  /**
+   * Starts the next segment (the previous one is synced and closed by the next sync, which also makes
+   * the new directory entry durable). The error when it cannot be created.
+   */
+  private roll(): Error | undefined {
     const next = this.seg + 1;
-    const io = this.opts.io;
-    io.open(join(this.opts.dir, segmentName(next)), segmentFlags(this.opts.fsync, true), (openErr, fd) => {
-      if (openErr) return this.rollFailed(openErr, undefined);
-      const switchTo = (): void => {
-        fs.close(this.fd, () => {});
-        this.seg = next;
-        this.fd = fd;
-        this.issued = this.durable = 0;
-        this.state = 'ok';
-        this.flush();
-        this.maybeIdle();
-      };
-      if (this.dirFd === undefined) return switchTo();
-      io.fsync(this.dirFd, (dirErr) => (dirErr ? this.rollFailed(dirErr, fd) : switchTo()));
-    });
+    let fd: number;
+    try {
+      fd = this.opts.io.open(join(this.opts.dir, segmentName(next)), segmentFlags(true));
+    } catch (err) {
+      return err as Error;
+    }
+    if (this.opts.fsync === 'off') fs.close(this.fd, () => {});
+    else if (!this.dirty.includes(this.fd)) this.dirty.push(this.fd);
+    this.seg = next;
+    this.fd = fd;
+    this.size = 0;
+    this.dirDirty = this.dirFd !== undefined;
+    return undefined;
   }
 
-  /** Nothing was written; the queued records fail (they were numbered) and the next flush retries. */
-  private rollFailed(err: Error, fd: number | undefined): void {
-    if (fd !== undefined) fs.close(fd, () => {});
-    this.state = 'ok';
-    for (const p of this.takeQueued(this.pendingCount())) this.call(p.done, err, undefined);
-    this.flush();
+  /** One group commit at a time: every file written since the last one, then the directory. */
+  private sync(): void {
+    if (this.syncing || this.brokenErr || this.opts.fsync === 'off' || this.written <= this.durable) return;
+    this.syncing = true;
+    const mark = this.opts.fsync === 'always' ? this.durable + 1 : this.written;
+    const fds = this.dirty;
+    this.dirty = [];
+    const dir = this.dirDirty ? this.dirFd : undefined;
+    this.dirDirty = false;
+    const steps = dir === undefined ? fds : [...fds, dir];
+    let i = 0;
+    const next = (err: Error | null): void => {
+      if (err) return this.syncFailed(err, fds);
+      if (i < steps.length) return this.opts.io.fsync(steps[i++]!, next);
+      this.syncing = false;
+      this.closeRetired(fds);
+      // With `always`, a sync covers one record: the current file stays dirty for the next one.
+      if (mark < this.written && !this.dirty.includes(this.fd)) this.dirty.push(this.fd);
+      this.durable = mark;
+      this.settleWaiters();
+      this.sync();
+      this.maybeIdle();
+    };
+    next(null);
+  }
+
+  private syncFailed(err: Error, fds: number[]): void {
+    this.syncing = false;
+    this.closeRetired(fds);
+    this.brokenErr = new Error(`store sync failed (${err.message}); what was not yet on disk may be lost; restart the server`);
+    this.opts.onSyncFailure?.(this.brokenErr);
+    const failed = this.takeQueued(this.pendingCount());
+    for (const p of failed) this.call(p.done, this.brokenErr, undefined);
+    this.failWaiters(this.brokenErr);
     this.maybeIdle();
+  }
+
+  /** Rolled-from segments that were just synced and were not written since are done with. */
+  private closeRetired(fds: number[]): void {
+    for (const fd of fds) if (fd !== this.fd && !this.dirty.includes(fd)) fs.close(fd, () => {});
+  }
+
+  private settleWaiters(): void {
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.mark <= this.durable) n++;
+    if (n === 0) return;
+    const ready = this.waiters.splice(0, n);
+    for (const w of ready) this.callSynced(w.done, null);
+  }
+
+  private failWaiters(err: Error): void {
+    const all = this.waiters;
+    this.waiters = [];
+    for (const w of all) this.callSynced(w.done, err);
   }
 
   private call(done: Written, err: Error | null, at: Placed | undefined): void {
@@ -305,25 +374,19 @@ export class LogWriter {
     }
   }
 
+  private callSynced(done: Synced, err: Error | null): void {
+    try {
+      done(err);
+    } catch (e) {
+      this.opts.onCallbackError(e);
+    }
+  }
+
   private maybeIdle(): void {
-    if (!this.closing || this.inflight.length > 0 || this.pendingCount() > 0 || this.state === 'rolling' || this.state === 'recovering') return;
+    if (!this.closing || this.syncing || this.pendingCount() > 0) return;
+    if (!this.brokenErr && this.opts.fsync !== 'off' && this.written > this.durable) return this.sync();
     const waiters = this.idle;
     this.idle = [];
     for (const w of waiters) w();
   }
-}
-
-/** The buffers left after the first `written` bytes of `bufs`. */
-function rest(bufs: Buffer[], written: number): Buffer[] {
-  const out: Buffer[] = [];
-  let skip = written;
-  for (const b of bufs) {
-    if (skip >= b.length) {
-      skip -= b.length;
-      continue;
-    }
-    out.push(skip > 0 ? b.subarray(skip) : b);
-    skip = 0;
-  }
-  return out;
 }

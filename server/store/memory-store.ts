@@ -1,7 +1,8 @@
 // --memory: the Store contract with nothing behind it. Messages live in the heap, newest
 // --history-per-room per conversation. A client's message id (`mid`) is remembered for as many of a
-// conversation's messages, so a resent message is answered with the first one instead of stored twice. A message becomes durable (visible, acknowledged) in a
-// microtask, so callers see the same asynchronous contract as the file store, in append order.
+// conversation's messages, so a resent message is answered with the first one instead of stored
+// twice. A message is stored (visible, and as durable as it will ever be) in a microtask, so callers
+// see the same asynchronous contract as the file store, in append order.
 import type { ChatMessage } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/names.js';
 import { Inboxes } from './inboxes.js';
@@ -42,7 +43,7 @@ export class MemoryStore implements Store {
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     if (draft.room === undefined && draft.to === undefined) return queueMicrotask(() => done(new Error('a message needs a room or a recipient'), undefined));
     let c = this.convs.get(conv);
-    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, durable: 0, lastTs: '', mids: undefined }));
+    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], head: 0, assigned: 0, stored: 0, lastTs: '', mids: undefined }));
     const midKey = draft.mid === undefined ? undefined : `${nameKey(draft.from)}\n${draft.mid}`;
     const first = midKey === undefined ? undefined : c.mids?.get(midKey);
     // Answered after the first one's done (both are microtasks, queued in order).
@@ -60,6 +61,11 @@ export class MemoryStore implements Store {
       if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: this.order++, seg: 0 });
       done(null, msg);
     });
+  }
+
+  whenDurable(done: Done): void {
+    // After the microtasks of every earlier append: nothing here is slower than that.
+    queueMicrotask(() => done(null));
   }
 
   history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage> {
@@ -82,7 +88,7 @@ export class MemoryStore implements Store {
   }
 
   lastSeq(conv: ConvKey): Promise<number> {
-    return Promise.resolve(this.convs.get(conv)?.durable ?? 0);
+    return Promise.resolve(this.convs.get(conv)?.stored ?? 0);
   }
 
   rooms(): Promise<string[]> {
@@ -117,7 +123,7 @@ export class MemoryStore implements Store {
   }
 
   private add(c: Conv, msg: ChatMessage): void {
-    c.durable = msg.seq;
+    c.stored = msg.seq;
     if (msg.room !== undefined) c.room = msg.room;
     c.msgs.push(msg);
     if (c.msgs.length - c.head > this.opts.historyPerRoom) {

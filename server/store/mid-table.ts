@@ -17,7 +17,8 @@ interface Entry {
   ts: string;
   /** Repeats that arrived while the first was still being written: answered when it settles. */
   waiting?: { done: Appended; repeat: ChatMessage }[];
-  durable: boolean;
+  /** The first one is stored (its done has run); until then repeats wait. */
+  stored: boolean;
 }
 
 /** One line of mids.jsonl: key, seq, ts. */
@@ -46,10 +47,10 @@ export class MidTable {
   /** Reads the snapshot of the last clean close, if any. */
   load(dir: string, warn: (line: string) => void): void {
     this.file = new RecordFile(dir, MIDS_FILE, asMidRecord, warn);
-    this.file.replay((r) => this.remember(r.k, { seq: r.s, ts: r.ts, durable: true }));
+    this.file.replay((r) => this.remember(r.k, { seq: r.s, ts: r.ts, stored: true }));
   }
 
-  /** Writes the durable entries for the next start (only after every append has settled). */
+  /** Writes the stored entries for the next start (only after every append has settled). */
   save(): void {
     this.file?.rewrite(this.records());
   }
@@ -62,21 +63,21 @@ export class MidTable {
     const e = this.entries.get(key);
     if (!e) return false;
     const msg = answer(e.seq, e.ts);
-    if (e.durable) queueMicrotask(() => done(null, msg, true));
+    if (e.stored) queueMicrotask(() => done(null, msg, true));
     else (e.waiting ??= []).push({ done, repeat: msg });
     return true;
   }
 
   /** A message with this mid was numbered and is being written. */
   started(key: string, seq: number, ts: string): void {
-    this.remember(key, { seq, ts, durable: false });
+    this.remember(key, { seq, ts, stored: false });
   }
 
-  /** It is durable: repeats waiting for it get its seq. */
+  /** It is stored: repeats waiting for it get its seq (their acks still wait for whenDurable). */
   stored(key: string): void {
     const e = this.entries.get(key);
     if (!e) return;
-    e.durable = true;
+    e.stored = true;
     const waiting = e.waiting;
     e.waiting = undefined;
     for (const w of waiting ?? []) w.done(null, w.repeat, true);
@@ -85,7 +86,7 @@ export class MidTable {
   /** It was not stored: the mid is free again, and repeats waiting for it fail as it did. */
   failed(key: string, err: Error): void {
     const e = this.entries.get(key);
-    if (!e || e.durable) return;
+    if (!e || e.stored) return;
     this.entries.delete(key);
     for (const w of e.waiting ?? []) w.done(err, undefined);
   }
@@ -97,12 +98,12 @@ export class MidTable {
       // Never forget one still being written: its repeats wait on it.
       for (const [k, old] of this.entries) {
         if (this.entries.size <= this.cap) break;
-        if (old.durable) this.entries.delete(k);
+        if (old.stored) this.entries.delete(k);
       }
     }
   }
 
   private *records(): Iterable<MidRecord> {
-    for (const [k, e] of this.entries) if (e.durable) yield { k, s: e.seq, ts: e.ts };
+    for (const [k, e] of this.entries) if (e.stored) yield { k, s: e.seq, ts: e.ts };
   }
 }

@@ -4,10 +4,10 @@
 // refused with it, oldest first — so the next message takes the lowest unused seq and nobody ever
 // sees a gap.
 export interface Numbering {
-  /** Highest seq handed out, durable or still being written. */
+  /** Highest seq handed out, stored or still being written. */
   assigned: number;
-  /** Highest durable seq: what lastSeq reports. */
-  durable: number;
+  /** Highest stored (readable) seq: what lastSeq reports. */
+  stored: number;
   /** ts of the newest message handed out. */
   lastTs: string;
 }

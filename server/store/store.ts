@@ -129,17 +129,25 @@ export interface Store {
 
   /**
    * Numbers and stores a message: seq = the conversation's last seq + 1, ts = now (never earlier than
-   * the conversation's previous ts). `done(null, msg)` once the record is durable (per --fsync),
-   * called in append order within a conversation. `done(err)` when it could not be stored: that
-   * message is then never served (not by history, not by an inbox, not after a restart) and its seq
-   * goes to the next message, so a conversation's seqs never have a gap. When a failure forces later
-   * appends of the same conversation to fail as well, they fail too, oldest first.
+   * the conversation's previous ts). `done(null, msg)` once the message is stored: readable by
+   * history and inboxes, and kept if this process crashes — so it may be delivered. Whether it also
+   * survives a power loss is whenDurable's to say (per --fsync): an ack waits for that. Called in
+   * append order within a conversation. `done(err)` when it could not be stored: that message is then
+   * never served (not by history, not by an inbox, not after a restart) and its seq goes to the next
+   * message, so a conversation's seqs never have a gap. When a failure forces later appends of the
+   * same conversation to fail as well, they fail too, oldest first.
    * `inboxFor` (a user key) also queues the message in that user's offline inbox.
    */
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void;
-  /** Durable messages only: an append whose done has not yet been called successfully is not served. */
+  /**
+   * `done(null)` once everything appended so far is durable (per --fsync: on disk); `done(err)` when
+   * the store could not make it so. Callers are answered in the order they asked. A store with
+   * nothing slower than append (memory, a remote store that replies once stored) answers at once.
+   */
+  whenDurable(done: Done): void;
+  /** Stored messages only: an append whose done has not yet been called successfully is not served. */
   history(conv: ConvKey, query: HistoryQuery): Promise<HistoryPage>;
-  /** One retained, durable message in its latest state (amendments applied), or undefined. */
+  /** One retained, stored message in its latest state (amendments applied), or undefined. */
   message(conv: ConvKey, seq: number): Promise<ChatMessage | undefined>;
   /**
    * Durably records a change to a retained message: an edit, a deletion (the message keeps its seq;
@@ -148,7 +156,7 @@ export interface Store {
    * once durable; `done(NoSuchMessage)` when the seq is not a retained message of the conversation.
    */
   amend(conv: ConvKey, seq: number, change: Change, done: (err: Error | null, state: Amended | undefined) => void): void;
-  /** The highest durable seq of a conversation, 0 when none. */
+  /** The highest stored seq of a conversation, 0 when none. */
   lastSeq(conv: ConvKey): Promise<number>;
   /** Display names of the rooms with any retained message, for `rooms` after a restart. */
   rooms(): Promise<string[]>;
@@ -160,7 +168,7 @@ export interface Store {
   users(after: string | undefined, limit: number): Promise<UserPage>;
 
   /**
-   * At most `limit` undelivered, durable messages queued for a user, oldest first. Retention applies:
+   * At most `limit` undelivered, stored messages queued for a user, oldest first. Retention applies:
    * a message that aged out of its conversation's history (--history-per-room) leaves the inbox too.
    */
   inbox(userKey: string, limit: number): Promise<InboxItem[]>;

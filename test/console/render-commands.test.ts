@@ -51,6 +51,19 @@ describe('interpret', () => {
     ['/rooms', { kind: 'request', req: { type: 'rooms' } }],
     ['/history', { kind: 'request', req: { type: 'history', room: 'general', limit: 20, before: 40 } }],
     ['/history 0', { kind: 'usage' }],
+  ])('%j', (line, expected) => {
+    expect(interpret(line, ctx)).toMatchObject(expected);
+  });
+
+  it.each([
+    ['/history', { kind: 'request', req: { type: 'history', with: 'bob', limit: 20, before: 7 } }],
+    ['/history 5', { kind: 'request', req: { type: 'history', with: 'bob', limit: 5, before: 7 } }],
+    ['/me waves', { kind: 'request', req: { type: 'dm', to: 'bob', text: 'waves', action: true } }],
+  ])('in a conversation window: %j', (line, expected) => {
+    expect(interpret(line, { current: undefined, query: 'bob', oldestShown: 7 })).toMatchObject(expected);
+  });
+
+  it.each([
     ['/time', { kind: 'request', req: { type: 'time' } }],
     ['/HELP', { kind: 'help' }],
     ['/quit', { kind: 'quit' }],

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipUnless } from '../helpers/require.js';
 import { startServer, tempDir, type RunningServer } from '../helpers/server.js';
-import { helloTcp, type TcpClient } from '../helpers/tcp-client.js';
+import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
 import { killTmuxServer, startTerm, tmuxMissing, type Term } from './tmux.js';
 
 const skip = skipUnless(tmuxMissing(), 'the irssi-habit terminal tests of the console client');
@@ -190,6 +190,33 @@ describe.skipIf(skip)('console client: irssi habits on a terminal', () => {
     await t.waitScreen(/\[Act: 2!\]/);
     await expect.poll(() => existsSync(join(dir, 'mo.log')) && readFileSync(join(dir, 'mo.log'), 'utf8')).toMatch(/^\d{4}-\d\d-\d\d \[\d\d:\d\d\] \*mo~\* logged dm$/m);
     await expect.poll(() => readFileSync(join(dir, '#general.log'), 'utf8')).toMatch(/<ned~> mo: hello/);
+    t.line('/quit');
+  });
+
+  it('/history in a conversation window pages back through the stored direct conversation', async () => {
+    const ola = await accountTcp(server.tcpPort, 'ola');
+    peers.push(ola);
+    const pimElsewhere = await accountTcp(server.tcpPort, 'pim');
+    for (let i = 1; i <= 5; i++) {
+      ola.send({ type: 'dm', to: 'pim', text: `stored ${i}`, id: `d${i}` });
+      await pimElsewhere.next((e) => e.type === 'message' && e.text === `stored ${i}`);
+    }
+    pimElsewhere.close();
+    const t = startTerm(socket, ['--host', '127.0.0.1', '--port', String(server.tcpPort), '--name', 'pim'], { PARLEY_PASSWORD: 'pw-of-pim', XDG_CONFIG_HOME: tempDir('parley-cfg-') });
+    terms.push(t);
+    await t.waitScreen(/\[#general\] >\s*$/m);
+    ola.send({ type: 'dm', to: 'pim', text: 'live six', id: 'd6' });
+    await t.waitScreen(/\[Act: 2!\]$/m);
+    t.line('/query ola');
+    await t.waitScreen(/\*ola\* live six\n(.*\n)?pim \[2:ola\]\n\[ola\] >\s*$/m);
+    t.line('/history 2');
+    await t.waitScreen(/older messages with ola:\n.*\*ola\* stored 4\n.*\*ola\* stored 5\n/);
+    t.line('/history 2');
+    await t.waitScreen(/older messages with ola:\n.*\*ola\* stored 2\n.*\*ola\* stored 3\n/);
+    t.line('/history');
+    await t.waitScreen(/older messages with ola:\n.*\*ola\* stored 1\n/);
+    t.line('/history');
+    await t.waitScreen(/no older messages with ola/);
     t.line('/quit');
   });
 });

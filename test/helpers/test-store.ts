@@ -20,6 +20,10 @@ export class TestStore implements Store {
   private readonly inboxes = new Map<string, InboxItem[]>();
   private readonly known = new Map<string, KnownUser>();
   private queue: Pending[] = [];
+  /** Appends made and appends settled (released or failed), for whenDurable's waiters. */
+  private appended = 0;
+  private settled = 0;
+  private durableWaiters: { mark: number; done: Done }[] = [];
   private heldReads: (() => void)[] | undefined;
   failReads = false;
   private readonly amends = new Amendments();
@@ -32,6 +36,18 @@ export class TestStore implements Store {
     this.next.set(conv, seq);
     const msg: ChatMessage = { type: 'message', ...draft, seq, ts: new Date().toISOString() };
     this.queue.push({ conv, msg, inboxFor, done });
+    this.appended++;
+  }
+
+  /** Released appends are durable at once: a waiter is answered once those before it settled. */
+  whenDurable(done: Done): void {
+    if (this.settled >= this.appended) return queueMicrotask(() => done(null));
+    this.durableWaiters.push({ mark: this.appended, done });
+  }
+
+  private settle(n: number): void {
+    this.settled += n;
+    while (this.durableWaiters.length > 0 && this.durableWaiters[0]!.mark <= this.settled) this.durableWaiters.shift()!.done(null);
   }
 
   get waiting(): number {
@@ -50,6 +66,7 @@ export class TestStore implements Store {
         inbox.push({ conv: p.conv, msg: p.msg });
       }
       p.done(null, p.msg);
+      this.settle(1);
     }
   }
 
@@ -58,6 +75,7 @@ export class TestStore implements Store {
     const failed = this.queue.splice(0);
     for (const p of failed) this.next.delete(p.conv);
     for (const p of failed) p.done(new Error('disk full'), undefined);
+    this.settle(failed.length);
   }
 
   holdReads(): void {

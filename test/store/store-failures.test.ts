@@ -1,13 +1,14 @@
-// The seq promise under write and fsync failures, injected through the LogIo shim on real files:
+// The seq promise under write and sync failures, injected through the LogIo shim on real files:
 // what is served never has a gap, a refused message is never served (not after a restart either),
-// and appends after a recovered failure land where they can be read back, across segment rolls.
+// appends after a recovered write failure land where they can be read back, across segment rolls,
+// and a failed sync breaks the store (its waiters hear it) instead of pretending.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage } from '../../protocol/messages.js';
 import type { FileStore } from '../../server/store/file-store.js';
 import { roomConv } from '../../server/store/store.js';
-import { historySeqs, newDir, open, range, say, segmentFiles, shimIo, sidecarFiles, until } from './store-helpers.js';
+import { durable, historySeqs, newDir, open, range, say, segmentFiles, shimIo, sidecarFiles } from './store-helpers.js';
 
 const ENOSPC = (): Error => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
 const EIO = (): Error => Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
@@ -35,40 +36,36 @@ async function texts(store: FileStore, room = 'Lobby'): Promise<string[]> {
 }
 
 describe('store failures', () => {
-  it('a failed batch fails every later-numbered one, even one already written; seqs are handed back without a gap', async () => {
+  it('a failed write fails every message numbered on top of it in that turn; seqs are handed back without a gap', async () => {
     const io = shimIo();
     const dir = newDir();
     const { store, warnings } = await open(dir, { io });
     await say(store, 'Lobby', 'one');
     await say(store, 'Lobby', 'two');
+    await durable(store);
     const sizeBefore = fs.statSync(join(dir, segmentFiles(dir)[0]!)).size;
-    let release!: () => void;
-    io.hold = new Promise((r) => (release = r));
     const log: Outcome[] = [];
-    const all: Promise<void>[] = [];
-    const w0 = io.writes;
-    // Batch 1 (seq 3) goes to the kernel and fails; batch 2 (seq 4, and Other's seq 1) is written
-    // fine behind it; seq 5 waits in the queue. Everything after the failure was numbered on top of it.
-    all.push(sayTracked(store, 'three', log));
-    await until(() => io.writes === w0 + 1);
-    all.push(sayTracked(store, 'four', log), sayTracked(store, 'other', log, 'Other'));
-    await until(() => io.writes === w0 + 2);
-    all.push(sayTracked(store, 'five', log));
+    // 'three' finds the writer idle and is written at once: the write fails. 'four' and Other's first
+    // are numbered in the same turn, before anyone has heard of the failure: they fail with it.
     io.failWrite = { err: ENOSPC(), how: 'short', times: 1 };
-    io.hold = undefined;
-    release();
+    const all = [sayTracked(store, 'three', log), sayTracked(store, 'four', log), sayTracked(store, 'other', log, 'Other')];
     await Promise.all(all);
     expect(log).toEqual([
       { text: 'three', err: expect.stringMatching(/ENOSPC/) },
       { text: 'four', err: expect.stringMatching(/ENOSPC/) },
       { text: 'other', err: expect.stringMatching(/ENOSPC/) },
-      { text: 'five', err: expect.stringMatching(/ENOSPC/) },
     ]);
+    expect(io.truncates).toBe(1);
     expect(fs.statSync(join(dir, segmentFiles(dir)[0]!)).size).toBe(sizeBefore);
     expect(await texts(store)).toEqual(['1:one', '2:two']);
     expect(await store.lastSeq(roomConv('lobby'))).toBe(2);
     expect(await store.lastSeq(roomConv('other'))).toBe(0);
-    await sayTracked(store, 'three again', log);
+    // A batch (appends of one turn behind a busy writer) that fails takes everything behind it along.
+    const batchLog: Outcome[] = [];
+    const first = sayTracked(store, 'three again', batchLog);
+    io.failWrite = { err: ENOSPC(), how: 'throw', times: 1 };
+    await Promise.all([first, sayTracked(store, 'x', batchLog), sayTracked(store, 'y', batchLog)]);
+    expect(batchLog).toEqual([{ text: 'three again', seq: 3 }, { text: 'x', err: expect.stringMatching(/ENOSPC/) }, { text: 'y', err: expect.stringMatching(/ENOSPC/) }]);
     expect((await say(store, 'Other', 'other again')).seq).toBe(1);
     expect((await say(store, 'Lobby', 'four again')).seq).toBe(4);
     expect(await texts(store)).toEqual(['1:one', '2:two', '3:three again', '4:four again']);
@@ -106,38 +103,58 @@ describe('store failures', () => {
     await store.close();
   });
 
-  it('after a failed fsync the refused message is never served: its bytes are cut off durably before anyone is told', async () => {
+  it('stored before durable: a message is readable (it survives a crash of the process) while its sync runs; the waiter hears once it is done', async () => {
     const io = shimIo();
     const dir = newDir();
     const { store } = await open(dir, { io });
-    await say(store, 'Lobby', 'kept');
-    const file = join(dir, segmentFiles(dir)[0]!);
-    const durableSize = fs.statSync(file).size;
-    // The bytes reach the file, then the flush fails (an O_DSYNC write reports it as EIO).
-    io.failWrite = { err: EIO(), how: 'synced-not', times: 1 };
-    let image: string | undefined;
-    const fsyncsBefore = io.fsyncs;
-    await new Promise<void>((res) =>
-      store.append(roomConv('lobby'), { room: 'Lobby', from: 'a', text: 'refused' }, undefined, (err) => {
-        expect(err?.message).toMatch(/EIO/);
-        // The sender hears "unavailable" now: a crash right after must not bring the message back.
-        image = crashImage(dir);
-        res();
-      }),
-    );
-    expect(io.truncates).toBe(1);
-    expect(io.fsyncs).toBe(fsyncsBefore + 1); // the truncation was made durable
-    expect(fs.statSync(file).size).toBe(durableSize);
-    expect(await texts(store)).toEqual(['1:kept']);
-    const after = await open(image!);
-    expect(await texts(after.store)).toEqual(['1:kept']);
+    await say(store, 'Lobby', 'one');
+    await durable(store);
+    let release!: () => void;
+    io.holdFsync = new Promise((r) => (release = r));
+    const m = await say(store, 'Lobby', 'two');
+    let synced = false;
+    const waited = durable(store).then(() => void (synced = true));
+    expect(m.seq).toBe(2);
+    expect(await texts(store)).toEqual(['1:one', '2:two']);
+    // What a kill -9 now would leave: the bytes are in the file (the kernel has them).
+    const image = crashImage(dir);
+    const after = await open(image);
+    expect(await texts(after.store)).toEqual(['1:one', '2:two']);
     await after.store.close();
-    // And the store goes on: the seq goes to the next message.
-    expect((await say(store, 'Lobby', 'next')).seq).toBe(2);
+    await new Promise((r) => setImmediate(r));
+    expect(synced).toBe(false);
+    io.holdFsync = undefined;
+    release();
+    await waited;
+    expect(synced).toBe(true);
     await store.close();
+  });
+
+  it('a failed sync is told to onSyncFailure before any waiter, then breaks the store until a restart, which keeps what reached the disk', async () => {
+    const io = shimIo();
+    const dir = newDir();
+    const heard: string[] = [];
+    const { store } = await open(dir, { io, onSyncFailure: (err) => heard.push(`fatal: ${err.message}`) });
+    store.whenDurable((err) => heard.push(`waiter: ${err?.message}`));
+    await durable(store);
+    heard.length = 0;
+    await say(store, 'Lobby', 'kept');
+    await durable(store);
+    io.failFsync = EIO();
+    const m = await say(store, 'Lobby', 'written');
+    expect(m.seq).toBe(2);
+    store.whenDurable((err) => heard.push(`waiter: ${err?.message}`));
+    await expect(durable(store)).rejects.toThrow(/sync failed.*EIO.*restart the server/);
+    expect(heard.map((h) => h.split(':')[0])).toEqual(['fatal', 'waiter']);
+    io.failFsync = undefined;
+    await expect(say(store, 'Lobby', 'later')).rejects.toThrow(/restart the server/);
+    await expect(say(store, 'Other', 'elsewhere')).rejects.toThrow(/restart the server/);
+    await expect(durable(store)).rejects.toThrow(/restart the server/);
+    await store.close();
+    // The bytes did reach the file here (only the flush was said to fail): the restart serves them.
     const b = await open(dir);
-    expect(b.warnings).toEqual([]);
-    expect(await texts(b.store)).toEqual(['1:kept', '2:next']);
+    expect(await texts(b.store)).toEqual(['1:kept', '2:written']);
+    expect((await say(b.store, 'Lobby', 'next')).seq).toBe(3);
     await b.store.close();
   });
 
@@ -146,35 +163,31 @@ describe('store failures', () => {
     const dir = newDir();
     const { store } = await open(dir, { io });
     await say(store, 'Lobby', 'kept');
-    io.failWrite = { err: EIO(), how: 'synced-not', times: 1 };
-    io.failFsync = EIO();
+    io.failWrite = { err: EIO(), how: 'short', times: 1 };
+    io.failTruncate = EIO();
     await expect(say(store, 'Lobby', 'refused')).rejects.toThrow(/EIO/);
-    io.failFsync = undefined;
+    io.failTruncate = undefined;
     await expect(say(store, 'Lobby', 'later')).rejects.toThrow(/restart the server/);
     await expect(say(store, 'Other', 'elsewhere')).rejects.toThrow(/restart the server/);
     expect(await texts(store)).toEqual(['1:kept']);
     await store.close();
+    // The torn bytes are found and cut at the restart.
+    const b = await open(dir);
+    expect(await texts(b.store)).toEqual(['1:kept']);
+    expect((await say(b.store, 'Lobby', 'next')).seq).toBe(2);
+    await b.store.close();
   });
 
   it('appends after a recovered write error land at the right offsets, also across segment rolls', async () => {
     const io = shimIo();
     const dir = newDir();
-    // About six records per segment: the failure happens with appends queued for the next segment.
+    // About six records per segment: the burst needs a roll.
     const opts = { io, segmentBytes: 1100 };
     const { store, warnings } = await open(dir, opts);
     for (let i = 1; i <= 5; i++) await say(store, 'Lobby', `before ${i}`);
-    let release!: () => void;
-    io.hold = new Promise((r) => (release = r));
     const log: Outcome[] = [];
-    const w0 = io.writes;
-    // One batch fills the rest of the segment; the others wait for the next one, which is started
-    // only once that batch has settled.
-    const burst = range(1, 12).map((i) => sayTracked(store, `burst ${i}`, log));
-    await until(() => io.writes === w0 + 1);
     io.failWrite = { err: ENOSPC(), how: 'short', times: 1 };
-    io.hold = undefined;
-    release();
-    await Promise.all(burst);
+    await Promise.all(range(1, 12).map((i) => sayTracked(store, `burst ${i}`, log)));
     expect(log.every((o) => o.err !== undefined)).toBe(true);
     for (let i = 1; i <= 30; i++) {
       // Now and then a failure in the middle of a segment: the next record must take its place.
@@ -184,8 +197,10 @@ describe('store failures', () => {
       }
       expect((await say(store, 'Lobby', `after ${i}`)).seq).toBe(5 + i);
     }
+    // A burst that spans a roll, written fine.
+    await Promise.all(range(31, 40).map((i) => say(store, 'Lobby', `after ${i}`)));
     expect(segmentFiles(dir).length).toBeGreaterThanOrEqual(4);
-    const want = [...range(1, 5).map((i) => `${i}:before ${i}`), ...range(1, 30).map((i) => `${5 + i}:after ${i}`)];
+    const want = [...range(1, 5).map((i) => `${i}:before ${i}`), ...range(1, 40).map((i) => `${5 + i}:after ${i}`)];
     // Read back from the files (no cache), then after a reopen from the sidecars, then by scanning.
     expect(await texts(store)).toEqual(want);
     await store.close();
@@ -208,7 +223,11 @@ describe('store failures', () => {
     for (let i = 1; i <= 3; i++) await say(store, 'Lobby', `m${i}`);
     const open0 = io.open;
     let failOpen = true;
-    io.open = (path, flags, cb) => (failOpen ? ((failOpen = false), cb(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }), -1)) : open0(path, flags, cb));
+    io.open = (path, flags) => {
+      if (!failOpen) return open0(path, flags);
+      failOpen = false;
+      throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    };
     const results = await Promise.allSettled(range(1, 4).map((i) => say(store, 'Lobby', `x${i}`)));
     const failed = results.filter((r) => r.status === 'rejected').length;
     expect(failed).toBeGreaterThan(0);

@@ -74,13 +74,12 @@ export interface ShimIo extends LogIo {
   writes: number;
   fsyncs: number;
   truncates: number;
-  /** The next writes fail: 'short' writes 5 bytes then fails (a full disk); 'synced-not' writes
-   * everything and then reports EIO, as an O_DSYNC write whose flush failed does (the bytes may be on disk). */
-  failWrite?: { err: Error; how: 'short' | 'synced-not'; times: number };
+  /** The next writes fail: 'short' writes 5 bytes then throws (a full disk); 'throw' writes nothing. */
+  failWrite?: { err: Error; how: 'short' | 'throw'; times: number };
   failTruncate?: Error;
   failFsync?: Error;
-  /** While set, writes wait here until released (to look at the store mid-write). */
-  hold?: Promise<void>;
+  /** While set, fsyncs wait here until released (to look at the store between stored and durable). */
+  holdFsync?: Promise<void>;
 }
 
 export function shimIo(): ShimIo {
@@ -88,34 +87,36 @@ export function shimIo(): ShimIo {
     writes: 0,
     fsyncs: 0,
     truncates: 0,
-    open: nodeIo.open,
-    writev: (fd, bufs, pos, cb) => {
+    open: (path, flags) => nodeIo.open(path, flags),
+    writev: (fd, bufs, pos) => {
       io.writes++;
-      const go = (): void => {
-        const f = io.failWrite;
-        if (f && f.times > 0) {
-          if (--f.times === 0) io.failWrite = undefined;
-          if (f.how === 'short') {
-            const first = bufs[0]!.subarray(0, Math.min(5, bufs[0]!.length));
-            return nodeIo.writev(fd, [first], pos, () => cb(f.err, 0));
-          }
-          return nodeIo.writev(fd, bufs, pos, () => cb(f.err, 0));
-        }
-        nodeIo.writev(fd, bufs, pos, cb);
-      };
-      if (io.hold) void io.hold.then(go);
-      else go();
+      const f = io.failWrite;
+      if (f && f.times > 0) {
+        if (--f.times === 0) io.failWrite = undefined;
+        if (f.how === 'short') nodeIo.writev(fd, [bufs[0]!.subarray(0, Math.min(5, bufs[0]!.length))], pos);
+        throw f.err;
+      }
+      return nodeIo.writev(fd, bufs, pos);
     },
     fsync: (fd, cb) => {
       io.fsyncs++;
-      if (io.failFsync) return cb(io.failFsync);
-      nodeIo.fsync(fd, cb);
+      const go = (): void => {
+        if (io.failFsync) return cb(io.failFsync);
+        nodeIo.fsync(fd, cb);
+      };
+      if (io.holdFsync) void io.holdFsync.then(go);
+      else go();
     },
-    ftruncate: (fd, len, cb) => {
+    ftruncate: (fd, len) => {
       io.truncates++;
-      if (io.failTruncate) return cb(io.failTruncate);
-      nodeIo.ftruncate(fd, len, cb);
+      if (io.failTruncate) throw io.failTruncate;
+      nodeIo.ftruncate(fd, len);
     },
   };
   return io;
+}
+
+/** Resolves once everything appended so far is durable; rejects with the store's error. */
+export function durable(store: Store): Promise<void> {
+  return new Promise((res, rej) => store.whenDurable((err) => (err ? rej(err) : res())));
 }

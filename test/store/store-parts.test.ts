@@ -125,7 +125,7 @@ describe('pageSpan', () => {
 
 describe('numbering', () => {
   it('hands out seq+1 and a ts never below the previous; a refusal hands its seq and later ones back', () => {
-    const n: Numbering = { assigned: 0, durable: 0, lastTs: '9999-01-01T00:00:00.000Z' };
+    const n: Numbering = { assigned: 0, stored: 0, lastTs: '9999-01-01T00:00:00.000Z' };
     expect(stamp(n)).toEqual({ seq: 1, ts: '9999-01-01T00:00:00.000Z' });
     n.lastTs = '';
     const a = stamp(n);
