@@ -14,6 +14,11 @@ export type BusEvent =
    * servers have no such session, so a bus between servers does not carry it.
    */
   | { kind: 'user'; user: string; conv?: ConvKey; seq?: number; out: Outgoing; except?: number }
+  /**
+   * Every session of an account ends, but `except` (as for `user`): its password changed or it logged
+   * out everywhere. Each server closes its own with bad_credentials and `why`.
+   */
+  | { kind: 'end-sessions'; user: string; why: string; except?: number }
   /** A user came online or went offline (all of their connections). */
   | { kind: 'presence'; user: string; name: string; online: boolean }
   /**

@@ -132,9 +132,17 @@ export class Accounts {
     throw new RequestError('bad_credentials', BAD_CREDENTIALS);
   }
 
-  /** Every other session of the account hears why and is closed (bad_credentials, fatal). */
+  /**
+   * Every other session of the account hears why and is closed (bad_credentials, fatal), on every
+   * server: through the bus, which names this session so that only it is spared.
+   */
   private endOtherSessions(client: RegisteredClient, why: string): void {
-    for (const s of [...this.presence.sessionsOf(client.key)]) if (s !== client) this.ctx.error(s, 'bad_credentials', why, undefined, true);
+    this.ctx.bus.publish({ kind: 'end-sessions', user: client.key, why, except: client.id });
+  }
+
+  /** The bus says an account's sessions end: those on this server are closed. */
+  endSessions(user: string, why: string, except: number | undefined): void {
+    for (const s of [...this.presence.sessionsOf(user)]) if (s.id !== except) this.ctx.error(s, 'bad_credentials', why, undefined, true);
   }
 
   private admitAttempt(key: string, address: string): void {

@@ -142,6 +142,8 @@ export class Hub implements ClientOwner {
       case 'presence':
         // Our own users' presence is already known here; a second server would track others' from this.
         return;
+      case 'end-sessions':
+        return this.parts.accounts.endSessions(event.user, event.why, event.except);
       case 'resync':
         this.parts.rooms.refillAll();
         this.parts.messaging.redeliverInboxes(this.clients);

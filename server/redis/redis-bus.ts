@@ -2,8 +2,9 @@
 // append script itself, atomically with storing them, on one channel in the order Redis ran the
 // scripts: every node, this one included, delivers them to its own members from those notices only,
 // so one order per conversation reaches everyone. What the hub publishes for them is therefore not
-// sent again. Every other event (joined, left, topic, away, a guest's live DM) is delivered here at
-// once and published for the other nodes, which skip their own.
+// sent again. Every other event (joined, left, topic, away, typing, read markers, a guest's live DM,
+// an account's sessions ending) is delivered here at once and published for the other nodes, which
+// skip their own.
 //
 // Pub/sub can lose what was published while a subscriber was away; the stores cannot. So each time
 // the subscription is (re)established the hub is told to resync (rooms refill from the streams,
@@ -21,12 +22,14 @@ import { parseNotice } from './message-codec.js';
 /** What travels on the events channel: the origin node and the event, its Outgoing as plain JSON. */
 interface Wire {
   n: string;
-  k: 'room' | 'user' | 'presence';
+  k: 'room' | 'user' | 'presence' | 'end';
   room?: string;
   conv?: string;
   user?: string;
   name?: string;
   online?: boolean;
+  /** Why an account's sessions end. */
+  why?: string;
   /** The event as JSON text. */
   e?: string;
 }
@@ -59,6 +62,10 @@ export class RedisBus implements Bus {
         break;
       case 'presence':
         wire = { n: this.node, k: 'presence', user: event.user, name: event.name, online: event.online };
+        break;
+      case 'end-sessions':
+        // `except` names a session of this server only: the others end every session they have.
+        wire = { n: this.node, k: 'end', user: event.user, why: event.why };
         break;
       case 'resync':
         return;
@@ -102,6 +109,10 @@ export class RedisBus implements Bus {
       return this.log.warn('redis: a malformed event was ignored');
     }
     if (typeof w !== 'object' || w === null || w.n === this.node) return;
+    if (w.k === 'end') {
+      if (typeof w.user === 'string' && typeof w.why === 'string') this.deliver({ kind: 'end-sessions', user: w.user, why: w.why });
+      return;
+    }
     if (w.k === 'presence') {
       if (typeof w.user === 'string' && typeof w.name === 'string' && typeof w.online === 'boolean') this.deliver({ kind: 'presence', user: w.user, name: w.name, online: w.online });
       return;

@@ -1,7 +1,8 @@
 // The chat features of issue 16 across two real nodes on one real redis-server: edits, deletions and
 // reactions stored in Redis and told to members on the other node (history there shows the latest
-// state), topics and read markers kept in Redis, typing crossing nodes, and an IRC client on one node
-// talking with a TCP client on the other (the IRC listener sits on the same hub).
+// state), topics and read markers kept in Redis, typing crossing nodes, a password change ending the
+// account's sessions on other nodes, and an IRC client on one node talking with a TCP client on the
+// other (the IRC listener sits on the same hub).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinIrc, registerIrc, type IrcClient } from '../irc/helpers/irc-client.js';
 import type { RunningServer } from '../helpers/server.js';
@@ -124,6 +125,18 @@ describe.skipIf(skip)('cluster: chat features across two nodes', () => {
     expect(await reader.next((e) => e.type === 'typing')).toMatchObject({ room: 'keys', name: 'typist' });
     expect((await ask(typist, { type: 'typing', to: 'reader' })).type).toBe('ack');
     expect(await reader.next((e) => e.type === 'typing' && e.to !== undefined)).toMatchObject({ to: 'reader', name: 'typist' });
+  });
+
+  it("a password change on node A ends the account's session on node B; logout everywhere does the same", async () => {
+    const here = track(await accountTcp(a.tcpPort, 'gina'));
+    const there = track(await accountTcp(b.tcpPort, 'gina'));
+    expect((await ask(here, { type: 'password', old: 'pw-of-gina', new: 'another-secret' })).type).toBe('ack');
+    expect(await there.next((e) => e.type === 'error')).toMatchObject({ code: 'bad_credentials' });
+    await there.closed();
+    expect(here.socket.destroyed).toBe(false);
+    const again = track(await accountTcp(b.tcpPort, 'gina', 'another-secret'));
+    expect((await ask(here, { type: 'logout', all: true })).type).toBe('ack');
+    expect(await again.next((e) => e.type === 'error')).toMatchObject({ code: 'bad_credentials' });
   });
 
   it('an IRC client on node B and a TCP client on node A talk in one channel', async () => {
