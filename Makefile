@@ -13,7 +13,7 @@ PORT ?=
 ROOM ?=
 ARGS ?=
 
-.PHONY: install build run-server run-console run-web test typecheck bench bench-attacks cert clean
+.PHONY: install build run-server run-console run-web run-cluster test typecheck bench bench-attacks cert clean
 
 install: $(NPM_STAMP)
 
@@ -40,6 +40,11 @@ run-web: build
 typecheck: $(NPM_STAMP)
 	npx tsc -p tsconfig.test.json && npx tsc -p tsconfig.web.json --noEmit
 
+# Cluster mode on this machine: redis-server (installed separately) and three nodes, ports printed.
+# ARGS are passed to every node.
+run-cluster: build
+	bash scripts/run-cluster.sh $(ARGS)
+
 test: build typecheck
 	npx vitest run
 
@@ -55,6 +60,7 @@ bench: build
 	BENCH_REF_DIR="$(BENCH_REF_DIR)" node dist/bench/main.js --suite $(ARGS)
 	node dist/bench/store.js
 	node dist/bench/attacks.js
+	node dist/bench/cluster.js
 
 # Hostile clients (bench/attacks.ts): each attack against a fresh server, RSS and a canary's latency.
 # ARGS="--only history-flood,who-flood" picks attacks; ARGS=--check exits 1 when a target is missed.

@@ -1,6 +1,7 @@
 // A TCP connection to the server that speaks JSON lines and comes back by itself: after a loss it
 // retries on the shared back-off (protocol/backoff.ts), so a restarted server is not hit by every
-// client at once.
+// client at once. Given several servers (the nodes of a cluster), each new attempt after a loss goes to
+// the next one in the list, so a dead node is left behind at the first retry.
 import type { Socket } from 'node:net';
 import { Backoff } from '../protocol/backoff.js';
 import type { Request, ServerEvent } from '../protocol/messages.js';
@@ -18,16 +19,29 @@ export interface ConnectionHandlers {
 /** A server line longer than this is a broken server; the connection is dropped rather than buffered. */
 const MAX_LINE_CHARS = 4 * 1024 * 1024;
 
+export interface Target {
+  host: string;
+  port: number;
+}
+
+/** `host:port` as people write it (IPv6 in brackets). */
+export function describe(t: Target): string {
+  return `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
+}
+
 export class Connection {
   private socket: Socket | undefined;
   private readonly reader = new LineReader(MAX_LINE_CHARS);
   private readonly backoff = new Backoff();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Index of the server the current (or next) attempt goes to. */
+  private at = 0;
+  /** Attempts since start: once every server has been tried once, `triedAll`. */
+  private attempts = 0;
 
   constructor(
-    private readonly host: string,
-    private readonly port: number,
+    private readonly targets: readonly Target[],
     private readonly handlers: ConnectionHandlers,
     /** Give up once no connection has been made for this long after a loss (undefined: never). */
     private readonly giveUpAfterMs?: number,
@@ -41,6 +55,16 @@ export class Connection {
   start(): void {
     this.stopped = false;
     this.open();
+  }
+
+  /** The server of the current (or last) attempt. */
+  get target(): Target {
+    return this.targets[this.at]!;
+  }
+
+  /** Every server in the list has been tried at least once. */
+  get triedAll(): boolean {
+    return this.attempts >= this.targets.length;
   }
 
   get isOpen(): boolean {
@@ -59,7 +83,8 @@ export class Connection {
   }
 
   private open(): void {
-    const { socket, ready } = this.dial(this.host, this.port);
+    const { socket, ready } = this.dial(this.target.host, this.target.port);
+    this.attempts++;
     this.socket = socket;
     this.reader.reset();
     let why = '';
@@ -95,6 +120,7 @@ export class Connection {
       }
       const delay = this.backoff.down();
       this.handlers.lost(why || 'the server closed the connection', delay);
+      this.at = (this.at + 1) % this.targets.length;
       this.timer = setTimeout(() => this.open(), delay);
     });
   }

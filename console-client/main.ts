@@ -10,7 +10,7 @@ import { ClientCore, type HelloRefused, type Pending } from '../protocol/client-
 import type { ChatMessage, ServerEvent } from '../protocol/messages.js';
 import { isValidName, nameKey } from '../protocol/validate.js';
 import { commandNames, helpText, interpret, type LastSearch } from './commands.js';
-import { Connection } from './connection.js';
+import { Connection, describe, type Target } from './connection.js';
 import { formatError, formatMessage, formatNotice, formatResult, mentions, neutralise, neutraliseName, pickStyle, userName, waitText } from './render.js';
 import { passwordSource, readSecret, type PasswordSource } from './secret.js';
 import { makeDialer, tlsCa, tlsFromEnv, tlsSwitch, TLS_USAGE, type TlsChoice } from './tls-options.js';
@@ -18,7 +18,7 @@ import { readToken, deleteToken, saveToken, tokenPath } from './token-store.js';
 
 const USAGE = `parley: the Parley console client
 
-usage: parley [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--password-file FILE]
+usage: parley [--name NAME] [--host HOST] [--port PORT | --servers LIST] [--room ROOM] [--password-file FILE]
               [--retry-for SECONDS] [--log-dir DIR] [--tls | --ca FILE | --insecure]
 
   --name NAME   your name (asked for when missing on a terminal); env PARLEY_NAME
@@ -28,6 +28,9 @@ usage: parley [--name NAME] [--host HOST] [--port PORT] [--room ROOM] [--passwor
   --host HOST   server address (default localhost); env PARLEY_SERVER_HOST (not PARLEY_HOST:
                 that is the address the server listens on, and the client ignores it)
   --port PORT   server TCP port (default 9000); env PARLEY_SERVER_PORT (PARLEY_PORT still works)
+  --servers LIST
+                the nodes of a cluster, comma-separated HOST:PORT (instead of --host and --port):
+                after a lost connection the next one is tried; env PARLEY_SERVERS
   --room ROOM   room to join first (default general); env PARLEY_ROOM
   --retry-for SECONDS
                 with stdin from a pipe: how long to keep reconnecting after the server goes
@@ -60,6 +63,8 @@ interface Options {
   name: string | undefined;
   host: string;
   port: number;
+  /** --servers: when given, these instead of host and port. */
+  servers: Target[] | undefined;
   room: string;
   retryForS: number;
   passwordFile: string | undefined;
@@ -67,7 +72,7 @@ interface Options {
   tls: TlsChoice;
 }
 
-const FLAGS = ['--name', '--host', '--port', '--room', '--retry-for', '--password-file', '--log-dir', '--ca'];
+const FLAGS = ['--name', '--host', '--port', '--servers', '--room', '--retry-for', '--password-file', '--log-dir', '--ca'];
 
 /**
  * The client's environment variables never share a name with one of the server's that means something
@@ -80,12 +85,14 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' | '
     name: env.PARLEY_NAME,
     host: env.PARLEY_SERVER_HOST || 'localhost',
     port: Number(env.PARLEY_SERVER_PORT || env.PARLEY_PORT || 9000),
+    servers: undefined,
     room: (env.PARLEY_ROOM ?? 'general').replace(/^#/, ''),
     retryForS: Number(env.PARLEY_RETRY_FOR ?? 60),
     passwordFile: undefined,
     logDir: env.PARLEY_LOG_DIR || undefined,
     tls: tlsFromEnv(env),
   };
+  let serverList = env.PARLEY_SERVERS;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return 'help';
@@ -100,6 +107,7 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' | '
     if (flag === '--name') o.name = value;
     else if (flag === '--host') o.host = value;
     else if (flag === '--port') o.port = Number(value);
+    else if (flag === '--servers') serverList = value;
     else if (flag === '--room') o.room = value.replace(/^#/, '');
     else if (flag === '--retry-for') o.retryForS = Number(value);
     else if (flag === '--password-file') o.passwordFile = value;
@@ -107,10 +115,31 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' | '
     else if (flag === '--ca') tlsCa(value, o.tls);
   }
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) return 'the port must be 1-65535';
+  if (serverList !== undefined && serverList !== '') {
+    const servers = parseServers(serverList);
+    if (typeof servers === 'string') return servers;
+    o.servers = servers;
+    // The first node stands for the cluster where one address is needed: the saved login's file (the
+    // nodes share their accounts) and the TLS name check's default.
+    o.host = servers[0]!.host;
+    o.port = servers[0]!.port;
+  }
   if (!Number.isFinite(o.retryForS) || o.retryForS < 0) return '--retry-for must be a number of seconds, 0 or more';
   if (o.name !== undefined && !isValidName(o.name)) return 'a name is 1-32 letters, digits, _ - or .';
   if (!isValidName(o.room)) return 'a room name is 1-32 letters, digits, _ - or .';
   return o;
+}
+
+/** `host:port,[v6]:port,...`; a missing port is 9000. */
+function parseServers(list: string): Target[] | string {
+  const out: Target[] = [];
+  for (const raw of list.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(raw);
+    const port = Number(m?.[3] ?? 9000);
+    if (!m || !Number.isInteger(port) || port < 1 || port > 65535) return `--servers: "${raw}" is not HOST:PORT`;
+    out.push({ host: m[1] ?? m[2]!, port });
+  }
+  return out.length > 0 ? out : '--servers lists no server';
 }
 
 function main(): void {
@@ -153,7 +182,8 @@ function main(): void {
   }
   const source: PasswordSource | undefined = given;
   const st = pickStyle(Boolean(process.stdout.isTTY), process.env);
-  const server = `${opts.host}:${opts.port}`;
+  // In messages about the server as a whole (logins); a lost or made connection names its node.
+  const server = opts.servers ? opts.servers.map(describe).join(',') : `${opts.host}:${opts.port}`;
 
   /** The line editor on a terminal; closed while a password is typed, so nothing can echo it. */
   let rl: Interface | undefined;
@@ -407,7 +437,7 @@ function main(): void {
     },
   });
   // A terminal user is there to see the reconnect notices and can /quit; a script must not hang forever.
-  const conn = new Connection(opts.host, opts.port, {
+  const conn = new Connection(opts.servers ?? [{ host: opts.host, port: opts.port }], {
     open() {
       everConnected = true;
       sayHello();
@@ -416,8 +446,8 @@ function main(): void {
     lost(reason, retryInMs) {
       for (const p of core.disconnected()) unconfirmed(p);
       if (quitting || paused) return;
-      if (!everConnected && !interactive) {
-        process.stderr.write(`parley: cannot connect to ${server}: ${reason}\n`);
+      if (!everConnected && !interactive && conn.triedAll) {
+        process.stderr.write(`parley: cannot connect to ${describe(conn.target)}: ${reason}\n`);
         process.exit(1);
       }
       if (retryInMs === undefined) {
@@ -427,8 +457,8 @@ function main(): void {
       }
       const again = `${(retryInMs / 1000).toFixed(1)} s`;
       // Never connected: nothing was lost, the server is not there (yet).
-      if (!everConnected) notice(`cannot connect to ${server} (${reason}); trying again in ${again}`);
-      else notice(`connection to ${server} lost (${reason}); reconnecting in ${again}`);
+      if (!everConnected) notice(`cannot connect to ${describe(conn.target)} (${reason}); trying again in ${again}`);
+      else notice(`connection to ${describe(conn.target)} lost (${reason}); reconnecting in ${again}`);
     },
   }, interactive ? undefined : opts.retryForS * 1000, dial);
 
@@ -701,7 +731,7 @@ function main(): void {
         loginPassword = undefined;
         sourceRefused = false;
         holdUntil = 0;
-        notice(`connected to ${server} as ${userName(ev.name, !ev.account)} (${ev.account ? 'account' : 'guest'}, ${neutralise(ev.server)})`);
+        notice(`connected to ${describe(conn.target)} as ${userName(ev.name, !ev.account)} (${ev.account ? 'account' : 'guest'}, ${neutralise(ev.server)})`);
         if (!ev.account && source && !toldGuest) {
           toldGuest = true;
           notice(`${neutraliseName(ev.name)} has no account here, so you are a guest and ${source.label} was not used; /register makes the name yours`);

@@ -11,6 +11,8 @@ export const LIMITS = {
   textMaxChars: 4000,
   /** A request `id` that is a string may be at most this long. */
   idMaxLength: 64,
+  /** A message id (`mid` of say and dm): 1-64 characters. */
+  midMaxLength: 64,
   /** The `client` field of hello is informational and capped so it cannot bloat logs. */
   clientMaxLength: 128,
   /** History returned when a join does not say how much it wants. */
@@ -116,12 +118,15 @@ export interface SayRequest extends Base {
   text: string;
   /** An emote (`/me waves`): clients render it as `* alice waves`. */
   action?: boolean;
+  /** The client's own id for this message (1-64 characters): a resend with the same mid is stored once. */
+  mid?: string;
 }
 export interface DmRequest extends Base {
   type: 'dm';
   to: string;
   text: string;
   action?: boolean;
+  mid?: string;
 }
 /** With `room`: its members. Without: known users, a page at a time, in name order after `after`. */
 export interface WhoRequest extends Base {

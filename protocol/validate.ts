@@ -52,6 +52,10 @@ const shortString =
   (max: number): Rule =>
   (v, f) =>
     typeof v === 'string' && v.length <= max ? undefined : { code: 'bad_request', message: `${f} must be a string of at most ${max} characters` };
+const messageId: Rule = (v, f) =>
+  typeof v === 'string' && v.length >= 1 && v.length <= LIMITS.midMaxLength && !v.includes('\0')
+    ? undefined
+    : { code: 'bad_request', message: `${f} must be a string of 1-${LIMITS.midMaxLength} characters` };
 /** A reaction: a short string without spaces or control characters (an emoji, a grapheme or so). */
 const emoji: Rule = (v, f) =>
   typeof v === 'string' && v.length >= 1 && v.length <= LIMITS.emojiMaxLength && !/[\s\p{Cc}]/u.test(v) && !LONE_SURROGATE.test(v)
@@ -102,8 +106,8 @@ const REQUESTS: Record<RequestType, Record<string, FieldSpec>> = {
   whois: { name: req(userName) },
   join: { room: req(roomName), history: opt(intIn(0, LIMITS.maxHistory)), since: opt(intIn(0, SEQ_MAX)) },
   leave: { room: req(roomName) },
-  say: { room: req(roomName), text: req(text), action: opt(bool) },
-  dm: { to: req(userName), text: req(text), action: opt(bool) },
+  say: { room: req(roomName), text: req(text), action: opt(bool), mid: opt(messageId) },
+  dm: { to: req(userName), text: req(text), action: opt(bool), mid: opt(messageId) },
   who: { room: opt(roomName), after: opt(userName), limit: opt(intIn(1, LIMITS.maxWhoPage)) },
   rooms: {},
   typing: { room: opt(roomName), to: opt(userName) },

@@ -8,10 +8,24 @@ import type { ConvKey } from './store/store.js';
 export type BusEvent =
   /** For every member of a room (room key). `seq` for chat messages, so a receiver can spot a gap. */
   | { kind: 'room'; room: string; conv: ConvKey; seq?: number; out: Outgoing }
-  /** For every connection of one user (user key): direct messages, and their echo to the sender. */
-  | { kind: 'user'; user: string; conv?: ConvKey; seq?: number; out: Outgoing }
+  /**
+   * For every connection of one user (user key): direct messages, and their echo to the sender.
+   * `except`: a session of this server that already knows (the one that moved a read marker); other
+   * servers have no such session, so a bus between servers does not carry it.
+   */
+  | { kind: 'user'; user: string; conv?: ConvKey; seq?: number; out: Outgoing; except?: number }
+  /**
+   * Every session of an account ends, but `except` (as for `user`): its password changed or it logged
+   * out everywhere. Each server closes its own with bad_credentials and `why`.
+   */
+  | { kind: 'end-sessions'; user: string; why: string; except?: number }
   /** A user came online or went offline (all of their connections). */
-  | { kind: 'presence'; user: string; name: string; online: boolean };
+  | { kind: 'presence'; user: string; name: string; online: boolean }
+  /**
+   * Events may have been missed (a Redis bus has just (re)subscribed): every room with members here
+   * refills from the store before delivering more. LocalBus never misses anything, so never sends it.
+   */
+  | { kind: 'resync' };
 
 export type Deliver = (event: BusEvent) => void;
 

@@ -42,6 +42,10 @@ export interface Config {
   maxKnownGuests: number;
   /** Undelivered DMs one account's offline inbox may hold; more are refused with inbox_full; 0 = no bound. */
   maxInbox: number;
+  /** redis://[user:password@]host:port[/db]: cluster mode (state in Redis, shared with other nodes). */
+  redis: string | undefined;
+  /** Cluster mode: this node's heartbeat promise; silent longer, it is counted gone (redis-directory.ts). */
+  nodeTimeoutMs: number;
   /** PEM files; both or neither. With them the TCP port speaks TLS and the HTTP port HTTPS (and HTTP/2). */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -231,6 +235,22 @@ const OPTIONS: Option[] = [
     kind: { t: 'int', min: 0, max: 100_000_000 },
     def: 10_000,
     help: 'undelivered direct messages one account\'s offline inbox may hold; a DM beyond it is refused with inbox_full (never an older one dropped); 0 = no bound',
+  },
+  {
+    key: 'redis',
+    flag: 'redis',
+    env: 'PARLEY_REDIS',
+    kind: { t: 'string' },
+    def: undefined,
+    help: 'cluster mode: keep messages, accounts and presence in Redis at redis://[user:password@]host:port[/db], shared by every node given the same URL (--data-dir and --memory are then unused)',
+  },
+  {
+    key: 'nodeTimeoutMs',
+    flag: 'node-timeout-ms',
+    env: 'PARLEY_NODE_TIMEOUT_MS',
+    kind: { t: 'int', min: 1000, max: 600_000 },
+    def: 10_000,
+    help: 'cluster mode: this node promises a heartbeat within N ms (it sends one every N/5); a node silent longer is counted gone, and its users leave their rooms and free their names',
   },
   { key: 'tlsCert', flag: 'tls-cert', env: 'PARLEY_TLS_CERT', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM certificate (chain) file: the TCP port speaks TLS and the HTTP port HTTPS and HTTP/2; reloaded on SIGHUP; needs --tls-key' },
   { key: 'tlsKey', flag: 'tls-key', env: 'PARLEY_TLS_KEY', kind: { t: 'string' }, meta: 'FILE', def: undefined, help: 'PEM private key file for --tls-cert' },

@@ -126,7 +126,10 @@ export function createHttpHandler(opts: HttpOptions): HttpHandler {
       // /healthz answers whatever name a probe uses (an orchestrator's, a load balancer's): it says
       // nothing a rebinding page could use. Everything else must be asked of one of our names.
       if (url.pathname === '/healthz') {
-        return send(req, res, 200, 'application/json; charset=utf-8', JSON.stringify({ status: 'ok', ...opts.health() }) + '\n', {
+        // health() may report status "degraded" (a cluster node cut off from Redis): 503, so a load
+        // balancer stops sending new clients to it.
+        const health = { status: 'ok', ...opts.health() };
+        return send(req, res, health.status === 'ok' ? 200 : 503, 'application/json; charset=utf-8', JSON.stringify(health) + '\n', {
           'Cache-Control': 'no-store',
         });
       }

@@ -5,6 +5,7 @@ import { resolve as resolvePath } from 'node:path';
 import { accountsCommand } from './accounts/cli.js';
 import { helpText, parseConfig } from './config.js';
 import { createLogger } from './log.js';
+import { describeTarget, parseRedisUrl } from './redis/url.js';
 import { startServer } from './server.js';
 
 async function main(): Promise<void> {
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
     server.ircPort === undefined ? '' : ` irc=${host}:${server.ircPort}`,
     server.ircTlsPort === undefined ? '' : ` ircs=${host}:${server.ircTlsPort}`,
     // Where the messages live, so nobody mistakes a --memory server for one that keeps them.
-    config.memory ? ' data=memory-only' : ` data=${resolvePath(config.dataDir)}`,
+    config.redis !== undefined ? ` data=${describeTarget(parseRedisUrl(config.redis))}` : config.memory ? ' data=memory-only' : ` data=${resolvePath(config.dataDir)}`,
   ].join('');
   process.stderr.write(`parley listening tcp=${host}:${server.tcpPort} http=${host}:${server.httpPort}${extra}\n`);
   if (server.tls) {

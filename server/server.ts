@@ -22,6 +22,7 @@ import { Metrics } from './metrics.js';
 import { PublicNames } from './public-names.js';
 import { FileStore } from './store/file-store.js';
 import { MemoryStore } from './store/memory-store.js';
+import { startCluster } from './redis/cluster.js';
 import type { Store } from './store/store.js';
 import { createTcpListener } from './tcp-listener.js';
 import { createIrcTransport, ircSocketHandler, type IrcOptions } from './irc/transport.js';
@@ -75,37 +76,42 @@ function listen(server: NetServer | HttpServer, port: number, host: string): Pro
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
   // Read first: a missing or mismatched certificate should stop the server before it opens the store.
   const tls = config.tlsCert !== undefined && config.tlsKey !== undefined ? await TlsCredentials.load(config.tlsCert, config.tlsKey) : undefined;
+  // --redis: cluster mode, every seam backed by Redis; otherwise the embedded stores.
+  const cluster = config.redis === undefined ? undefined : await startCluster({ url: config.redis, historyPerRoom: config.historyPerRoom, nodeTimeoutMs: config.nodeTimeoutMs, log });
   const forget = { forgetAfterMs: config.forgetGuestsAfter * 1000, maxGuests: config.maxKnownGuests };
-  const store: Store = config.memory
-    ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, maxBytes: config.maxStoreBytes, log: (line) => log.warn(line) })
-    : new FileStore({
-        dir: config.dataDir,
-        fsync: config.fsync,
-        historyPerRoom: config.historyPerRoom,
-        forget,
-        maxInbox: config.maxInbox,
-        maxBytes: config.maxStoreBytes,
-        log: (line) => log.warn(line),
-        // Messages covered by the failed sync may have been delivered: they can be neither acked nor
-        // refused. Stop now; the restart serves exactly what reached the disk (log-writer.ts).
-        onSyncFailure: (err) => {
-          log.error(`${err.message}; exiting`);
-          process.exit(EXIT_STORE_FAILED);
-        },
-      });
+  const store: Store =
+    cluster?.store ??
+    (config.memory
+      ? new MemoryStore({ historyPerRoom: config.historyPerRoom, forget, maxInbox: config.maxInbox, maxBytes: config.maxStoreBytes, log: (line) => log.warn(line) })
+      : new FileStore({
+          dir: config.dataDir,
+          fsync: config.fsync,
+          historyPerRoom: config.historyPerRoom,
+          forget,
+          maxInbox: config.maxInbox,
+          maxBytes: config.maxStoreBytes,
+          log: (line) => log.warn(line),
+          // Messages covered by the failed sync may have been delivered: they can be neither acked nor
+          // refused. Stop now; the restart serves exactly what reached the disk (log-writer.ts).
+          onSyncFailure: (err) => {
+            log.error(`${err.message}; exiting`);
+            process.exit(EXIT_STORE_FAILED);
+          },
+        }));
   await store.open();
   const diskWarning = config.memory ? undefined : diskBudgetWarning(config.dataDir, config.maxStoreBytes, store.usage().bytes, freeBytes(config.dataDir));
   if (diskWarning) log.warn(diskWarning);
   // Opened after the store, which holds the data dir's lock.
-  const accounts: AccountStore = config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line));
-  const topics: TopicStore = config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line));
-  const reads: ReadStore = config.memory ? new MemoryReads() : new FileReads(config.dataDir, (line) => log.warn(line));
+  const accounts: AccountStore = cluster?.accounts ?? (config.memory ? new MemoryAccounts() : new FileAccounts(config.dataDir, (line) => log.warn(line)));
+  const topics: TopicStore = cluster?.topics ?? (config.memory ? new MemoryTopics() : new FileTopics(config.dataDir, (line) => log.warn(line)));
+  const reads: ReadStore = cluster?.reads ?? (config.memory ? new MemoryReads() : new FileReads(config.dataDir, (line) => log.warn(line)));
   try {
     await accounts.open();
     await topics.open();
     await reads.open();
   } catch (err) {
     await store.close();
+    await cluster?.close();
     throw err;
   }
   const metrics = new Metrics();
@@ -113,6 +119,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     store,
     accounts,
     topics,
+    ...(cluster ? { bus: cluster.bus, directory: cluster.directory } : {}),
     reads,
     metrics,
     log,
@@ -166,8 +173,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       server: SERVER_NAME,
       uptimeSeconds: Math.round((Date.now() - started) / 1000),
       connections: { ...metrics.connections },
-      store: config.memory ? 'memory' : 'file',
+      store: cluster ? 'redis' : config.memory ? 'memory' : 'file',
       tls: tls !== undefined,
+      ...(cluster ? { node: cluster.node, ...cluster.health() } : {}),
     }),
     upgrade: (req, socket, head) => ws.upgrade(req, socket, head),
     names,
@@ -255,6 +263,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await topics.close();
     await reads.close();
     await store.close();
+    await cluster?.close();
     throw err;
   }
 
@@ -276,6 +285,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await topics.close();
       await reads.close();
       await store.close();
+      await cluster?.close();
     })());
 
   const reloadTls = async (): Promise<ReloadResult | undefined> => {

@@ -50,8 +50,20 @@ export class Accounts {
       admit = { name: req.name, account: false };
     }
     if (client.gone) return undefined;
+    // Cluster mode: the name is held across servers first (a local refusal comes before asking).
+    this.presence.checkFree(key, admit.name, admit.account);
+    await this.presence.claim(client, admit);
+    if (client.gone) {
+      this.presence.unclaim(client);
+      return undefined;
+    }
     // Re-checked after the awaits: another connection may have taken the name meanwhile.
-    return this.presence.admit(client, admit, req.id);
+    try {
+      return this.presence.admit(client, admit, req.id);
+    } catch (err) {
+      this.presence.unclaim(client);
+      throw err;
+    }
   }
 
   async register(client: RegisteredClient, req: RegisterRequest): Promise<void> {
@@ -61,6 +73,8 @@ export class Accounts {
     const created = await this.ctx.read('accounts', this.ctx.accounts.create({ key: client.key, name: client.name, hash, created: new Date().toISOString() }));
     if (!created) throw new RequestError('name_taken', `${client.name} was registered by someone else`);
     const token = await this.grant(client.key);
+    // Cluster mode: the name's lease becomes an account's, which other sessions may share.
+    await this.presence.claim(client, { name: client.name, account: true });
     client.account = true;
     client.tokenId = token.id;
     // No longer a guest the store may forget.
@@ -120,9 +134,17 @@ export class Accounts {
     throw new RequestError('bad_credentials', BAD_CREDENTIALS);
   }
 
-  /** Every other session of the account hears why and is closed (bad_credentials, fatal). */
+  /**
+   * Every other session of the account hears why and is closed (bad_credentials, fatal), on every
+   * server: through the bus, which names this session so that only it is spared.
+   */
   private endOtherSessions(client: RegisteredClient, why: string): void {
-    for (const s of [...this.presence.sessionsOf(client.key)]) if (s !== client) this.ctx.error(s, 'bad_credentials', why, undefined, true);
+    this.ctx.bus.publish({ kind: 'end-sessions', user: client.key, why, except: client.id });
+  }
+
+  /** The bus says an account's sessions end: those on this server are closed. */
+  endSessions(user: string, why: string, except: number | undefined): void {
+    for (const s of [...this.presence.sessionsOf(user)]) if (s.id !== except) this.ctx.error(s, 'bad_credentials', why, undefined, true);
   }
 
   private admitAttempt(key: string, address: string): void {

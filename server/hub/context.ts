@@ -12,6 +12,7 @@ import type { ReadStore } from '../kv/read-markers.js';
 import type { TopicStore } from '../kv/room-topics.js';
 import type { Store } from '../store/store.js';
 import type { Client } from './client.js';
+import { LocalDirectory, type Directory } from './directory.js';
 
 export interface HubSettings {
   /** Sent in welcome.server. */
@@ -48,6 +49,8 @@ export class HubContext {
     readonly log: Logger,
     readonly metrics: Metrics,
     readonly settings: HubSettings,
+    /** Presence beyond this server (cluster mode); LocalDirectory knows of none. */
+    readonly directory: Directory = new LocalDirectory(),
   ) {}
 
   reply(client: Client, event: ServerEvent, re: RequestId | undefined): void {

@@ -92,9 +92,10 @@ const COMMANDS: CommandTable = {
     cost: 'read',
     handle: async (p, c, r) => {
       if (r.room !== undefined) {
-        const room = p.rooms.members(nameKey(r.room));
+        const room = p.ctx.directory.shared ? await p.rooms.membersEverywhere(nameKey(r.room)) : p.rooms.members(nameKey(r.room));
         const users = (room?.users ?? []).sort(byName);
-        return p.ctx.reply(c, { type: 'users', room: room?.name ?? r.room, users }, r.id);
+        if (!c.gone) p.ctx.reply(c, { type: 'users', room: room?.name ?? r.room, users }, r.id);
+        return;
       }
       const page = await p.presence.who(r);
       if (!c.gone) p.ctx.reply(c, { type: 'users', users: page.users, more: page.more }, r.id);

@@ -20,6 +20,7 @@ import { Client, isRegistered, pacingFor, type ClientOwner, type Pacing } from '
 import { HubContext, type HubSettings } from './context.js';
 import { dispatch, type Parts } from './dispatcher.js';
 import { Accounts } from './accounts.js';
+import type { Directory } from './directory.js';
 import { History } from './history.js';
 import { Messaging } from './messaging.js';
 import { Presence } from './presence.js';
@@ -39,6 +40,8 @@ export interface HubOptions extends Omit<HubSettings, 'minPasswordLength'> {
   metrics: Metrics;
   log: Logger;
   bus?: Bus;
+  /** Presence across servers (cluster mode); default: this server only. */
+  directory?: Directory;
   /** Shortest password accepted (default 8). */
   minPasswordLength?: number;
   loginGuard?: LoginGuardOptions;
@@ -65,7 +68,7 @@ export class Hub implements ClientOwner {
       serverName: opts.serverName,
       helloTimeoutMs: opts.helloTimeoutMs,
       minPasswordLength: opts.minPasswordLength ?? LIMITS.minPasswordLength,
-    });
+    }, opts.directory);
     const presence = new Presence(ctx);
     const rooms = new Rooms(ctx, presence, opts.maxRooms ?? DEFAULT_MAX_ROOMS);
     const messaging = new Messaging(ctx, rooms, presence);
@@ -142,6 +145,12 @@ export class Hub implements ClientOwner {
         return this.parts.messaging.deliver(event);
       case 'presence':
         // Our own users' presence is already known here; a second server would track others' from this.
+        return;
+      case 'end-sessions':
+        return this.parts.accounts.endSessions(event.user, event.why, event.except);
+      case 'resync':
+        this.parts.rooms.refillAll();
+        this.parts.messaging.redeliverInboxes(this.clients);
         return;
     }
   }

@@ -15,7 +15,7 @@ import type { BusEvent } from '../bus.js';
 import { Outgoing } from '../outgoing.js';
 import { accountDmConv, dmConv, InboxFull, type ConvKey, type Draft, type MessageRef } from '../store/store.js';
 import { noteAuthored } from './amend.js';
-import type { Client, RegisteredClient } from './client.js';
+import { isRegistered, type Client, type RegisteredClient } from './client.js';
 import { RequestError, type HubContext } from './context.js';
 import type { Presence } from './presence.js';
 import type { Room, Rooms } from './rooms.js';
@@ -94,18 +94,20 @@ export class Messaging {
     const draft: Draft = { room: room.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
     if (!client.account) draft.guest = true;
+    if (req.mid !== undefined) draft.mid = req.mid;
     if (mentions && mentions.length > 0) draft.mentions = mentions;
     this.ctx.metrics.messagesIn++;
     this.rooms.writeStarted(room);
     const bytes = req.text.length;
     client.writeStarted(bytes);
-    this.ctx.store.append(room.conv, draft, undefined, (err, msg) => {
+    this.ctx.store.append(room.conv, draft, undefined, (err, msg, repeat) => {
       if (err || !msg) {
         client.writeDone(bytes);
         this.refused(client, err, req.id);
       } else {
         noteAuthored(client, room.conv, msg.seq);
-        this.rooms.publishMessage(room, msg);
+        // A repeat (same mid) was delivered the first time: only its ack is owed.
+        if (!repeat) this.rooms.publishMessage(room, msg);
         this.ackWhenDurable(client, bytes, req.id, msg.seq);
       }
       this.rooms.writeSettled(room);
@@ -123,12 +125,13 @@ export class Messaging {
     if (client.gone) return;
     const draft: Draft = { to: account.name, from: client.name, text: req.text };
     if (req.action === true) draft.action = true;
+    if (req.mid !== undefined) draft.mid = req.mid;
     if (mentions.length > 0) draft.mentions = mentions;
     this.ctx.metrics.messagesIn++;
     const bytes = req.text.length;
     client.writeStarted(bytes);
     const fromKey = client.key;
-    this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg) => {
+    this.ctx.store.append(conv, draft, inboxKey(toKey), (err, msg, repeat) => {
       if (err instanceof InboxFull) {
         client.writeDone(bytes);
         if (!client.gone) this.ctx.error(client, 'inbox_full', `${account.name} has ${err.limit} messages waiting to be read; yours was not sent. Try again once they have logged in`, req.id);
@@ -138,9 +141,12 @@ export class Messaging {
         client.writeDone(bytes);
         return this.refused(client, err, req.id);
       }
-      const out = new Outgoing(msg);
-      this.ctx.bus.publish({ kind: 'user', user: toKey, conv, seq: msg.seq, out });
-      if (fromKey !== toKey) this.ctx.bus.publish({ kind: 'user', user: fromKey, conv, seq: msg.seq, out });
+      // A repeat (same mid) was delivered the first time: only its ack is owed.
+      if (!repeat) {
+        const out = new Outgoing(msg);
+        this.ctx.bus.publish({ kind: 'user', user: toKey, conv, seq: msg.seq, out });
+        if (fromKey !== toKey) this.ctx.bus.publish({ kind: 'user', user: fromKey, conv, seq: msg.seq, out });
+      }
       this.ackWhenDurable(client, bytes, req.id, msg.seq);
     });
   }
@@ -149,14 +155,32 @@ export class Messaging {
    * A DM with a guest on either side: delivered to the sessions online now and never stored. Its seq
    * counts the messages between these two sessions (a guest's identity is its connection).
    */
-  private dmLive(client: RegisteredClient, req: DmRequest, toKey: string): void {
+  private dmLive(client: RegisteredClient, req: DmRequest, toKey: string): void | Promise<void> {
+    if (this.ctx.directory.shared) return this.dmLiveCluster(client, req, toKey);
     const recipient = this.presence.online(toKey);
-    if (!recipient) {
-      const why = client.account ? `${req.to} is not online and has no account` : `${req.to} is not online, and guests can only message people who are`;
-      throw new RequestError('not_reachable', `${why}: the message was not sent`);
-    }
-    const seq = bumpLiveSeq(client, recipient);
-    const msg: ChatMessage = { type: 'message', to: recipient.name, from: client.name, text: req.text, seq, ts: new Date().toISOString() };
+    if (!recipient) throw this.notReachable(client, req);
+    this.sendLive(client, req, toKey, recipient.name, bumpLiveSeq(client, recipient));
+  }
+
+  /**
+   * Cluster mode: the other side may be online on any server (sessions of one account on several).
+   * The seq is counted in the directory, per pair of identities as bumpLiveSeq does on one server, so
+   * both sides number one conversation alike wherever they are; the bus carries the message.
+   */
+  private async dmLiveCluster(client: RegisteredClient, req: DmRequest, toKey: string): Promise<void> {
+    const remote = (await this.ctx.read('presence', this.ctx.directory.online([toKey]))).get(toKey);
+    if (!remote) throw this.notReachable(client, req);
+    const seq = await this.ctx.read('presence', this.ctx.directory.nextLiveSeq(client.id, client.key, client.account, remote));
+    if (!client.gone) this.sendLive(client, req, toKey, remote.name, seq);
+  }
+
+  private notReachable(client: RegisteredClient, req: DmRequest): RequestError {
+    const why = client.account ? `${req.to} is not online and has no account` : `${req.to} is not online, and guests can only message people who are`;
+    return new RequestError('not_reachable', `${why}: the message was not sent`);
+  }
+
+  private sendLive(client: RegisteredClient, req: DmRequest, toKey: string, toName: string, seq: number): void {
+    const msg: ChatMessage = { type: 'message', to: toName, from: client.name, text: req.text, seq, ts: new Date().toISOString() };
     if (req.action === true) msg.action = true;
     if (!client.account) msg.guest = true;
     this.ctx.metrics.messagesIn++;
@@ -178,6 +202,7 @@ export class Messaging {
     const toThisUser = msg.type === 'message' && msg.to !== undefined && nameKey(msg.to) === event.user;
     let delivered = false;
     for (const client of this.presence.sessionsOf(event.user)) {
+      if (client.id === event.except) continue;
       const inbox = client.inbox;
       if (inbox) {
         if (toThisUser && event.seq !== undefined && event.conv !== undefined) inbox.skipped++;
@@ -214,6 +239,17 @@ export class Messaging {
     } finally {
       client.inbox = undefined;
       if (!client.gone) for (const out of state.held) client.peer.send(out);
+    }
+  }
+
+  /**
+   * Events may have been missed (bus resync): every account session here not already reading its inbox
+   * reads it again, so a DM whose notice was lost reaches it now rather than at its next login.
+   */
+  redeliverInboxes(clients: Iterable<Client>): void {
+    for (const c of clients) {
+      if (c.gone || c.inbox || !c.account || !isRegistered(c)) continue;
+      this.deliverInbox(c).catch((err: Error) => this.ctx.log.warn(`inbox of ${c.name}: ${err.message}`));
     }
   }
 

@@ -59,6 +59,21 @@ export class Presence {
     if (!account || !other.account) throw new RequestError('name_taken', `${name} is already online`);
   }
 
+  /**
+   * Cluster mode: holds the name across servers before admit (throws name_taken when another server's
+   * user has it). Nothing to do on a single server, where admit's own check is the whole truth.
+   */
+  async claim(client: Client, admit: Admit): Promise<void> {
+    if (!this.ctx.directory.shared) return;
+    const refused = await this.ctx.read('presence', this.ctx.directory.claim(client.id, nameKey(admit.name), admit.name, admit.account));
+    if (refused) throw refused;
+  }
+
+  /** A claim that did not end in admit (the client left, or admit refused). */
+  unclaim(client: Client): void {
+    this.ctx.directory.release(client.id);
+  }
+
   /** Admits a connection under a name (credentials already checked) and says welcome. */
   admit(client: Client, admit: Admit, re: WhoRequest['id']): RegisteredClient {
     const key = nameKey(admit.name);
@@ -96,6 +111,7 @@ export class Presence {
 
   /** A session of a registered user is gone. */
   left(client: RegisteredClient): void {
+    this.ctx.directory.release(client.id);
     const s = this.users.get(client.key);
     if (s === client) {
       this.users.delete(client.key);
@@ -122,6 +138,7 @@ export class Presence {
     const next = text === undefined || text === '' ? undefined : text;
     if (next === undefined) this.away.delete(client.key);
     else this.away.set(client.key, next);
+    if (before !== next) this.ctx.directory.setAway(client.key, next);
     return before !== next;
   }
 
@@ -138,6 +155,14 @@ export class Presence {
       if (away !== undefined) event.away = away;
       return event;
     }
+    if (this.ctx.directory.shared) {
+      const elsewhere = (await this.ctx.read('presence', this.ctx.directory.online([key]))).get(key);
+      if (elsewhere) {
+        const event: UserEvent = { type: 'user', name: elsewhere.name, online: true, account: elsewhere.account };
+        if (elsewhere.away !== undefined) event.away = elsewhere.away;
+        return event;
+      }
+    }
     const known = await this.ctx.read('the user', this.ctx.store.knownUser(key));
     if (!known && !account) throw this.noSuchUser(req.name);
     const event: UserEvent = { type: 'user', name: account?.name ?? known!.name, online: false, account: account !== undefined };
@@ -152,8 +177,17 @@ export class Presence {
   async who(req: WhoRequest): Promise<{ users: UserInfo[]; more: boolean }> {
     const limit = req.limit ?? LIMITS.defaultWhoPage;
     const page = await this.ctx.read('the user list', this.ctx.store.users(req.after === undefined ? undefined : nameKey(req.after), limit));
+    const elsewhere = this.ctx.directory.shared
+      ? await this.ctx.read('presence', this.ctx.directory.online(page.users.map((u) => nameKey(u.name)).filter((k) => !this.users.has(k))))
+      : undefined;
     const users = page.users.map((u): UserInfo => {
       const here = this.online(nameKey(u.name));
+      const remote = here ? undefined : elsewhere?.get(nameKey(u.name));
+      if (remote) {
+        const info: UserInfo = remote.account ? { name: remote.name, online: true } : { name: remote.name, online: true, guest: true };
+        if (remote.away !== undefined) info.away = remote.away;
+        return info;
+      }
       if (!here) return { name: u.name, online: false, lastSeen: u.lastSeen };
       const info: UserInfo = here.account ? { name: here.name, online: true } : { name: here.name, online: true, guest: true };
       const away = this.away.get(nameKey(u.name));

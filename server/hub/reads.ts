@@ -1,7 +1,7 @@
 // Read markers: `read {room|with, seq}` moves the user's marker of one conversation forward (never
-// back) and tells the user's OTHER sessions, so unread counts agree on every device. An account's
-// markers are stored (kv/read-markers.ts) and given back: a room's to its joiner right after
-// `members` (and the topic), all of them by `reads`. A guest's are kept for its session only.
+// back) and tells the user's OTHER sessions (on any server), so unread counts agree on every device.
+// An account's markers are stored (kv/read-markers.ts) and given back: a room's to its joiner right
+// after `members` (and the topic), all of them by `reads`. A guest's are kept for its session only.
 import type { ReadEvent, ReadMarkerInfo, ReadRequest, ReadsRequest } from '../../protocol/messages.js';
 import { nameKey } from '../../protocol/names.js';
 import type { ReadMarker } from '../kv/read-markers.js';
@@ -50,7 +50,9 @@ export class Reads {
     }
     if (moved) {
       const out = new Outgoing(eventOf(marker));
-      for (const s of this.presence.sessionsOf(client.key)) if (s !== client) s.peer.send(out);
+      // An account's sessions may be on other servers (cluster mode): the bus reaches them all. A
+      // guest's marker is its session's alone.
+      if (client.account) this.ctx.bus.publish({ kind: 'user', user: client.key, out, except: client.id });
     }
     if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
   }

@@ -8,6 +8,12 @@
 // nothing is sent from two places at once). Only when the reads have caught up with the room's last
 // published seq, within one synchronous step, does the joiner start receiving live messages.
 // Other room events that arrive during the catch-up (joined, left) are held and sent after it.
+//
+// The same rule covers a bus that can lose or repeat events (Redis pub/sub across nodes): a message at
+// or below lastSeq was already delivered and is dropped; one above lastSeq + 1 reveals a gap, and the
+// room refills from the store (oldest first, bumping lastSeq as it sends) until it has caught up,
+// delivering nothing newer meanwhile, so members see each seq once and in order. A bus that has just
+// (re)subscribed asks every room to refill (refillAll). With the local bus neither ever happens.
 import {
   LIMITS,
   type ChatMessage,
@@ -44,6 +50,11 @@ export interface Room {
   ready: Promise<void>;
   /** Messages appended but not yet durable: the room object must outlive its members until 0. */
   pending: number;
+  /** lastSeq has been read from the store: from then on a seq above lastSeq + 1 is a gap. */
+  loaded: boolean;
+  /** A refill is reading the store up to refillTo; live messages wait for it (they are read by it). */
+  refilling: boolean;
+  refillTo: number;
 }
 
 type RoomEvent = Extract<BusEvent, { kind: 'room' }>;
@@ -82,6 +93,23 @@ export class Rooms {
     return { name: room.name, users: memberList(room).map((m) => this.userInfo(m)) };
   }
 
+  /** `who {room}`: members here, and in cluster mode those on other servers too. */
+  async membersEverywhere(key: string): Promise<{ name: string; users: UserInfo[] } | undefined> {
+    const here = this.members(key);
+    if (!this.ctx.directory.shared) return here;
+    const remote = await this.ctx.read('the members', this.ctx.directory.roomMembers(key));
+    if (!here && remote.length === 0) return undefined;
+    const users = here?.users ?? [];
+    const listed = new Set(users.map((u) => nameKey(u.name)));
+    for (const m of remote) {
+      if (listed.has(nameKey(m.name))) continue;
+      const info: UserInfo = m.guest ? { name: m.name, online: true, guest: true } : { name: m.name, online: true };
+      if (m.away !== undefined) info.away = m.away;
+      users.push(info);
+    }
+    return { name: here?.name ?? this.names.get(key) ?? key, users };
+  }
+
   /** `topic {room}` asks; `topic {room, text}` sets (members only; empty clears) and every member hears it. */
   async topic(client: RegisteredClient, req: TopicRequest): Promise<void> {
     const key = nameKey(req.room);
@@ -111,14 +139,16 @@ export class Rooms {
     }
   }
 
-  private membersEvent(room: Room): MembersEvent {
-    const list = memberList(room);
+  private membersEvent(room: Room, elsewhere: readonly { name: string; guest: boolean; away?: string }[] = []): MembersEvent {
+    const list: { name: string; guest: boolean; away?: string }[] = memberList(room);
+    const listed = new Set(list.map((m) => nameKey(m.name)));
+    for (const m of elsewhere) if (!listed.has(nameKey(m.name))) list.push(m);
     const event: MembersEvent = { type: 'members', room: room.name, users: list.map((m) => m.name) };
     const guests = list.filter((m) => m.guest).map((m) => m.name);
     if (guests.length > 0) event.guests = guests;
     let away: Record<string, string> | undefined;
     for (const m of list) {
-      const text = this.presence.awayOf(nameKey(m.name));
+      const text = this.presence.awayOf(nameKey(m.name)) ?? m.away;
       if (text !== undefined) (away ??= {})[m.name] = text;
     }
     if (away) event.away = away;
@@ -158,13 +188,16 @@ export class Rooms {
       room.members.add(client);
       // concat sizes the copy exactly; a spread would reserve 17 slots.
       client.setRooms(client.rooms.concat(room));
+      this.ctx.directory.joinedRoom(client.id, room.key, room.name, client.name, !client.account);
     }
-    // Said once per user: a second session of an account joining tells the room nothing new.
-    const announce = !rejoin && !this.otherSessionIn(room, client);
     const held: Outgoing[] = [];
     (room.catchingUp ??= new Map()).set(client, held);
     try {
-      this.ctx.reply(client, this.membersEvent(room), req.id);
+      const elsewhere = this.ctx.directory.shared ? await this.ctx.read('the members', this.ctx.directory.roomMembers(room.key)) : [];
+      // Said once per user: a second session of an account joining (here or on another server in
+      // cluster mode) tells the room nothing new.
+      const announce = !rejoin && !this.otherSessionIn(room, client) && !elsewhere.some((m) => nameKey(m.name) === client.key);
+      this.ctx.reply(client, this.membersEvent(room, elsewhere), req.id);
       const topic = await this.ctx.read('the topic', this.ctx.topics.get(room.key));
       if (topic) this.ctx.reply(client, { type: 'topic', room: room.name, text: topic.text, by: topic.by, ts: topic.ts }, undefined);
       // The joiner's read marker (reads.ts), so a new device starts with the right unread count.
@@ -186,9 +219,10 @@ export class Rooms {
     }
   }
 
-  leave(client: RegisteredClient, req: LeaveRequest): void {
+  leave(client: RegisteredClient, req: LeaveRequest): void | Promise<void> {
     const room = this.memberRoom(client, nameKey(req.room));
     if (!room) throw new RequestError('not_member', `not in ${req.room}`);
+    if (this.ctx.directory.shared && !this.otherSessionIn(room, client)) return this.leaveCluster(client, room, req);
     if (this.otherSessionIn(room, client)) {
       // The user is still in the room through another session: only this one hears it left.
       this.ctx.reply(client, { type: 'left', room: room.name, name: client.name, ts: new Date().toISOString() }, undefined);
@@ -209,7 +243,35 @@ export class Rooms {
     for (const room of client.rooms) {
       this.remove(client, room);
       if (this.otherSessionIn(room, client)) continue;
-      this.publish(room, saidBye ? { type: 'left', room: room.name, name: client.name, ts } : { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+      const left = (): void =>
+        this.publish(room, saidBye ? { type: 'left', room: room.name, name: client.name, ts } : { type: 'left', room: room.name, name: client.name, ts, reason: 'disconnect' });
+      if (!this.ctx.directory.shared) left();
+      else void this.inRoomElsewhere(room, client.key).then((still) => still || left());
+    }
+  }
+
+  /**
+   * Cluster mode: the user's last session here leaves; the room hears `left` only if no session on
+   * another server is still in it. This server's membership is withdrawn before asking, so of two
+   * sessions leaving on two servers at once at least one sees the other gone.
+   */
+  private async leaveCluster(client: RegisteredClient, room: Room, req: LeaveRequest): Promise<void> {
+    this.ctx.directory.leftRoom(client.id, room.key);
+    const still = await this.inRoomElsewhere(room, client.key);
+    if (!room.members.has(client)) return;
+    const ts = new Date().toISOString();
+    if (still) this.ctx.reply(client, { type: 'left', room: room.name, name: client.name, ts }, undefined);
+    else this.publish(room, { type: 'left', room: room.name, name: client.name, ts });
+    this.remove(client, room);
+    if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  /** Whether the user is in the room through another server (false when that cannot be asked). */
+  private async inRoomElsewhere(room: Room, userKey: string): Promise<boolean> {
+    try {
+      return (await this.ctx.directory.roomMembers(room.key)).some((m) => nameKey(m.name) === userKey);
+    } catch {
+      return false;
     }
   }
 
@@ -222,6 +284,15 @@ export class Rooms {
       list.set(key, { name: this.names.get(key)!, members: 0 });
     }
     for (const room of this.byKey.values()) list.set(room.key, { name: room.name, members: room.members.size });
+    // Cluster mode: members are users, counted once whichever servers their sessions are on.
+    if (this.ctx.directory.shared) {
+      for (const r of await this.ctx.read('the room list', this.ctx.directory.activeRooms())) {
+        const here = this.byKey.get(r.key);
+        const users = new Set(r.users);
+        if (here) for (const m of here.members) users.add(m.key);
+        list.set(r.key, { name: here?.name ?? this.names.get(r.key) ?? r.name, members: users.size });
+      }
+    }
     return [...list.values()].sort(byName);
   }
 
@@ -263,21 +334,89 @@ export class Rooms {
       for (const m of room.members) if (m.key !== except && !catchingUpHas(room, m)) m.peer.send(event.out);
       return;
     }
-    if (event.seq !== undefined && event.seq > room.lastSeq) room.lastSeq = event.seq;
+    if (event.seq !== undefined) {
+      if (!room.loaded) {
+        // No member yet (members join once lastSeq is read); the read and this agree on the maximum.
+        if (event.seq > room.lastSeq) room.lastSeq = event.seq;
+        return;
+      }
+      if (event.seq <= room.lastSeq) return;
+      if (room.refilling || event.seq > room.lastSeq + 1) return this.refill(room, event.seq);
+      room.lastSeq = event.seq;
+    }
+    this.send(room, event.out, event.seq !== undefined);
+  }
+
+  /** Events may have been missed: every loaded room reads the store up to its last seq there. */
+  refillAll(): void {
+    for (const room of this.byKey.values()) {
+      if (!room.loaded) continue;
+      this.ctx.store.lastSeq(room.conv).then(
+        (top) => {
+          if (top > room.lastSeq) this.refill(room, top);
+        },
+        (err: Error) => this.ctx.log.warn(`room ${room.name}: cannot refill: ${err.message}`),
+      );
+    }
+  }
+
+  private refill(room: Room, target: number): void {
+    if (target > room.refillTo) room.refillTo = target;
+    if (room.refilling) return;
+    room.refilling = true;
+    this.runRefill(room).catch((err: unknown) => this.ctx.log.error(`room ${room.name}: refill: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+  }
+
+  private async runRefill(room: Room): Promise<void> {
+    try {
+      await this.refillLoop(room);
+    } finally {
+      // In the same step as the loop's last check: a notice cannot slip in between and wait unread.
+      room.refilling = false;
+    }
+  }
+
+  private async refillLoop(room: Room): Promise<void> {
+    for (let failures = 0; this.byKey.get(room.key) === room && room.lastSeq < room.refillTo; ) {
+      let page;
+      try {
+        page = await this.ctx.store.history(room.conv, { after: room.lastSeq, limit: RESUME_PAGE, from: 'oldest' });
+      } catch (err) {
+        this.ctx.log.warn(`room ${room.name}: refill after ${room.lastSeq} failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** failures++)));
+        continue;
+      }
+      failures = 0;
+      if (page.messages.length === 0) {
+        // Published but gone from the store: history was lost (or trimmed) there; do not wait for it.
+        this.ctx.log.warn(`room ${room.name}: messages ${room.lastSeq + 1}-${room.refillTo} are not in the store; skipped`);
+        room.lastSeq = room.refillTo;
+        return;
+      }
+      for (const msg of page.messages) {
+        if (msg.seq <= room.lastSeq) continue;
+        room.lastSeq = msg.seq;
+        this.send(room, new Outgoing(msg), true);
+      }
+    }
+  }
+
+  /** Hands one room event to the members here; members still catching up read messages from the store. */
+  private send(room: Room, out: Outgoing, isMessage: boolean): void {
     const catchingUp = room.catchingUp;
     let delivered = 0;
     for (const m of room.members) {
       const held = catchingUp?.get(m);
       if (held === undefined) {
-        m.peer.send(event.out);
+        m.peer.send(out);
         delivered++;
-      } else if (event.seq === undefined) {
+      } else if (!isMessage) {
         // A message is read from the store by the catch-up instead; anything else waits for it.
         if (held.length >= MAX_HELD_EVENTS) held.shift();
-        held.push(event.out);
+        held.push(out);
       }
     }
-    if (event.seq !== undefined) this.ctx.metrics.messagesOut += delivered;
+    if (isMessage) this.ctx.metrics.messagesOut += delivered;
   }
 
   // ---- internals ----
@@ -351,10 +490,23 @@ export class Rooms {
     if (!room) {
       const name = this.names.get(key) ?? spelling;
       const conv = roomConv(key);
-      const created: Room = { key, name, conv, members: new Set(), catchingUp: undefined, lastSeq: 0, ready: Promise.resolve(), pending: 0 };
+      const created: Room = {
+        key,
+        name,
+        conv,
+        members: new Set(),
+        catchingUp: undefined,
+        lastSeq: 0,
+        ready: Promise.resolve(),
+        pending: 0,
+        loaded: false,
+        refilling: false,
+        refillTo: 0,
+      };
       created.ready = this.ctx.store.lastSeq(conv).then(
         (seq) => {
           if (seq > created.lastSeq) created.lastSeq = seq;
+          created.loaded = true;
         },
         (err: unknown) => {
           // Forget the room so that the next join asks the store again.
@@ -370,6 +522,7 @@ export class Rooms {
   }
 
   private remove(client: RegisteredClient, room: Room): void {
+    if (room.members.has(client)) this.ctx.directory.leftRoom(client.id, room.key);
     room.members.delete(client);
     room.catchingUp?.delete(client);
     const at = client.rooms.indexOf(room);

@@ -27,7 +27,7 @@ export class Typing {
     private readonly now: () => number = Date.now,
   ) {}
 
-  typing(client: RegisteredClient, req: TypingRequest): void {
+  typing(client: RegisteredClient, req: TypingRequest): void | Promise<void> {
     const sender = client.account ? `@${client.key}` : `~${client.id}`;
     if (req.room !== undefined) {
       const room = this.rooms.memberRoom(client, nameKey(req.room));
@@ -36,12 +36,27 @@ export class Typing {
     } else if (req.to !== undefined) {
       const toKey = nameKey(req.to);
       const recipient = this.presence.online(toKey);
-      if (recipient && toKey !== client.key && this.pass(`${sender}\0u:${toKey}`)) {
-        const event: TypingEvent = { type: 'typing', to: recipient.name, name: client.name };
-        this.ctx.bus.publish({ kind: 'user', user: toKey, out: new Outgoing(event) });
-      }
+      if (!recipient && this.ctx.directory.shared) return this.typingElsewhere(client, req, toKey, sender);
+      if (recipient && toKey !== client.key && this.pass(`${sender}\0u:${toKey}`)) this.tell(client, toKey, recipient.name);
     }
     if (req.id !== undefined) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  /**
+   * Cluster mode: the recipient may be online on another server only. The throttle is passed before
+   * asking the directory, so a typist costs Redis at most one look-up a second.
+   */
+  private async typingElsewhere(client: RegisteredClient, req: TypingRequest, toKey: string, sender: string): Promise<void> {
+    if (toKey !== client.key && this.pass(`${sender}\0u:${toKey}`)) {
+      const remote = (await this.ctx.read('presence', this.ctx.directory.online([toKey]))).get(toKey);
+      if (remote && !client.gone) this.tell(client, toKey, remote.name);
+    }
+    if (req.id !== undefined && !client.gone) this.ctx.reply(client, { type: 'ack', re: req.id }, undefined);
+  }
+
+  private tell(client: RegisteredClient, toKey: string, toName: string): void {
+    const event: TypingEvent = { type: 'typing', to: toName, name: client.name };
+    this.ctx.bus.publish({ kind: 'user', user: toKey, out: new Outgoing(event) });
   }
 
   private pass(key: string): boolean {

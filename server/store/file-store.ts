@@ -12,7 +12,9 @@
 // visible (history, inbox, lastSeq) once it is written to the kernel, so it survives a crash of the
 // process; whenDurable() says when it survives a power loss too (acks wait for that). A failed write
 // is never visible, and its seq is handed back (numbering.ts): the writer fails every record queued
-// behind a failed one and cuts the failed bytes off before reporting.
+// behind a failed one and cuts the failed bytes off before reporting. A message sent again with the
+// same client message id (`mid`) is answered with the first one's seq from a bounded table
+// (mid-table.ts), not stored again.
 //
 // Search: a word index of the retained messages (search-index.ts) lives beside the conversation index
 // and is snapshotted to search.snapshot when a segment is sealed and at a clean close (search-snapshot.ts);
@@ -43,6 +45,7 @@ import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { encodeRecord, frameCrc } from './log-format.js';
 import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
 import { MessageCache } from './message-cache.js';
+import { midKey, MidTable } from './mid-table.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
 import { pageSpan } from './page-span.js';
 import { BARRIER, chatMessage, decodeRecord, encodeDelivered, encodeInboxCopy, encodeMessage, encodeUser } from './record-codec.js';
@@ -67,6 +70,8 @@ export interface FileStoreOptions {
   segmentBytes?: number;
   /** Estimated heap bytes of recently used messages kept decoded (default 16 MiB). */
   cacheBytes?: number;
+  /** Client message ids remembered (default 65,536; mid-table.ts). */
+  midsRemembered?: number;
   /** File operations used for appends; tests pass a shim to count writes or inject failures. */
   io?: LogIo;
   /** The disk failed a sync (log-writer.ts): messages may have been delivered that are not on disk. */
@@ -147,6 +152,8 @@ export class FileStore implements Store {
   /** A snapshot is being written; `searchAgain`: another was asked for meanwhile (one temp file, one writer). */
   private searchWriting = false;
   private searchAgain = false;
+  /** Client message ids (mid) already stored, so a resend is answered with the first seq. */
+  private readonly mids: MidTable;
 
   constructor(private readonly opts: FileStoreOptions) {
     // A forgotten guest's record no longer pins its segment: compaction drops it with the segment.
@@ -156,6 +163,7 @@ export class FileStore implements Store {
     const budget = opts.maxBytes ?? 0;
     const budgetSegment = budget > 0 ? Math.max(MIN_BUDGET_SEGMENT, Math.floor(budget / SEGMENTS_PER_BUDGET)) : MAX_SEGMENT_BYTES;
     this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, budgetSegment);
+    this.mids = new MidTable(opts.midsRemembered);
   }
 
   async open(): Promise<void> {
@@ -185,6 +193,7 @@ export class FileStore implements Store {
         log: this.opts.log,
       });
       this.openAmends();
+      this.mids.load(this.opts.dir, (l) => this.opts.log(`store: ${l}`));
     } catch (err) {
       lock.release();
       throw err;
@@ -238,6 +247,11 @@ export class FileStore implements Store {
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
       if (this.writer && !this.writer.broken) this.saveSearch(true);
+      try {
+        this.mids.save();
+      } catch (err) {
+        this.opts.log(`store: client message ids not saved (a resend after the restart may be stored twice): ${(err as Error).message}`);
+      }
     } finally {
       this.reader.closeAll();
       this.lock?.release();
@@ -247,6 +261,11 @@ export class FileStore implements Store {
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     const refused = this.refusal() ?? (draft.room === undefined && draft.to === undefined ? new Error('a message needs a room or a recipient') : undefined);
     if (refused) return queueMicrotask(() => done(refused, undefined));
+    const build = (seq: number, ts: string): ChatMessage =>
+      chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
+    const mid = draft.mid === undefined ? undefined : midKey(conv, draft.from, draft.mid);
+    // A repeat is answered before the inbox bound: it takes no new room there.
+    if (mid !== undefined && this.mids.repeat(mid, build, done)) return;
     const maxInbox = this.opts.maxInbox ?? 0;
     if (inboxFor !== undefined && !this.inboxes.fits(inboxFor, maxInbox, (e) => this.slotOf(e.conv, e.seq) !== undefined)) {
       return queueMicrotask(() => done(new InboxFull(maxInbox), undefined));
@@ -254,13 +273,16 @@ export class FileStore implements Store {
     if (inboxFor !== undefined) this.inboxes.begin(inboxFor);
     const c = this.conv(conv);
     const { seq, ts } = stamp(c);
-    const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
+    const msg = build(seq, ts);
     const frame = encodeRecord(encodeMessage('M', conv, msg, inboxFor));
+    if (mid !== undefined) this.mids.started(mid, seq, ts);
     this.writer!.append(frame, (err, at) => {
       if (inboxFor !== undefined) this.inboxes.settled(inboxFor);
       if (err || !at) {
         handBack(c, seq);
-        return done(err ?? new Error('not stored'), undefined);
+        const failure = err ?? new Error('not stored');
+        if (mid !== undefined) this.mids.failed(mid, failure);
+        return done(failure, undefined);
       }
       this.noteRecord(at, frame);
       c.stored = seq;
@@ -270,6 +292,8 @@ export class FileStore implements Store {
       this.builder!.message('M', conv, seq, at.off, at.len, inboxFor, ts, msg.room);
       if (inboxFor !== undefined) this.inboxes.add(inboxFor, { conv, seq, order: at.seg * SEG_SPAN + at.off, seg: at.seg });
       done(null, msg);
+      // After the first one's done, so a repeat's ack never overtakes the original's.
+      if (mid !== undefined) this.mids.stored(mid);
     });
   }
 

@@ -1,9 +1,12 @@
 // --memory: the Store contract with nothing behind it. Messages live in the heap, newest
-// --history-per-room per conversation. A message is stored (visible, and as durable as it will ever
-// be) in a microtask, so callers see the same asynchronous contract as the file store, in append order.
+// --history-per-room per conversation. A client's message id (`mid`) is remembered for as many of a
+// conversation's messages, so a resent message is answered with the first one instead of stored
+// twice. A message is stored (visible, and as durable as it will ever be) in a microtask, so callers
+// see the same asynchronous contract as the file store, in append order.
 // --max-store-bytes counts each message as the file store would write it; over it, the oldest
 // messages of all conversations go first, but never a conversation's newest (as in the file store).
 import type { ChatMessage } from '../../protocol/messages.js';
+import { nameKey } from '../../protocol/names.js';
 import { humanBytes } from './byte-size.js';
 import { Inboxes } from './inboxes.js';
 import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
@@ -40,6 +43,8 @@ interface Conv extends Numbering {
   /** Bytes of each message in msgs, as the file store would write it. */
   sizes: number[];
   head: number;
+  /** `<sender key>\n<mid>` -> the message stored with it; the oldest forgotten beyond retention. */
+  mids: Map<string, ChatMessage> | undefined;
 }
 
 /** Past the budget, this share of it is freed besides (1/64: at most ~160 MiB of 10 GiB at once). */
@@ -77,15 +82,25 @@ export class MemoryStore implements Store {
 
   append(conv: ConvKey, draft: Draft, inboxFor: string | undefined, done: Appended): void {
     if (draft.room === undefined && draft.to === undefined) return queueMicrotask(() => done(new Error('a message needs a room or a recipient'), undefined));
+    let c = this.convs.get(conv);
+    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], sizes: [], head: 0, assigned: 0, stored: 0, lastTs: '', mids: undefined }));
+    const midKey = draft.mid === undefined ? undefined : `${nameKey(draft.from)}\n${draft.mid}`;
+    const first = midKey === undefined ? undefined : c.mids?.get(midKey);
+    // Answered after the first one's done (both are microtasks, queued in order); before the inbox
+    // bound, since a repeat takes no new room there.
+    if (first) return queueMicrotask(() => done(null, first, true));
     const maxInbox = this.opts.maxInbox ?? 0;
     if (inboxFor !== undefined && !this.inboxes.fits(inboxFor, maxInbox, (x) => this.find(x.conv, x.seq) !== undefined)) {
       return queueMicrotask(() => done(new InboxFull(maxInbox), undefined));
     }
     if (inboxFor !== undefined) this.inboxes.begin(inboxFor);
-    let c = this.convs.get(conv);
-    if (!c) this.convs.set(conv, (c = { key: conv, room: undefined, msgs: [], sizes: [], head: 0, assigned: 0, stored: 0, lastTs: '' }));
     const { seq, ts } = stamp(c);
     const msg = chatMessage(draft.room, draft.room === undefined ? draft.to : undefined, draft.from, draft.text, seq, ts, draft.action === true, draft.guest === true, draft.mentions);
+    if (midKey !== undefined) {
+      const mids = (c.mids ??= new Map());
+      mids.set(midKey, msg);
+      if (mids.size > this.opts.historyPerRoom) mids.delete(mids.keys().next().value!);
+    }
     const conversation = c;
     // The record's length without building it (no buffer, no CRC): the same count as the file store's.
     const size = HEADER_BYTES + Buffer.byteLength(encodeMessage('M', conv, msg, inboxFor));

@@ -48,7 +48,7 @@ export function isSideOf(conv: ConvKey, user: string): boolean {
   return conv.slice(2, bar) === user || conv.slice(bar + 1) === user;
 }
 
-function hasAll(text: string, terms: readonly string[]): boolean {
+export function hasAll(text: string, terms: readonly string[]): boolean {
   const words = new Set(searchTerms(text));
   return terms.every((t) => words.has(t));
 }

@@ -35,6 +35,13 @@ export interface Draft {
   action?: true;
   /** The sender is a guest. */
   guest?: true;
+  /**
+   * The client's id for this message (`mid`): the store stores a message once per sender,
+   * conversation and mid, and answers a repeat with the first one's seq and ts (how long a mid is
+   * remembered differs: Redis 24 h, memory as many as the conversation retains, the file store a
+   * bounded table kept across clean restarts).
+   */
+  mid?: string;
   /** Known users the text mentions (`@name`), as the hub resolved them. */
   mentions?: string[];
 }
@@ -161,8 +168,12 @@ export class InboxFull extends Error {
 }
 
 export type Done = (err: Error | null) => void;
-/** `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set. */
-export type Appended = (err: Error | null, msg: ChatMessage | undefined) => void;
+/**
+ * `msg` is the stored message, with the seq and ts the store gave it; undefined exactly when err is set.
+ * `repeat`: the draft's `mid` had been stored before by this sender in this conversation, and `msg` is
+ * that first message: nothing was stored or numbered now, and nobody should be sent it again.
+ */
+export type Appended = (err: Error | null, msg: ChatMessage | undefined, repeat?: boolean) => void;
 
 export interface Store {
   /** Loads what is needed to serve. Called once before the server accepts connections. */

@@ -25,10 +25,12 @@ export interface TcpConnectOptions {
   tls?: ConnectionOptions;
 }
 
-export function connectTcp(port: number, host = '127.0.0.1', opts: TcpConnectOptions = {}): Promise<TcpClient> {
+/** `port` may also be `{ path }`: a Unix socket (cluster tests reach nodes in namespaces that way). */
+export function connectTcp(port: number | { path: string }, host = '127.0.0.1', opts: TcpConnectOptions = {}): Promise<TcpClient> {
   return new Promise((resolve, reject) => {
     const local = opts.localAddress ? { localAddress: opts.localAddress } : {};
-    const socket = opts.tls ? connectTls({ port, host, ...local, ...opts.tls }) : connect({ port, host, ...local });
+    const socket =
+      typeof port !== 'number' ? connect(port) : opts.tls ? connectTls({ port, host, ...local, ...opts.tls }) : connect({ port, host, ...local });
     const events: Event[] = [];
     const taken = new Set<number>();
     let waiters: (() => void)[] = [];
@@ -103,7 +105,7 @@ export function connectTcp(port: number, host = '127.0.0.1', opts: TcpConnectOpt
 }
 
 /** Connects and says hello; resolves once welcomed. */
-export async function helloTcp(port: number, name: string): Promise<TcpClient> {
+export async function helloTcp(port: number | { path: string }, name: string): Promise<TcpClient> {
   const c = await connectTcp(port);
   c.send({ type: 'hello', name, protocol: 1, id: 'hello' });
   await c.next((e) => e.type === 'welcome');
@@ -114,7 +116,7 @@ export async function helloTcp(port: number, name: string): Promise<TcpClient> {
  * A client logged into the account `name`: registered on first use (as a guest that says register),
  * logged in with the password afterwards. DMs are stored only between accounts.
  */
-export async function accountTcp(port: number, name: string, password = `pw-of-${name.toLowerCase()}`): Promise<TcpClient> {
+export async function accountTcp(port: number | { path: string }, name: string, password = `pw-of-${name.toLowerCase()}`): Promise<TcpClient> {
   const c = await connectTcp(port);
   c.send({ type: 'hello', name, protocol: 1, id: 'hello' });
   const first = await c.next((e) => e.re === 'hello');

@@ -107,4 +107,11 @@ describe('parseConfig', () => {
     }
     expect(text).toContain('PARLEY_TCP_PORT');
   });
+  it('cluster mode: a node promises a heartbeat within 10 s by default (issue 14: a dead node is gone within 15 s)', () => {
+    const c = parseConfig([], {});
+    expect(c.ok && c.config.nodeTimeoutMs).toBe(10_000);
+    const set = parseConfig(['--node-timeout-ms', '4000'], {});
+    expect(set.ok && set.config.nodeTimeoutMs).toBe(4000);
+    expect(parseConfig(['--node-timeout-ms', '500'], {}).ok).toBe(false);
+  });
 });
