@@ -51,6 +51,14 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
   };
 }
 
+/**
+ * A picture of the page for a person to look at (test-artifacts/), only with PARLEY_SCREENSHOTS=1:
+ * nothing asserts on these, and on two shared cores each costs the suite real time.
+ */
+export async function keepScreenshot(page: { screenshot(opts: { path: string }): Promise<unknown> }, name: string): Promise<void> {
+  if (process.env.PARLEY_SCREENSHOTS === '1') await page.screenshot({ path: artifactPath(name) });
+}
+
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);

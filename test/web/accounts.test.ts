@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, chromiumMissing, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { artifactPath, chromiumMissing, keepScreenshot, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
 import { ROOT, SERVER_JS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
@@ -245,7 +245,7 @@ describe.skipIf(skip)('web client: accounts', () => {
     expect(tap.received.filter((e) => e.type === 'welcome' || e.type === 'message' || e.type === 'history')).toEqual([]);
     expect(await page.content()).not.toContain('for alice');
     expect(await storage(page)).not.toMatch(/token/);
-    await page.screenshot({ path: artifactPath('impostor.png') });
+    await keepScreenshot(page, 'impostor.png');
 
     // The owner gets both, which shows they were there to be had.
     const owner = await newPage();
@@ -324,7 +324,7 @@ describe.skipIf(skip)('web client: accounts', () => {
     // The badge is styled by the stylesheet (no inline style): it is drawn, with a border.
     const border = await page.evaluate<string>("getComputedStyle(document.querySelector('#log .msg.guest .guest-badge')).borderTopStyle");
     expect(border).toBe('dashed');
-    await page.screenshot({ path: artifactPath('guests-marked.png') });
+    await keepScreenshot(page, 'guests-marked.png');
   }, TIMEOUT);
 });
 
@@ -359,14 +359,14 @@ describe.skipIf(skip)('web client: the join card', () => {
     expect(await page.locator('#name-screen').isVisible()).toBe(true);
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     expect(overflow).toBeLessThanOrEqual(0);
-    await page.screenshot({ path: artifactPath('register-phone.png') });
+    await keepScreenshot(page, 'register-phone.png');
     await enter(page, 'register', 'yan', 'long-enough-now');
     await connected(page, 'yan');
     expect(await tryHello('yan', {})).toMatchObject({ type: 'error', code: 'auth_required' });
     // Sign out lives in the drawer on a phone.
     await page.locator('#menu-toggle').click();
     expect(await page.locator('#signout').isVisible()).toBe(true);
-    await page.screenshot({ path: artifactPath('account-phone.png') });
+    await keepScreenshot(page, 'account-phone.png');
   }, TIMEOUT);
 
   it('too many failed sign-ins: the wait is shown', async () => {

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, chromiumMissing, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { artifactPath, chromiumMissing, keepScreenshot, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
 import { ROOT, SERVER_JS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
@@ -144,7 +144,7 @@ describe.skipIf(skip)('web client in Chromium', () => {
     await alice.locator('#log .notice', { hasText: 'carol joined' }).waitFor();
     await alice.locator('#members .member-open .dot.on').nth(2).waitFor();
     expect(await alice.locator('#members .member-name').allTextContents()).toEqual(['alice (you)', 'bob', 'carol']);
-    await alice.screenshot({ path: artifactPath('chat-alice.png') });
+    await keepScreenshot(alice, 'chat-alice.png');
   }, TIMEOUT);
 
   it('a direct message between a page and a console client, both ways', async () => {
@@ -175,7 +175,7 @@ describe.skipIf(skip)('web client in Chromium', () => {
     await say(dana, '/msg erin via the command');
     await erin.waitFor(/via the command/);
     await expect.poll(() => dana.locator('#conv-title').textContent()).toBe('@erin');
-    await dana.screenshot({ path: artifactPath('dm.png') });
+    await keepScreenshot(dana, 'dm.png');
     // A reload keeps the conversation: the row comes back and its stored history is shown, once each.
     await dana.reload();
     await expect.poll(() => dana.locator('#status-text').textContent(), { timeout: 15_000 }).toBe('Connected as dana');
@@ -213,7 +213,7 @@ describe.skipIf(skip)('web client in Chromium', () => {
     expect(await page.locator('#log img, #log script, #log a, #log b').count()).toBe(0);
     await page.waitForTimeout(300); // an onerror from a broken image would have fired by now
     expect(await page.evaluate<unknown>('window.__pwned')).toBeUndefined();
-    await page.screenshot({ path: artifactPath('hostile.png') });
+    await keepScreenshot(page, 'hostile.png');
   }, TIMEOUT);
 
   it('explains bad and taken names inline, then remembers the name', async () => {
@@ -380,12 +380,12 @@ describe.skipIf(skip)('web client in Chromium', () => {
     await page.locator('#menu-toggle').click();
     expect(await page.locator('#sidebar').isVisible()).toBe(true);
     expect(await page.locator('#menu-toggle').getAttribute('aria-expanded')).toBe('true');
-    await page.screenshot({ path: artifactPath('phone-drawer.png') });
+    await keepScreenshot(page, 'phone-drawer.png');
     await page.locator('#rooms .conv-open', { hasText: '#general' }).click();
     expect(await page.locator('#sidebar').isVisible()).toBe(false);
     const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
     expect(overflow).toBeLessThanOrEqual(0);
-    await page.screenshot({ path: artifactPath('phone.png') });
+    await keepScreenshot(page, 'phone.png');
   }, TIMEOUT);
 });
 
@@ -485,7 +485,7 @@ describe.skipIf(skip)('web client across a server restart', () => {
       await expect
         .poll(async () => Number(/(\d+)/.exec((await page.locator('#status-countdown').textContent()) ?? '')?.[1] ?? 0), { timeout: 20_000 })
         .toBeGreaterThanOrEqual(3);
-      await page.screenshot({ path: artifactPath('reconnecting.png') });
+      await keepScreenshot(page, 'reconnecting.png');
 
       s = await startServer(['--data-dir', dir, '--http-port', String(httpPort)]);
       pat = await helloTcp(s.tcpPort, 'pat');
@@ -510,7 +510,7 @@ describe.skipIf(skip)('web client across a server restart', () => {
       // And the connection works for sending again.
       await say(page, 'back online');
       await pat.next((e) => e.type === 'message' && e.text === 'back online');
-      await page.screenshot({ path: artifactPath('reconnected.png') });
+      await keepScreenshot(page, 'reconnected.png');
     } finally {
       await s.stop();
     }
