@@ -1,6 +1,6 @@
 // Issue 11, point 5: a fuzz of the whole request path, against a real server process over real sockets.
 //
-// Six workers (three TCP, three WebSocket) run sessions for 18 s: connect, usually hello and join,
+// Six workers (three TCP, three WebSocket) run sessions for 10 s (PARLEY_FUZZ_MS for longer): connect, usually hello and join,
 // then exchanges of mutated requests (every request type; fields set to null, wrong types, huge and
 // negative numbers, NaN-ish strings, nested objects, unicode and lone surrogates, missing and extra
 // fields, __proto__/constructor keys, duplicate keys, truncated JSON, invalid UTF-8, CR/LF games,
@@ -37,7 +37,7 @@ import { deflateMessage, expectForTcp, expectForWsText, mutateBytes, mutatedRequ
 
 const FIXED_SEED = 20261211;
 const RUN_SEED = process.env.PARLEY_FUZZ_SEED ? Number(process.env.PARLEY_FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
-const FUZZ_MS = Number(process.env.PARLEY_FUZZ_MS ?? 18_000);
+const FUZZ_MS = Number(process.env.PARLEY_FUZZ_MS ?? 10_000);
 const SEEDS = `seeds: fixed ${FIXED_SEED}, this run ${RUN_SEED} (replay with PARLEY_FUZZ_SEED=${RUN_SEED})`;
 /** Small, so over-long lines and messages are cheap to send a byte at a time. */
 const MAX_BYTES = 4096;

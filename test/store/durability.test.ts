@@ -79,8 +79,11 @@ function flood(client: TcpClient, room: string, tag: string, acked: Map<string, 
   return { stop: () => void (stopped = true) };
 }
 
+const CRASH_ROUNDS = Number(process.env.PARLEY_CRASH_ROUNDS ?? 12);
+
 describe('durability through the real server', () => {
-  it('kill -9 at 20 seeded random moments never loses or duplicates an acknowledged message', async () => {
+  // 12 rounds in make test; PARLEY_CRASH_ROUNDS=100 for a longer hunt (the schedule is seeded either way).
+  it(`kill -9 at ${CRASH_ROUNDS} seeded random moments never loses or duplicates an acknowledged message`, async () => {
     const t0 = Date.now();
     const dir = newDir();
     // Seeded, so a failing crash schedule can be replayed.
@@ -92,7 +95,7 @@ describe('durability through the real server', () => {
     // Keep everything and let the checker read the whole room back in one resume.
     const keepAll = ['--history-per-room', '10000000', '--max-buffered-bytes', String(1024 * 1024 * 1024)];
     let server = await start(dir, keepAll);
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < CRASH_ROUNDS; round++) {
       const writers = await Promise.all([0, 1, 2].map((i) => helloTcp(server.tcpPort, `w${i}`)));
       for (const w of writers) {
         w.send({ type: 'join', room, history: 0 });
