@@ -235,6 +235,12 @@ export class WsConnection implements ReceiverHandlers, LivenessMember {
 
   // ---- ReceiverHandlers: public only because the receiver calls them ----
 
+  /** The receiver parsed its share of frames for this turn: read the rest on the next one. */
+  onYield(): void {
+    this.socket.pause();
+    this.scheduleResume();
+  }
+
   onMessage(data: Buffer, binary: boolean): void {
     // Messages that arrive after our close frame are read (to reach the peer's close) but not acted on.
     if (this.state !== 'open') return;

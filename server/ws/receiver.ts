@@ -28,7 +28,16 @@ export interface ReceiverHandlers {
   /** code is 1005 when the close frame was empty. */
   onCloseFrame(code: number, reason: string): void;
   onProtocolError(err: WsError): void;
+  /**
+   * MAX_FRAMES_PER_RUN frames were parsed from what was pushed: the receiver has paused itself so that
+   * one read full of tiny frames (a fragment flood) does not hold the event loop for every other
+   * connection. The owner resumes it on a later turn (and stops reading its socket meanwhile).
+   */
+  onYield?(): void;
 }
+
+/** Frames parsed in one go before the receiver yields (onYield); a 64 KiB read holds up to ~9,000. */
+export const MAX_FRAMES_PER_RUN = 1024;
 
 const enum State {
   HEADER,
@@ -105,6 +114,8 @@ export class Receiver {
   /** Only while an uncompressed text message is arriving: idle connections outnumber busy ones. */
   private utf8: Utf8Validator | undefined;
 
+  private framesThisRun = 0;
+
   constructor(opts: ReceiverOptions, handlers: ReceiverHandlers) {
     this.maxMessageBytes = opts.maxMessageBytes;
     this.deflate = opts.deflate;
@@ -150,6 +161,7 @@ export class Receiver {
   private run(): void {
     if (this.running) return;
     this.running = true;
+    this.framesThisRun = 0;
     try {
       this.step();
     } finally {
@@ -312,6 +324,11 @@ export class Receiver {
 
   private frameDone(): void {
     this.state = State.HEADER;
+    if (++this.framesThisRun >= MAX_FRAMES_PER_RUN && this.h.onYield) {
+      // After this frame is delivered: step() stops at its next turn and keeps the rest unparsed.
+      this.paused = true;
+      this.h.onYield();
+    }
     const whole = this.whole;
     this.whole = undefined;
     if (this.opcode >= 8) {

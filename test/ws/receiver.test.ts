@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { deflateMessage } from '../../server/ws/deflate.js';
 import { liveHeapBytes } from '../helpers/heap.js';
-import { Receiver } from '../../server/ws/receiver.js';
+import { MAX_FRAMES_PER_RUN, Receiver } from '../../server/ws/receiver.js';
 import { frame, prng, runAll, collect } from './helpers/frames.js';
 
 const cat = (...b: Buffer[]): Buffer => Buffer.concat(b);
@@ -163,6 +163,32 @@ describe('Receiver behaviour', () => {
     r.push(frame({ opcode: T, masked: false }));
     const e = events[0]!;
     expect(e.t === 'error' && e.err.code).toBe('WS_ERR_EXPECTED_MASK');
+  });
+});
+
+describe('Receiver yields', () => {
+  it('a push of thousands of tiny frames is parsed MAX_FRAMES_PER_RUN at a time; the owner resumes it, nothing is lost', () => {
+    const n = 3 * MAX_FRAMES_PER_RUN + 10;
+    const frames: Buffer[] = [];
+    for (let i = 0; i < n; i++) frames.push(frame({ opcode: 9, payload: Buffer.from([i & 0xff]) }));
+    let pings = 0;
+    let yields = 0;
+    const r = new Receiver(
+      { maxMessageBytes: 1 << 20, deflate: false },
+      { onMessage: () => {}, onPing: () => void pings++, onPong: () => {}, onCloseFrame: () => {}, onProtocolError: () => {}, onYield: () => void yields++ },
+    );
+    r.push(Buffer.concat(frames));
+    expect([pings, yields, r.isPaused]).toEqual([MAX_FRAMES_PER_RUN, 1, true]);
+    for (let round = 2; round <= 4; round++) r.resume();
+    expect([pings, yields, r.isPaused]).toEqual([n, 3, false]);
+  });
+
+  it('without an onYield handler a push is parsed in one go', () => {
+    const { r, events } = collect();
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 2 * MAX_FRAMES_PER_RUN; i++) frames.push(frame({ opcode: 9, payload: Buffer.from([1]) }));
+    r.push(Buffer.concat(frames));
+    expect(events).toHaveLength(2 * MAX_FRAMES_PER_RUN);
   });
 });
 
