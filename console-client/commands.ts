@@ -5,6 +5,7 @@ import { LIMITS } from '../protocol/messages.js';
 import { searchTerms } from '../protocol/search-terms.js';
 import { isValidName } from '../protocol/validate.js';
 import { GUEST_MARK } from './render.js';
+import { COMMAND_ALIASES } from '../protocol/command-aliases.js';
 
 export interface CommandContext {
   /** The room plain lines go to (the current window's, when it is a room's). */
@@ -273,22 +274,8 @@ export const COMMANDS: Record<string, Command> = {
   quit: { usage: '/quit', help: 'leave Parley', run: () => ({ kind: 'quit' }) },
 };
 
-/** The short names irssi users type: each runs the command it names. */
-export const ALIASES: Record<string, string> = {
-  j: 'join',
-  part: 'leave',
-  w: 'users',
-  who: 'users',
-  n: 'names',
-  list: 'rooms',
-  m: 'msg',
-  q: 'query',
-  wi: 'whois',
-  t: 'topic',
-  win: 'window',
-  exit: 'quit',
-  bye: 'quit',
-};
+/** The short names irssi users type: each runs the command it names (shared with the browser). */
+export const ALIASES: Readonly<Record<string, string>> = COMMAND_ALIASES;
 
 /** Every command and alias, for tab completion. */
 export function commandNames(): string[] {

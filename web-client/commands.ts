@@ -6,6 +6,7 @@
 // are about a terminal or a browser only say so rather than being unknown.
 import { LIMITS } from '../protocol/messages.js';
 import { isValidName } from '../protocol/validate.js';
+import { COMMAND_ALIASES } from '../protocol/command-aliases.js';
 
 export type Command =
   | { kind: 'say'; text: string; action: boolean }
@@ -194,20 +195,8 @@ const COMMANDS: Record<string, Spec> = {
 
 /** The console's aliases, and a few browser habits. */
 export const ALIASES: Record<string, string> = {
-  j: 'join',
-  part: 'leave',
-  w: 'users',
-  who: 'users',
-  n: 'names',
-  list: 'rooms',
-  m: 'msg',
+  ...COMMAND_ALIASES,
   dm: 'msg',
-  q: 'query',
-  wi: 'whois',
-  t: 'topic',
-  win: 'window',
-  exit: 'quit',
-  bye: 'quit',
   signout: 'logout',
   '?': 'help',
 };

@@ -60,6 +60,7 @@ import { encodeSnapshot, loadSearchIndex, SEARCH_FILE, SEG_SPAN, writeSnapshot }
 import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
 import { InboxFull, NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchPage, SearchQuery, Seen, Store, StoreUsage, UserPage } from './store.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 export interface FileStoreOptions {
   dir: string;
@@ -596,30 +597,10 @@ export class FileStore implements Store {
   private writeSidecar(b: SidecarBuilder, sealed: boolean, sync: boolean): void {
     const bytes = b.encode(sealed);
     if (!bytes) return;
-    const file = join(this.opts.dir, sidecarName(b.seg));
-    const tmp = `${file}.tmp`;
     const fail = (err: Error): void => this.opts.log(`store: could not write ${sidecarName(b.seg)}: ${err.message}`);
-    if (sync) {
-      try {
-        fs.writeFileSync(tmp, bytes);
-        fs.renameSync(tmp, file);
-      } catch (err) {
-        fail(err as Error);
-      }
-      return;
-    }
-    const done = new Promise<void>((resolve) =>
-      fs.writeFile(tmp, bytes, (err) => {
-        if (err) {
-          fail(err);
-          return resolve();
-        }
-        fs.rename(tmp, file, (e) => {
-          if (e) fail(e);
-          resolve();
-        });
-      }),
-    );
+    const file = join(this.opts.dir, sidecarName(b.seg));
+    if (sync) return writeFileAtomic(file, bytes, true, fail);
+    const done = new Promise<void>((resolve) => writeFileAtomic(file, bytes, false, fail, resolve));
     this.sidecarWrites.add(done);
     void done.then(() => this.sidecarWrites.delete(done));
   }

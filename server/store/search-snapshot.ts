@@ -24,6 +24,7 @@ import { segmentName } from './log-writer.js';
 import { decodeRecord } from './record-codec.js';
 import type { IndexState, SearchIndex } from './search-index.js';
 import type { ConvKey } from './store.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 export const SEARCH_FILE = 'search.snapshot';
 /** Typed arrays use the host's byte order; where it is little-endian (as the file) they are copied whole. */
@@ -160,27 +161,7 @@ function getF64s(buf: Buffer, p: number, count: number): Float64Array {
 
 /** Writes a snapshot beside the segments: synchronously at close, else in the background (`done` after). */
 export function writeSnapshot(dir: string, bytes: Buffer, sync: boolean, fail: (err: Error) => void, done: () => void = () => {}): void {
-  const file = join(dir, SEARCH_FILE);
-  const tmp = `${file}.tmp`;
-  if (sync) {
-    try {
-      fs.writeFileSync(tmp, bytes);
-      fs.renameSync(tmp, file);
-    } catch (err) {
-      fail(err as Error);
-    }
-    return done();
-  }
-  fs.writeFile(tmp, bytes, (err) => {
-    if (err) {
-      fail(err);
-      return done();
-    }
-    fs.rename(tmp, file, (e) => {
-      if (e) fail(e);
-      done();
-    });
-  });
+  writeFileAtomic(join(dir, SEARCH_FILE), bytes, sync, fail, done);
 }
 
 export interface LoadSearchOptions {
