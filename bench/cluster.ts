@@ -454,7 +454,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
   const servers: Proc[] = [];
   const conns: Conn[] = [];
   try {
-    for (let i = 0; i < 3; i++) servers.push(await startNode('ours', redis.url, ''));
+    for (let i = 0; i < 3; i++) servers.push(await startNode('ours', redis.url, '', ['--max-connections-per-ip', '0']));
     const acked: number[] = [];
     let sendErrors = 0;
     let n = 0;
