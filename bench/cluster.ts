@@ -345,8 +345,9 @@ async function idleChild(argv: string[]): Promise<void> {
   let errors = 0;
   const conns: Conn[] = [];
   const t0 = performance.now();
+  let openedMs = 0;
   const report = (what: string): void => {
-    process.stdout.write(JSON.stringify({ what, welcomed, closed, errors, open: conns.length - closed, ms: Math.round(performance.now() - t0) }) + '\n');
+    process.stdout.write(JSON.stringify({ what, welcomed, closed, errors, open: conns.length - closed, ms: Math.round(performance.now() - t0), openedMs }) + '\n');
   };
   const batch = Math.max(1, Math.round(rate / 20));
   for (let i = 0; i < count; i += batch) {
@@ -366,7 +367,8 @@ async function idleChild(argv: string[]): Promise<void> {
     }
     await sleep(50);
   }
-  const deadline = performance.now() + 30_000;
+  openedMs = Math.round(performance.now() - t0);
+  const deadline = performance.now() + 60_000;
   while (welcomed + closed < count && performance.now() < deadline) await sleep(100);
   report('connected');
   await sleep(holdMs);
@@ -386,7 +388,7 @@ async function idle(nodes: number, total: number, children: number, rate: number
     const redis0 = rssKB(redis.proc.pid!);
     const load = loadavg()[0]!.toFixed(1);
     const per = Math.ceil(total / children);
-    const connected: Promise<{ welcomed: number; closed: number; errors: number; ms: number }>[] = [];
+    const connected: Promise<{ welcomed: number; closed: number; errors: number; ms: number; openedMs: number }>[] = [];
     const held: Promise<{ open: number; closed: number }>[] = [];
     for (let k = 0; k < children; k++) {
       const kid = spawn(
@@ -397,7 +399,7 @@ async function idle(nodes: number, total: number, children: number, rate: number
       reap(kid);
       kids.push(kid);
       let out = '';
-      let res1!: (v: { welcomed: number; closed: number; errors: number; ms: number }) => void;
+      let res1!: (v: { welcomed: number; closed: number; errors: number; ms: number; openedMs: number }) => void;
       let res2!: (v: { open: number; closed: number }) => void;
       connected.push(new Promise((r) => (res1 = r)));
       held.push(new Promise((r) => (res2 = r)));
@@ -405,14 +407,14 @@ async function idle(nodes: number, total: number, children: number, rate: number
       kid.stdout!.on('data', (d: string) => {
         out += d;
         for (const l of out.split('\n').slice(0, -1)) {
-          const m = JSON.parse(l) as { what: string; welcomed: number; closed: number; errors: number; open: number; ms: number };
+          const m = JSON.parse(l) as { what: string; welcomed: number; closed: number; errors: number; open: number; ms: number; openedMs: number };
           if (m.what === 'connected') res1(m);
           else res2(m);
         }
         out = out.slice(out.lastIndexOf('\n') + 1);
       });
       kid.once('exit', () => {
-        res1({ welcomed: 0, closed: 0, errors: 0, ms: -1 });
+        res1({ welcomed: 0, closed: 0, errors: 0, ms: -1, openedMs: -1 });
         res2({ open: 0, closed: 0 });
       });
     }
@@ -426,7 +428,7 @@ async function idle(nodes: number, total: number, children: number, rate: number
     const open = h.reduce((a, x) => a + x.open, 0);
     const perNode = Math.round(welcomed / nodes);
     const lines = [
-      `idle: ${total} asked, ${welcomed} welcomed in ${(connectMs / 1000).toFixed(1)} s (paced at ${rate}/s over ${children} load processes), ${open} still open after ${holdS} s more, errors ${c.reduce((a, x) => a + x.errors, 0)}, closed ${c.reduce((a, x) => a + x.closed, 0)}; load ${load}`,
+      `idle: ${total} asked, ${welcomed} welcomed in ${(connectMs / 1000).toFixed(1)} s (all opened after ${(Math.max(...c.map((x) => x.openedMs)) / 1000).toFixed(1)} s; paced at ${rate}/s over ${children} load processes), ${open} still open after ${holdS} s more, errors ${c.reduce((a, x) => a + x.errors, 0)}, closed ${c.reduce((a, x) => a + x.closed, 0)}; load ${load}`,
       '',
       '| node | RSS before MB | RSS holding MB | KB per connection (~' + perNode + ' each) |',
       '| --- | --- | --- | --- |',
@@ -469,10 +471,13 @@ async function failover(clients: number, rate: number): Promise<string[]> {
     sender.send('{"type":"join","room":"fo","history":0}');
     interface R {
       seen: Map<number, number>;
+      src: Map<number, string>;
+      raw: Map<number, string[]>;
       first: number;
       last: number;
       joinedAt: number;
       historyAt: number;
+      welcomeAt: number;
       conn?: Conn;
     }
     const rs: R[] = [];
@@ -487,8 +492,12 @@ async function failover(clients: number, rate: number): Promise<string[]> {
             const s = line.indexOf('"seq":');
             const seq = parseInt(line.slice(s + 6), 10);
             r.seen.set(seq, (r.seen.get(seq) ?? 0) + 1);
+            r.src.set(seq, (r.src.get(seq) ?? '') + (since === undefined ? 'L' : 'N'));
+            if (since !== undefined) r.raw.set(seq, [...(r.raw.get(seq) ?? []), `+${Math.round(performance.now() - killAt)}ms ${line}`]);
             if (!r.first) r.first = seq;
             if (seq > r.last) r.last = seq;
+          } else if (line.startsWith('{"type":"welcome"')) {
+            if (since !== undefined) r.welcomeAt = performance.now() - killAt;
           } else if (line.startsWith('{"type":"members"')) {
             gotMembers = true;
             if (since === undefined) ready++;
@@ -497,6 +506,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
             const h = JSON.parse(line) as { messages: { seq: number }[]; more?: boolean };
             for (const m of h.messages) {
               r.seen.set(m.seq, (r.seen.get(m.seq) ?? 0) + 1);
+              r.src.set(m.seq, (r.src.get(m.seq) ?? '') + 'H');
               if (m.seq > r.last) r.last = m.seq;
             }
             if (since !== undefined && !h.more) r.historyAt = performance.now() - killAt;
@@ -515,7 +525,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
       c.send(since === undefined ? '{"type":"join","room":"fo","history":0}' : `{"type":"join","room":"fo","since":${since}}`);
     };
     for (let i = 0; i < clients; i++) {
-      const r: R = { seen: new Map(), first: 0, last: 0, joinedAt: -1, historyAt: -1 };
+      const r: R = { seen: new Map(), src: new Map(), raw: new Map(), first: 0, last: 0, joinedAt: -1, historyAt: -1, welcomeAt: -1 };
       rs.push(r);
       attach(r, i, servers[0]!.tcpPort, `fo${i}`);
       if (i % 100 === 99) await sleep(50);
@@ -543,20 +553,24 @@ async function failover(clients: number, rate: number): Promise<string[]> {
     await sleep(1500);
     const resumed = rs.filter((r) => r.joinedAt >= 0);
     const joins = resumed.map((r) => r.joinedAt).sort((a, b) => a - b);
+    const wel = rs.filter((r) => r.welcomeAt >= 0).map((r) => r.welcomeAt).sort((a, b) => a - b);
     const hist = rs.filter((r) => r.historyAt >= 0).map((r) => r.historyAt).sort((a, b) => a - b);
     let missing = 0;
     let doubled = 0;
     const ackedSorted = [...acked].sort((a, b) => a - b);
     for (const r of rs) {
       for (const s of ackedSorted) if (s >= r.first && !r.seen.has(s)) missing++;
-      for (const v of r.seen.values()) if (v > 1) doubled += v - 1;
+      for (const [k, v] of r.seen) if (v > 1) {
+        if (doubled < 3) process.stderr.write(`doubled seq ${k} seen as ${r.src.get(k)} (L live before the kill, H resumed history, N live after); joined at +${Math.round(r.joinedAt)}ms: ${(r.raw.get(k) ?? []).join(' | ')}\n`);
+        doubled += v - 1;
+      }
     }
     return [
       `failover: ${clients} receivers on node A of 3 (room "fo"), a sender on node B saying ${rate}/s acked; node A SIGKILLed after 2 s; load ${load}`,
       '',
-      '| resumed (members reply) | time to last members reply ms (p50 / max) | time to last resumed history ms (p50 / max) | says acked | missing (acked, not received) | doubled | sender errors |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
-      `| ${resumed.length}/${clients} | ${quantile(joins, 0.5).toFixed(0)} / ${(joins[joins.length - 1] ?? -1).toFixed(0)} | ${quantile(hist, 0.5).toFixed(0)} / ${(hist[hist.length - 1] ?? -1).toFixed(0)} | ${acked.length} | ${missing} | ${doubled} | ${sendErrors} |`,
+      '| resumed (members reply) | time to welcome ms (p50 / max) | time to last members reply ms (p50 / max) | time to last resumed history ms (p50 / max) | says acked | missing (acked, not received) | doubled | sender errors |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      `| ${resumed.length}/${clients} | ${quantile(wel, 0.5).toFixed(0)} / ${(wel[wel.length - 1] ?? -1).toFixed(0)} | ${quantile(joins, 0.5).toFixed(0)} / ${(joins[joins.length - 1] ?? -1).toFixed(0)} | ${quantile(hist, 0.5).toFixed(0)} / ${(hist[hist.length - 1] ?? -1).toFixed(0)} | ${acked.length} | ${missing} | ${doubled} | ${sendErrors} |`,
     ];
   } finally {
     for (const c of conns) c.sock.destroy();
