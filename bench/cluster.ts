@@ -473,6 +473,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
       seen: Map<number, number>;
       src: Map<number, string>;
       raw: Map<number, string[]>;
+      node: string;
       first: number;
       last: number;
       joinedAt: number;
@@ -515,6 +516,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
         () => {
           if (since === undefined && killAt) {
             // the node died: resume on another one
+            r.node = i % 2 === 0 ? 'B' : 'C';
             attach(r, i, servers[1 + (i % 2)]!.tcpPort, name + 'r', r.last);
           }
         },
@@ -525,7 +527,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
       c.send(since === undefined ? '{"type":"join","room":"fo","history":0}' : `{"type":"join","room":"fo","since":${since}}`);
     };
     for (let i = 0; i < clients; i++) {
-      const r: R = { seen: new Map(), src: new Map(), raw: new Map(), first: 0, last: 0, joinedAt: -1, historyAt: -1, welcomeAt: -1 };
+      const r: R = { seen: new Map(), src: new Map(), raw: new Map(), node: 'A', first: 0, last: 0, joinedAt: -1, historyAt: -1, welcomeAt: -1 };
       rs.push(r);
       attach(r, i, servers[0]!.tcpPort, `fo${i}`);
       if (i % 100 === 99) await sleep(50);
@@ -557,12 +559,14 @@ async function failover(clients: number, rate: number): Promise<string[]> {
     const hist = rs.filter((r) => r.historyAt >= 0).map((r) => r.historyAt).sort((a, b) => a - b);
     let missing = 0;
     let doubled = 0;
+    const doubledOn: Record<string, number> = { B: 0, C: 0 };
     const ackedSorted = [...acked].sort((a, b) => a - b);
     for (const r of rs) {
       for (const s of ackedSorted) if (s >= r.first && !r.seen.has(s)) missing++;
       for (const [k, v] of r.seen) if (v > 1) {
-        if (doubled < 3) process.stderr.write(`doubled seq ${k} seen as ${r.src.get(k)} (L live before the kill, H resumed history, N live after); joined at +${Math.round(r.joinedAt)}ms: ${(r.raw.get(k) ?? []).join(' | ')}\n`);
+        if (doubled < 3) process.stderr.write(`doubled seq ${k} seen as ${r.src.get(k)} (L live before the kill, H resumed history, N live after) on node ${r.node}; joined at +${Math.round(r.joinedAt)}ms: ${(r.raw.get(k) ?? []).join(' | ')}\n`);
         doubled += v - 1;
+        doubledOn[r.node] = (doubledOn[r.node] ?? 0) + v - 1;
       }
     }
     return [
@@ -570,7 +574,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
       '',
       '| resumed (members reply) | time to welcome ms (p50 / max) | time to last members reply ms (p50 / max) | time to last resumed history ms (p50 / max) | says acked | missing (acked, not received) | doubled | sender errors |',
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
-      `| ${resumed.length}/${clients} | ${quantile(wel, 0.5).toFixed(0)} / ${(wel[wel.length - 1] ?? -1).toFixed(0)} | ${quantile(joins, 0.5).toFixed(0)} / ${(joins[joins.length - 1] ?? -1).toFixed(0)} | ${quantile(hist, 0.5).toFixed(0)} / ${(hist[hist.length - 1] ?? -1).toFixed(0)} | ${acked.length} | ${missing} | ${doubled} | ${sendErrors} |`,
+      `| ${resumed.length}/${clients} | ${quantile(wel, 0.5).toFixed(0)} / ${(wel[wel.length - 1] ?? -1).toFixed(0)} | ${quantile(joins, 0.5).toFixed(0)} / ${(joins[joins.length - 1] ?? -1).toFixed(0)} | ${quantile(hist, 0.5).toFixed(0)} / ${(hist[hist.length - 1] ?? -1).toFixed(0)} | ${acked.length} | ${missing} | ${doubled} (on B ${doubledOn['B']}, on C ${doubledOn['C']}) | ${sendErrors} |`,
     ];
   } finally {
     for (const c of conns) c.sock.destroy();
