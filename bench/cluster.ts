@@ -64,7 +64,7 @@ async function startRedis(): Promise<{ proc: ChildProcess; url: string }> {
 async function startNode(kind: 'ours' | 'ref', redisUrl: string | undefined, refDir: string, extra: string[] = []): Promise<Proc> {
   let args: string[];
   if (kind === 'ours') {
-    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--no-rate-limit', '--log-level', 'warn', ...extra];
+    args = [join(ROOT, 'dist', 'server', 'main.js'), '--host', '127.0.0.1', '--tcp-port', '0', '--http-port', '0', '--irc-port', '0', '--no-rate-limit', '--max-connections-per-ip', '0', '--log-level', 'warn', ...extra];
     args.push(...(redisUrl ? ['--redis', redisUrl] : ['--memory']));
   } else {
     args = [join(refDir, 'refserver-ws.js'), '--host', '127.0.0.1', '--http-port', String(await freePort()), '--tcp-port', String(await freePort())];
@@ -382,7 +382,7 @@ async function idle(nodes: number, total: number, children: number, rate: number
   const servers: Proc[] = [];
   const kids: ChildProcess[] = [];
   try {
-    for (let i = 0; i < nodes; i++) servers.push(await startNode('ours', redis.url, '', ['--max-connections-per-ip', '0', '--max-connections', '0']));
+    for (let i = 0; i < nodes; i++) servers.push(await startNode('ours', redis.url, '', ['--max-connections', '0']));
     await sleep(1000);
     const rss0 = servers.map((s) => rssKB(s.pid));
     const redis0 = rssKB(redis.proc.pid!);
@@ -456,7 +456,7 @@ async function failover(clients: number, rate: number): Promise<string[]> {
   const servers: Proc[] = [];
   const conns: Conn[] = [];
   try {
-    for (let i = 0; i < 3; i++) servers.push(await startNode('ours', redis.url, '', ['--max-connections-per-ip', '0']));
+    for (let i = 0; i < 3; i++) servers.push(await startNode('ours', redis.url, ''));
     const acked: number[] = [];
     let sendErrors = 0;
     let n = 0;
