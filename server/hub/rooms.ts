@@ -467,14 +467,18 @@ export class Rooms {
       await client.roomToWrite();
       if (client.gone || room.lastSeq <= after) return;
       const page = await this.ctx.read('history', this.ctx.store.history(room.conv, { after, limit: RESUME_PAGE, from: 'oldest' }));
-      const last = page.messages[page.messages.length - 1];
+      // Only up to what this server has delivered live: a shared store (cluster mode) may already hold
+      // messages whose notices have not reached this node; those come live, once, after the catch-up.
+      const upTo = room.lastSeq;
+      const msgs = page.messages.filter((m) => m.seq <= upTo);
+      const last = msgs[msgs.length - 1];
       if (!last) {
-        // Published means durable, so the store has them; if it says otherwise, do not spin.
+        // Published means stored, so the store has them; if it says otherwise, do not spin.
         this.ctx.log.warn(`room ${room.name}: store has nothing after ${after} though ${room.lastSeq} was published`);
         return;
       }
-      for (const msg of page.messages) client.peer.send(new Outgoing(msg));
-      this.ctx.metrics.messagesOut += page.messages.length;
+      for (const msg of msgs) client.peer.send(new Outgoing(msg));
+      this.ctx.metrics.messagesOut += msgs.length;
       after = last.seq;
     }
   }

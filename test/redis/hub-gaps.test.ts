@@ -10,6 +10,7 @@ import { Metrics } from '../../server/metrics.js';
 import type { Bus, BusEvent, Deliver } from '../../server/bus.js';
 import { MemoryStore } from '../../server/store/memory-store.js';
 import { FakePeer, settle, waitFor } from '../helpers/hub-harness.js';
+import { TestStore } from '../helpers/test-store.js';
 import { prng } from '../helpers/prng.js';
 
 /** Chat messages: dropped, repeated or held back and delivered later, at random (seeded). */
@@ -83,4 +84,53 @@ describe('rooms over a bus that loses, repeats and reorders messages', () => {
       for (const p of peers) expect(p.messages().map((m) => m.seq)).toEqual(Array.from({ length: N }, (_, i) => i + 1));
     });
   }
+});
+
+/** Room messages wait until flush(n): a node whose notices lag behind what the shared store holds. */
+class LaggingBus implements Bus {
+  private deliver: Deliver = () => {};
+  private held: BusEvent[] = [];
+  attach(d: Deliver): void {
+    this.deliver = d;
+  }
+  publish(event: BusEvent): void {
+    if (event.kind === 'room' && event.seq !== undefined) this.held.push(event);
+    else this.deliver(event);
+  }
+  flush(n = this.held.length): void {
+    for (const e of this.held.splice(0, n)) this.deliver(e);
+  }
+  async close(): Promise<void> {}
+}
+
+describe('a join while the bus lags behind the store', () => {
+  it('the catch-up sends only what this node has delivered; the rest arrives live, once', async () => {
+    const bus = new LaggingBus();
+    const store = new TestStore();
+    const hub = new Hub({ store, bus, metrics: new Metrics(), log: silentLogger, serverName: 't', helloTimeoutMs: 60_000, rateLimits: null });
+    const ann = member(hub, 'ann');
+    await waitFor(() => ann.events.some((e) => e.type === 'members'));
+    for (let i = 1; i <= 6; i++) ann.request({ type: 'say', room: 'lossy', text: `m${i}`, id: i });
+    await waitFor(() => store.waiting === 6);
+    store.release();
+    await waitFor(() => ann.events.filter((e) => e.type === 'ack').length === 6);
+    bus.flush(3);
+    await waitFor(() => ann.messages().length === 3);
+    // 4-6 are stored, but their notices have not reached this node yet. Bob resumes; while his
+    // history is being read, the notice of 4 arrives.
+    store.holdReads();
+    const bob = new FakePeer('127.0.0.1:9');
+    bob.session = hub.connect(bob);
+    bob.request({ type: 'hello', name: 'bob' });
+    bob.request({ type: 'join', room: 'lossy', since: 0, id: 'j' });
+    await waitFor(() => store.heldReadCount > 0);
+    bus.flush(1);
+    store.releaseReads();
+    await waitFor(() => bob.messages().length >= 4);
+    await settle();
+    bus.flush();
+    await waitFor(() => bob.messages().length >= 6);
+    await settle();
+    expect(bob.messages().map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
 });
