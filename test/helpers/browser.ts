@@ -1,6 +1,7 @@
 // Launches the system Chromium through playwright-core for browser tests. Playwright never downloads
 // a browser here: the tests use /usr/bin/chromium or skip loudly (fail under PARLEY_REQUIRE_ALL=1).
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { ROOT } from './server.js';
@@ -62,4 +63,18 @@ export async function keepScreenshot(page: { screenshot(opts: { path: string }):
 export function artifactPath(name: string): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   return join(ARTIFACTS, name);
+}
+
+/**
+ * Builds the web client from the current sources when dist/web is older than them (a run straight
+ * after an edit); `make test` has just built it, so usually this costs nothing.
+ */
+export function ensureWebBuild(): void {
+  const built = join(ROOT, 'dist', 'web', 'web-client', 'app.js');
+  const stale =
+    !existsSync(built) ||
+    ['web-client', 'protocol'].some((dir) => readdirSync(join(ROOT, dir)).some((f) => statSync(join(ROOT, dir, f)).mtimeMs > statSync(built).mtimeMs));
+  if (!stale) return;
+  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, ['scripts/copy-static.mjs'], { cwd: ROOT, stdio: 'inherit' });
 }

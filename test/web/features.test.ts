@@ -5,13 +5,10 @@
 // left, so they run in order and share the pages.
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { chromiumMissing, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { chromiumMissing, ensureWebBuild, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
-import { ROOT, startServer, type RunningServer } from '../helpers/server.js';
+import { startServer, type RunningServer } from '../helpers/server.js';
 import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
 
 const skip = skipUnless(chromiumMissing(), 'web client feature tests (test/web/features)');
@@ -56,21 +53,12 @@ const msg = (page: Page, text: string) => page.locator('#log .msg', { hasText: t
 const badge = (page: Page, room: string) => page.locator('#rooms .conv-open', { hasText: `#${room}` }).locator('.badge');
 const title = (page: Page) => page.locator('#conv-title').textContent();
 
-function webBuildStale(): boolean {
-  const built = join(ROOT, 'dist', 'web', 'web-client', 'app.js');
-  if (!existsSync(built)) return true;
-  const at = statSync(built).mtimeMs;
-  return ['web-client', 'protocol'].some((dir) => readdirSync(join(ROOT, dir)).some((f) => statSync(join(ROOT, dir, f)).mtimeMs > at));
-}
 
 beforeAll(async () => {
   if (skip) return;
   // The page is built from the current sources; `make test` has just built them, so only a stale
   // build (a run straight after an edit) pays for the compile.
-  if (webBuildStale()) {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'], { cwd: ROOT, stdio: 'inherit' });
-    execFileSync(process.execPath, ['scripts/copy-static.mjs'], { cwd: ROOT, stdio: 'inherit' });
-  }
+  ensureWebBuild();
   [tb, server] = await Promise.all([launchBrowser(), startServer()]);
   for (const name of ['alice', 'bob']) (await accountTcp(server.tcpPort, name)).close();
   [a1, a2, bob] = await Promise.all([newPage(), newPage(), newPage()]);

@@ -1,12 +1,11 @@
 // The web client in headless Chromium against the real server process: people on pages and on the
 // console client in the same rooms, DMs, hostile text, reconnect with resume after a restart,
 // keyboard-only use, permessage-deflate as negotiated by a real browser, and the phone layout.
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, chromiumMissing, keepScreenshot, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { artifactPath, chromiumMissing, ensureWebBuild, keepScreenshot, launchBrowser, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
 import { ROOT, SERVER_JS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
@@ -76,8 +75,7 @@ beforeAll(async () => {
   if (skip) return;
   // The page is built from the current sources; the server is whatever `npm run build` produced.
   if (!existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run npm run build first`);
-  execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'], { cwd: ROOT, stdio: 'inherit' });
-  execFileSync(process.execPath, ['scripts/copy-static.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  ensureWebBuild();
   tb = await launchBrowser();
   server = await startServer();
 }, TIMEOUT);
