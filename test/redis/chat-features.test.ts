@@ -3,12 +3,11 @@
 // state), topics and read markers kept in Redis, typing crossing nodes, a password change ending the
 // account's sessions on other nodes, and an IRC client on one node talking with a TCP client on the
 // other (the IRC listener sits on the same hub).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { joinIrc, registerIrc, type IrcClient } from '../irc/helpers/irc-client.js';
-import type { RunningServer } from '../helpers/server.js';
 import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
-import { ask, node } from './cluster-helpers.js';
-import { skipWithoutRedis, startRedis, type TestRedis } from './redis-server.js';
+import { ask, twoNodesOnOneRedis } from './cluster-helpers.js';
+import { skipWithoutRedis } from './redis-server.js';
 
 const skip = skipWithoutRedis('cluster chat feature tests');
 
@@ -18,28 +17,12 @@ async function join(c: TcpClient, room: string): Promise<void> {
 }
 
 describe.skipIf(skip)('cluster: chat features across two nodes', () => {
-  let redis: TestRedis;
-  let a: RunningServer;
-  let b: RunningServer;
-  const open: (TcpClient | IrcClient)[] = [];
-  const track = <T extends TcpClient | IrcClient>(c: T): T => {
-    open.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    [a, b] = await Promise.all([node(redis.url), node(redis.url)]);
-  });
-  afterAll(async () => {
-    for (const c of open) c.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.kill();
-  });
+  const nodes = twoNodesOnOneRedis();
+  const track = nodes.track;
 
   it('edit, react and delete on node A reach members on node B, and history on B shows the latest state', async () => {
-    const alice = track(await accountTcp(a.tcpPort, 'alice'));
-    const bob = track(await accountTcp(b.tcpPort, 'bob'));
+    const alice = track(await accountTcp(nodes.a.tcpPort, 'alice'));
+    const bob = track(await accountTcp(nodes.b.tcpPort, 'bob'));
     await join(alice, 'amends');
     await join(bob, 'amends');
     const said = await ask(alice, { type: 'say', room: 'amends', text: 'helo @bob' });
@@ -67,15 +50,15 @@ describe.skipIf(skip)('cluster: chat features across two nodes', () => {
     // Unreact on B; a third node's view (a fresh session on A) resumes with the reaction gone.
     expect((await ask(bob, { type: 'unreact', room: 'amends', seq, emoji: '👍' })).type).toBe('ack');
     expect(await alice.next((e) => e.type === 'reactions' && Object.keys(e.counts as object).length === 0)).toMatchObject({ seq });
-    const carol = track(await helloTcp(a.tcpPort, 'carol'));
+    const carol = track(await helloTcp(nodes.a.tcpPort, 'carol'));
     carol.send({ type: 'join', room: 'amends', history: 10, id: 'j' });
     const replay = await carol.next((e) => e.type === 'history');
     expect((replay.messages as Record<string, unknown>[])[0]).not.toHaveProperty('reactions');
   });
 
   it('a DM between accounts on two nodes is edited on one and the change reaches both sides', async () => {
-    const dana = track(await accountTcp(a.tcpPort, 'dana'));
-    const erin = track(await accountTcp(b.tcpPort, 'erin'));
+    const dana = track(await accountTcp(nodes.a.tcpPort, 'dana'));
+    const erin = track(await accountTcp(nodes.b.tcpPort, 'erin'));
     const sent = await ask(dana, { type: 'dm', to: 'erin', text: 'typo' });
     await erin.next((e) => e.type === 'message' && e.text === 'typo');
     expect((await ask(dana, { type: 'edit', to: 'erin', seq: sent.seq, text: 'fixed' })).type).toBe('ack');
@@ -85,22 +68,22 @@ describe.skipIf(skip)('cluster: chat features across two nodes', () => {
   });
 
   it('a topic set on node A is given to a joiner on node B, and members on B hear the change', async () => {
-    const setter = track(await helloTcp(a.tcpPort, 'setter'));
-    const watcher = track(await helloTcp(b.tcpPort, 'watcher'));
+    const setter = track(await helloTcp(nodes.a.tcpPort, 'setter'));
+    const watcher = track(await helloTcp(nodes.b.tcpPort, 'watcher'));
     await join(setter, 'topical');
     await join(watcher, 'topical');
     expect((await ask(setter, { type: 'topic', room: 'topical', text: 'release on friday' })).type).toBe('ack');
     expect(await watcher.next((e) => e.type === 'topic')).toMatchObject({ room: 'topical', text: 'release on friday', by: 'setter' });
-    const late = track(await helloTcp(b.tcpPort, 'late'));
+    const late = track(await helloTcp(nodes.b.tcpPort, 'late'));
     late.send({ type: 'join', room: 'topical', id: 'j' });
     await late.next((e) => e.type === 'members' && e.re === 'j');
     expect(await late.next((e) => e.type === 'topic')).toMatchObject({ room: 'topical', text: 'release on friday', by: 'setter' });
   });
 
   it("a read marker moved on node A reaches the same account's session on node B, and is kept in Redis", async () => {
-    const onA = track(await accountTcp(a.tcpPort, 'frank'));
-    const onB = track(await accountTcp(b.tcpPort, 'frank'));
-    const talker = track(await helloTcp(a.tcpPort, 'talker'));
+    const onA = track(await accountTcp(nodes.a.tcpPort, 'frank'));
+    const onB = track(await accountTcp(nodes.b.tcpPort, 'frank'));
+    const talker = track(await helloTcp(nodes.a.tcpPort, 'talker'));
     for (const c of [onA, onB, talker]) await join(c, 'reading');
     await ask(talker, { type: 'say', room: 'reading', text: 'one' });
     const two = await ask(talker, { type: 'say', room: 'reading', text: 'two' });
@@ -111,14 +94,14 @@ describe.skipIf(skip)('cluster: chat features across two nodes', () => {
     expect(onA.events.some((e) => e.type === 'read')).toBe(false);
     expect((await ask(onB, { type: 'reads' })).markers).toEqual([{ room: 'reading', seq: two.seq }]);
     // A later session on node B gets the marker on join.
-    const later = track(await accountTcp(b.tcpPort, 'frank'));
+    const later = track(await accountTcp(nodes.b.tcpPort, 'frank'));
     later.send({ type: 'join', room: 'reading', id: 'j' });
     expect(await later.next((e) => e.type === 'read')).toMatchObject({ room: 'reading', seq: two.seq });
   });
 
   it('typing crosses nodes: in a room to the members on the other node, and to a user online only there', async () => {
-    const typist = track(await helloTcp(a.tcpPort, 'typist'));
-    const reader = track(await helloTcp(b.tcpPort, 'reader'));
+    const typist = track(await helloTcp(nodes.a.tcpPort, 'typist'));
+    const reader = track(await helloTcp(nodes.b.tcpPort, 'reader'));
     await join(typist, 'keys');
     await join(reader, 'keys');
     expect((await ask(typist, { type: 'typing', room: 'keys' })).type).toBe('ack');
@@ -128,21 +111,21 @@ describe.skipIf(skip)('cluster: chat features across two nodes', () => {
   });
 
   it("a password change on node A ends the account's session on node B; logout everywhere does the same", async () => {
-    const here = track(await accountTcp(a.tcpPort, 'gina'));
-    const there = track(await accountTcp(b.tcpPort, 'gina'));
+    const here = track(await accountTcp(nodes.a.tcpPort, 'gina'));
+    const there = track(await accountTcp(nodes.b.tcpPort, 'gina'));
     expect((await ask(here, { type: 'password', old: 'pw-of-gina', new: 'another-secret' })).type).toBe('ack');
     expect(await there.next((e) => e.type === 'error')).toMatchObject({ code: 'bad_credentials' });
     await there.closed();
     expect(here.socket.destroyed).toBe(false);
-    const again = track(await accountTcp(b.tcpPort, 'gina', 'another-secret'));
+    const again = track(await accountTcp(nodes.b.tcpPort, 'gina', 'another-secret'));
     expect((await ask(here, { type: 'logout', all: true })).type).toBe('ack');
     expect(await again.next((e) => e.type === 'error')).toMatchObject({ code: 'bad_credentials' });
   });
 
   it('an IRC client on node B and a TCP client on node A talk in one channel', async () => {
-    const irc = track(await registerIrc(b.ircPort!, 'ircuser'));
+    const irc = track(await registerIrc(nodes.b.ircPort!, 'ircuser'));
     await joinIrc(irc, '#bridge');
-    const tcp = track(await helloTcp(a.tcpPort, 'tcpuser'));
+    const tcp = track(await helloTcp(nodes.a.tcpPort, 'tcpuser'));
     await join(tcp, 'bridge');
     await irc.next((l) => l.command === 'JOIN' && l.source?.startsWith('tcpuser') === true);
     tcp.send({ type: 'say', room: 'bridge', text: 'hello irc' });

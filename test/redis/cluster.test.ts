@@ -2,11 +2,10 @@
 // whichever node a message was sent to, delivery to each node's own members, history and resume
 // from the streams, accounts, tokens, topics and offline inboxes shared, and client message ids
 // (mid) stored once.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
-import { ask, node, roomMessages, until } from './cluster-helpers.js';
-import { skipWithoutRedis, startRedis, type TestRedis } from './redis-server.js';
+import { ask, roomMessages, twoNodesOnOneRedis, until } from './cluster-helpers.js';
+import { skipWithoutRedis } from './redis-server.js';
 
 const skip = skipWithoutRedis('cluster tests');
 
@@ -20,28 +19,12 @@ async function join(c: TcpClient, room: string, extra: Record<string, unknown> =
 }
 
 describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
-  let redis: TestRedis;
-  let a: RunningServer;
-  let b: RunningServer;
-  const open: TcpClient[] = [];
-  const track = <T extends TcpClient>(c: T): T => {
-    open.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    [a, b] = await Promise.all([node(redis.url), node(redis.url)]);
-  });
-  afterAll(async () => {
-    for (const c of open) c.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.kill();
-  });
+  const nodes = twoNodesOnOneRedis();
+  const track = nodes.track;
 
   it('a message said on one node reaches members on both, numbered once, acked with its seq', async () => {
-    const alice = track(await helloTcp(a.tcpPort, 'alice'));
-    const bob = track(await helloTcp(b.tcpPort, 'bob'));
+    const alice = track(await helloTcp(nodes.a.tcpPort, 'alice'));
+    const bob = track(await helloTcp(nodes.b.tcpPort, 'bob'));
     await join(alice, 'general');
     await join(bob, 'general');
     alice.send({ type: 'say', room: 'general', text: 'hi from A', id: 1 });
@@ -57,8 +40,8 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
   });
 
   it('senders on both nodes at once: every member sees 1..N once each, in order, the same sequence everywhere', async () => {
-    const senders = [track(await helloTcp(a.tcpPort, 'sa')), track(await helloTcp(b.tcpPort, 'sb')), track(await helloTcp(a.tcpPort, 'sc'))];
-    const watchers = [track(await helloTcp(a.tcpPort, 'wa')), track(await helloTcp(b.tcpPort, 'wb'))];
+    const senders = [track(await helloTcp(nodes.a.tcpPort, 'sa')), track(await helloTcp(nodes.b.tcpPort, 'sb')), track(await helloTcp(nodes.a.tcpPort, 'sc'))];
+    const watchers = [track(await helloTcp(nodes.a.tcpPort, 'wa')), track(await helloTcp(nodes.b.tcpPort, 'wb'))];
     for (const c of [...senders, ...watchers]) await join(c, 'race');
     const PER = 150;
     for (let i = 0; i < PER; i++) for (const [k, s] of senders.entries()) s.send({ type: 'say', room: 'race', text: `${k}:${i}`, id: `${k}-${i}` });
@@ -76,7 +59,7 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
   }, 60_000);
 
   it('timestamps never go backwards with seq', async () => {
-    const w = track(await helloTcp(b.tcpPort, 'tsw'));
+    const w = track(await helloTcp(nodes.b.tcpPort, 'tsw'));
     w.send({ type: 'join', room: 'race', history: 1000, id: 'h' });
     const h = await w.next((e) => e.type === 'history' && e.room === 'race');
     const ts = (h.messages as { ts: string }[]).map((m) => m.ts);
@@ -85,7 +68,7 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
   });
 
   it('history, join with since, and a resume on the other node read the stream', async () => {
-    const carol = track(await helloTcp(b.tcpPort, 'carol'));
+    const carol = track(await helloTcp(nodes.b.tcpPort, 'carol'));
     carol.send({ type: 'join', room: 'general', since: 1, id: 'since' });
     const h = await carol.next((e) => e.type === 'history' && e.room === 'general');
     expect((h.messages as { seq: number; text: string }[]).map((m) => [m.seq, m.text])).toEqual([[2, 'hi from B']]);
@@ -96,28 +79,28 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
   });
 
   it('accounts, tokens and topics are shared: register on A, log in with the token on B', async () => {
-    const dora = track(await accountTcp(a.tcpPort, 'dora'));
+    const dora = track(await accountTcp(nodes.a.tcpPort, 'dora'));
     const token = dora.events.find((e) => e.re === 'register')?.token;
     expect(typeof token).toBe('string');
     dora.close();
     const { connectTcp } = await import('../helpers/tcp-client.js');
-    const again = track(await connectTcp(b.tcpPort));
+    const again = track(await connectTcp(nodes.b.tcpPort));
     again.send({ type: 'hello', name: 'dora', token, id: 'h' });
     expect((await again.next((e) => e.re === 'h')).type).toBe('welcome');
-    const guest = track(await connectTcp(b.tcpPort));
+    const guest = track(await connectTcp(nodes.b.tcpPort));
     guest.send({ type: 'hello', name: 'Dora', id: 'g' });
     expect((await guest.next((e) => e.re === 'g')).code).toBe('auth_required');
     await join(again, 'topics');
     again.send({ type: 'topic', room: 'topics', text: 'shared topic', id: 't' });
     await again.next((e) => e.re === 't');
-    const asker = track(await helloTcp(a.tcpPort, 'asker'));
+    const asker = track(await helloTcp(nodes.a.tcpPort, 'asker'));
     asker.send({ type: 'topic', room: 'topics', id: 'q' });
     expect((await asker.next((e) => e.re === 'q')).text).toBe('shared topic');
   });
 
   it('a DM between accounts on different nodes arrives once; to an offline account it waits in its inbox', async () => {
-    const erin = track(await accountTcp(a.tcpPort, 'erin'));
-    const fred = track(await accountTcp(b.tcpPort, 'fred'));
+    const erin = track(await accountTcp(nodes.a.tcpPort, 'erin'));
+    const fred = track(await accountTcp(nodes.b.tcpPort, 'fred'));
     erin.send({ type: 'dm', to: 'fred', text: 'psst', id: 'd1' });
     expect((await erin.next((e) => e.re === 'd1')).seq).toBe(1);
     expect(await fred.next((e) => e.type === 'message' && e.text === 'psst')).toMatchObject({ from: 'erin', to: 'fred', seq: 1 });
@@ -128,7 +111,7 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
     await until('fred offline everywhere', async () => (await ask(erin, { type: 'whois', name: 'fred' })).online === false);
     erin.send({ type: 'dm', to: 'fred', text: 'while you were out', id: 'd2' });
     expect((await erin.next((e) => e.re === 'd2')).seq).toBe(2);
-    const back = track(await accountTcp(a.tcpPort, 'fred'));
+    const back = track(await accountTcp(nodes.a.tcpPort, 'fred'));
     expect(await back.next((e) => e.type === 'message' && e.text === 'while you were out')).toMatchObject({ seq: 2 });
     back.send({ type: 'history', with: 'erin', id: 'hw' });
     const hist = await back.next((e) => e.re === 'hw');
@@ -136,8 +119,8 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
   });
 
   it('a say repeated with the same mid is stored once: the repeat is acked with the first seq and delivered to nobody', async () => {
-    const gil = track(await helloTcp(a.tcpPort, 'gil'));
-    const watcher = track(await helloTcp(b.tcpPort, 'midwatch'));
+    const gil = track(await helloTcp(nodes.a.tcpPort, 'gil'));
+    const watcher = track(await helloTcp(nodes.b.tcpPort, 'midwatch'));
     await join(gil, 'mid');
     await join(watcher, 'mid');
     gil.send({ type: 'say', room: 'mid', text: 'once', mid: 'm-1', id: 'x1' });
@@ -153,7 +136,7 @@ describe.skipIf(skip)('cluster: two nodes, one Redis', () => {
   });
 
   it('/healthz reports the node, Redis, and ok', async () => {
-    const res = await fetch(`http://127.0.0.1:${a.httpPort}/healthz`);
+    const res = await fetch(`http://127.0.0.1:${nodes.a.httpPort}/healthz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'ok', store: 'redis', redis: { connected: true, subscribed: true } });
   });

@@ -1,29 +1,16 @@
 // search in cluster mode: the word index lives in Redis, so a message said on one node is found from
 // another; edits move it to its new words, deletions hide it, pages follow `next`, and the scope
 // rules are the embedded stores' (a room one is not in is refused; another pair's DMs are not found).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import { accountTcp, type Event, type TcpClient } from '../helpers/tcp-client.js';
-import { ask, node } from './cluster-helpers.js';
-import { skipWithoutRedis, startRedis, type TestRedis } from './redis-server.js';
+import { ask, twoNodesOnOneRedis } from './cluster-helpers.js';
+import { skipWithoutRedis } from './redis-server.js';
 
 const skip = skipWithoutRedis('cluster search tests');
 
 describe.skipIf(skip)('cluster: search across two nodes', () => {
-  let redis: TestRedis;
-  let a: RunningServer;
-  let b: RunningServer;
-  const open: TcpClient[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    [a, b] = await Promise.all([node(redis.url), node(redis.url)]);
-  });
-  afterAll(async () => {
-    for (const c of open) c.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis?.kill();
-  });
+  const nodes = twoNodesOnOneRedis();
+  const track = nodes.track;
 
   const texts = (r: Event): string[] => (r.messages as { text: string }[]).map((m) => m.text);
   /** Asks until the answer holds: indexing follows the ack by a round trip to Redis. */
@@ -39,9 +26,9 @@ describe.skipIf(skip)('cluster: search across two nodes', () => {
   }
 
   it('finds on node B what was said on node A, newest first, paged; edits and deletions are followed', async () => {
-    const ann = await accountTcp(a.tcpPort, 'ann');
-    const ben = await accountTcp(b.tcpPort, 'ben');
-    open.push(ann, ben);
+    const ann = await accountTcp(nodes.a.tcpPort, 'ann');
+    const ben = await accountTcp(nodes.b.tcpPort, 'ben');
+    for (const c of [ann, ben]) track(c);
     for (const c of [ann, ben]) expect((await ask(c, { type: 'join', room: 'launch', history: 0 })).type).toBe('members');
     const seqs: number[] = [];
     for (const text of ['the rocket is ready', 'Rocket fuel loaded', 'lunch first', 'ROCKET launch at noon']) {
@@ -68,10 +55,10 @@ describe.skipIf(skip)('cluster: search across two nodes', () => {
   });
 
   it('keeps to what the user may read: a room not joined is refused, another pair\'s DMs are not found', async () => {
-    const cy = await accountTcp(a.tcpPort, 'cy');
-    const di = await accountTcp(b.tcpPort, 'di');
-    const ed = await accountTcp(b.tcpPort, 'ed');
-    open.push(cy, di, ed);
+    const cy = await accountTcp(nodes.a.tcpPort, 'cy');
+    const di = await accountTcp(nodes.b.tcpPort, 'di');
+    const ed = await accountTcp(nodes.b.tcpPort, 'ed');
+    for (const c of [cy, di, ed]) track(c);
     expect((await ask(cy, { type: 'dm', to: 'di', text: 'secret password hint' })).type).toBe('ack');
     await searchUntil(di, { query: 'secret hint' }, (r) => texts(r).join() === 'secret password hint');
     expect((await ask(di, { type: 'search', query: 'secret', with: 'cy' })).messages).toMatchObject([{ from: 'cy', with: 'cy' }]);
