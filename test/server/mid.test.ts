@@ -12,18 +12,22 @@ const STORES: [string, () => string[]][] = [
   ['the file store', () => ['--data-dir', tempDir('parley-mid-')]],
 ];
 
+/** Every client a test opens, closed once the file's tests are done. */
+const open: TcpClient[] = [];
+async function client(make: Promise<TcpClient>): Promise<TcpClient> {
+  const c = await make;
+  open.push(c);
+  return c;
+}
+afterAll(() => {
+  for (const c of open) c.close();
+});
+
 describe.each(STORES)('mid with %s', (_label, flags) => {
   const args = flags();
   let server: RunningServer | undefined;
-  const open: TcpClient[] = [];
   const start = async (): Promise<RunningServer> => (server = await startServer(args));
-  const client = async (make: Promise<TcpClient>): Promise<TcpClient> => {
-    const c = await make;
-    open.push(c);
-    return c;
-  };
   afterAll(async () => {
-    for (const c of open) c.close();
     await server?.stop();
   });
 
@@ -62,14 +66,7 @@ describe.each(STORES)('mid with %s', (_label, flags) => {
 
 describe('mid with the file store across a restart', () => {
   let server: RunningServer | undefined;
-  const open: TcpClient[] = [];
-  const client = async (make: Promise<TcpClient>): Promise<TcpClient> => {
-    const c = await make;
-    open.push(c);
-    return c;
-  };
   afterAll(async () => {
-    for (const c of open) c.close();
     await server?.stop();
   });
 
