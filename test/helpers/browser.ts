@@ -71,9 +71,8 @@ export function artifactPath(name: string): string {
  */
 export function ensureWebBuild(): void {
   const built = join(ROOT, 'dist', 'web', 'web-client', 'app.js');
-  const stale =
-    !existsSync(built) ||
-    ['web-client', 'protocol'].some((dir) => readdirSync(join(ROOT, dir)).some((f) => statSync(join(ROOT, dir, f)).mtimeMs > statSync(built).mtimeMs));
+  const at = existsSync(built) ? statSync(built).mtimeMs : -Infinity;
+  const stale = ['web-client', 'protocol'].some((dir) => readdirSync(join(ROOT, dir)).some((f) => statSync(join(ROOT, dir, f)).mtimeMs > at));
   if (!stale) return;
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'], { cwd: ROOT, stdio: 'inherit' });
   execFileSync(process.execPath, ['scripts/copy-static.mjs'], { cwd: ROOT, stdio: 'inherit' });
