@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
-import { ROOT } from './server.js';
+import { ROOT, SERVER_JS, startServer, type RunningServer } from './server.js';
 
 export const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
 export const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -76,4 +76,11 @@ export function ensureWebBuild(): void {
   if (!stale) return;
   execFileSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.web.json'], { cwd: ROOT, stdio: 'inherit' });
   execFileSync(process.execPath, ['scripts/copy-static.mjs'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+/** What a browser test file starts with: the built server and page, a browser, and a server of its own. */
+export async function browserAndServer(): Promise<[TestBrowser, RunningServer]> {
+  if (!existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run npm run build first`);
+  ensureWebBuild();
+  return Promise.all([launchBrowser(), startServer()]);
 }

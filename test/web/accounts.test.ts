@@ -2,14 +2,13 @@
 // signed in across a reload by the token alone (and never keeping the password), signing out, a
 // refused token, an impostor who knows the name but not the password, one account on a console and a
 // browser at once, and guests marked apart. What the server thinks is checked over raw TCP.
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, chromiumMissing, ensureWebBuild, keepScreenshot, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { artifactPath, browserAndServer, chromiumMissing, keepScreenshot, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
-import { SERVER_JS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
+import { startServer, tempDir, type RunningServer } from '../helpers/server.js';
 import { accountTcp, connectTcp, helloTcp, type Event, type TcpClient } from '../helpers/tcp-client.js';
 import { tapWebSocket } from './ws-tap.js';
 
@@ -80,10 +79,7 @@ async function offline(asker: TcpClient, name: string): Promise<void> {
 
 beforeAll(async () => {
   if (skip) return;
-  if (!existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run npm run build first`);
-  ensureWebBuild();
-  tb = await launchBrowser();
-  server = await startServer();
+  [tb, server] = await browserAndServer();
 }, TIMEOUT);
 
 afterAll(async () => {

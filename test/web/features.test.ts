@@ -5,10 +5,10 @@
 // left, so they run in order and share the pages.
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumMissing, ensureWebBuild, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { browserAndServer, chromiumMissing, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
+import type { RunningServer } from '../helpers/server.js';
 import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
 
 const skip = skipUnless(chromiumMissing(), 'web client feature tests (test/web/features)');
@@ -58,8 +58,7 @@ beforeAll(async () => {
   if (skip) return;
   // The page is built from the current sources; `make test` has just built them, so only a stale
   // build (a run straight after an edit) pays for the compile.
-  ensureWebBuild();
-  [tb, server] = await Promise.all([launchBrowser(), startServer()]);
+  [tb, server] = await browserAndServer();
   for (const name of ['alice', 'bob']) (await accountTcp(server.tcpPort, name)).close();
   [a1, a2, bob] = await Promise.all([newPage(), newPage(), newPage()]);
   await Promise.all([signIn(a1, 'alice', 'pw-of-alice'), signIn(a2, 'alice', 'pw-of-alice'), signIn(bob, 'bob', 'pw-of-bob')]);

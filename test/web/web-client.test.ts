@@ -1,14 +1,14 @@
 // The web client in headless Chromium against the real server process: people on pages and on the
 // console client in the same rooms, DMs, hostile text, reconnect with resume after a restart,
 // keyboard-only use, permessage-deflate as negotiated by a real browser, and the phone layout.
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, chromiumMissing, ensureWebBuild, keepScreenshot, launchBrowser, type TestBrowser } from '../helpers/browser.js';
+import { artifactPath, browserAndServer, chromiumMissing, keepScreenshot, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
-import { ROOT, SERVER_JS, startServer, tempDir, type RunningServer } from '../helpers/server.js';
+import { ROOT, startServer, tempDir, type RunningServer } from '../helpers/server.js';
 import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
 import { tapWebSocket } from './ws-tap.js';
 
@@ -73,11 +73,7 @@ function msg(page: Page, text: string) {
 
 beforeAll(async () => {
   if (skip) return;
-  // The page is built from the current sources; the server is whatever `npm run build` produced.
-  if (!existsSync(SERVER_JS)) throw new Error(`${SERVER_JS} is missing: run npm run build first`);
-  ensureWebBuild();
-  tb = await launchBrowser();
-  server = await startServer();
+  [tb, server] = await browserAndServer();
 }, TIMEOUT);
 
 afterAll(async () => {
