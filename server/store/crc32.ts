@@ -24,15 +24,18 @@ const TABLES: Uint32Array[] = (() => {
   return tables;
 })();
 
-/** CRC-32 of bytes [start, end) of `buf`. */
-export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
-  return native ? native(buf.subarray(start, end)) >>> 0 : crc32Tables(buf, start, end);
+/**
+ * CRC-32 of bytes [start, end) of `buf`; with `prev` (the CRC of the bytes before), of them all, so a
+ * file can be checked chunk by chunk without holding it whole.
+ */
+export function crc32(buf: Uint8Array, start = 0, end = buf.length, prev = 0): number {
+  return native ? native(buf.subarray(start, end), prev) >>> 0 : crc32Tables(buf, start, end, prev);
 }
 
 /** The portable implementation (exported for the test that checks both agree). */
-export function crc32Tables(buf: Uint8Array, start = 0, end = buf.length): number {
+export function crc32Tables(buf: Uint8Array, start = 0, end = buf.length, prev = 0): number {
   const [t0, t1, t2, t3] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-  let crc = 0xffffffff;
+  let crc = (prev ^ 0xffffffff) >>> 0;
   let i = start;
   for (; i + 4 <= end; i += 4) {
     crc ^= buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);

@@ -56,7 +56,7 @@ import { RecordFile } from '../kv/record-file.js';
 import { searchTerms } from '../../protocol/search-terms.js';
 import { SearchIndex } from './search-index.js';
 import { runSearch } from './search-query.js';
-import { encodeSnapshot, loadSearchIndex, SEARCH_FILE, SEG_SPAN, writeSnapshot } from './search-snapshot.js';
+import { loadSearchIndex, SEARCH_FILE, SEG_SPAN, SnapshotSink } from './search-snapshot.js';
 import { Amendments, fromRecord, toRecord, type AmendRecord } from './amendments.js';
 import { InboxFull, NoSuchMessage, type Amended, type Change } from './store.js';
 import type { Appended, ConvKey, Done, Draft, HistoryPage, HistoryQuery, InboxItem, KnownUser, MessageRef, SearchPage, SearchQuery, Seen, Store, StoreUsage, UserPage } from './store.js';
@@ -148,11 +148,8 @@ export class FileStore implements Store {
   private readonly amends = new Amendments();
   private amendFile: RecordFile<AmendRecord> | undefined;
   /** The search index, and the log position up to which every message is in it (for its snapshot). */
-  private readonly words = new SearchIndex();
+  private readonly words: SearchIndex;
   private indexedTo = 0;
-  /** A snapshot is being written; `searchAgain`: another was asked for meanwhile (one temp file, one writer). */
-  private searchWriting = false;
-  private searchAgain = false;
   /** Client message ids (mid) already stored, so a resend is answered with the first seq. */
   private readonly mids: MidTable;
 
@@ -165,6 +162,11 @@ export class FileStore implements Store {
     const budgetSegment = budget > 0 ? Math.max(MIN_BUDGET_SEGMENT, Math.floor(budget / SEGMENTS_PER_BUDGET)) : MAX_SEGMENT_BYTES;
     this.segmentBytes = Math.min(opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES, MAX_SEGMENT_BYTES, budgetSegment);
     this.mids = new MidTable(opts.midsRemembered);
+    // A freeze writes search.snapshot (a shortcut like a sidecar: a failure is only logged).
+    this.words = new SearchIndex({
+      sink: (docs) => new SnapshotSink(join(opts.dir, SEARCH_FILE), this.indexedTo, docs),
+      failed: (err) => opts.log(`store: could not write ${SEARCH_FILE}: ${err.message}`),
+    });
   }
 
   async open(): Promise<void> {
@@ -247,13 +249,14 @@ export class FileStore implements Store {
       await Promise.all(this.sidecarWrites);
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
-      if (this.writer && !this.writer.broken) this.saveSearch(true);
+      if (this.writer && !this.writer.broken && this.words.unfrozen > 0) this.words.freeze();
       try {
         this.mids.save();
       } catch (err) {
         this.opts.log(`store: client message ids not saved (a resend after the restart may be stored twice): ${(err as Error).message}`);
       }
     } finally {
+      this.words.close();
       this.reader.closeAll();
       this.lock?.release();
     }
@@ -580,9 +583,10 @@ export class FileStore implements Store {
       // Once the sealed segment is on disk: a sidecar must never describe bytes a power loss took.
       const sealed = b;
       this.writer!.whenDurable((err) => err || this.writeSidecar(sealed, true, false));
-      // Before this record counts as indexed: the snapshot covers the sealed segment exactly. (Search
-      // re-reads every hit, so postings of bytes a power loss took are dropped, never served.)
-      this.saveSearch(false);
+      // Before this record counts as indexed: the snapshot covers the sealed segment exactly, and the
+      // heap keeps no more than one segment's postings. (Search re-reads every hit, so postings of
+      // bytes a power loss took are dropped, never served.)
+      this.words.freeze();
       this.builder = b = new SidecarBuilder(at.seg);
       setImmediate(() => this.maybeCompact());
     }
@@ -603,28 +607,6 @@ export class FileStore implements Store {
     const done = new Promise<void>((resolve) => writeFileAtomic(file, bytes, false, fail, resolve));
     this.sidecarWrites.add(done);
     void done.then(() => this.sidecarWrites.delete(done));
-  }
-
-  /** Snapshots the search index (search-snapshot.ts); like a sidecar, a shortcut whose failure is only logged. */
-  private saveSearch(sync: boolean): void {
-    if (!sync && this.searchWriting) {
-      this.searchAgain = true;
-      return;
-    }
-    const bytes = encodeSnapshot(this.words.state(), this.indexedTo);
-    const fail = (err: Error): void => this.opts.log(`store: could not write ${SEARCH_FILE}: ${err.message}`);
-    if (sync) return writeSnapshot(this.opts.dir, bytes, true, fail);
-    this.searchWriting = true;
-    const done = new Promise<void>((resolve) => writeSnapshot(this.opts.dir, bytes, false, fail, resolve));
-    this.sidecarWrites.add(done);
-    void done.then(() => {
-      this.sidecarWrites.delete(done);
-      this.searchWriting = false;
-      if (this.searchAgain && !this.closed) {
-        this.searchAgain = false;
-        this.saveSearch(false);
-      }
-    });
   }
 
   // ---- reading ----

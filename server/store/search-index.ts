@@ -1,23 +1,24 @@
 // The word index behind `search`, shared by the memory and the file store: which messages (documents)
 // hold which words, so a search reads the few messages it returns instead of every message.
 //
-// Memory: everything lives in typed arrays (outside the JS heap, no object per posting), because a
-// 1M-message store must not hold ten million small objects. Per document 20 bytes (its order key, seq
-// and conversation); per posting 4 bytes (a u32 document number in a growable Uint32Array per word);
-// a word seen once costs one Map entry and no array. Roughly 60 MB per million messages of ten distinct
-// words each. Postings on disk would cost less heap but a disk read per word per query and a merge
-// scheme for appends; at this scale compact arrays are the simpler right choice, and the file store
-// persists them (search-snapshot.ts) so a restart does not rebuild them from the log.
+// Two parts. Documents (per document its order key, seq and conversation: 20 bytes in typed arrays)
+// and the recent postings (word hash -> documents, for documents added since the last freeze) live in
+// memory. The frozen postings (search-postings.ts), everything up to the last freeze, sit in one flat
+// array for the memory store and in the file store's search.snapshot, read on demand. A freeze merges
+// both into a new frozen part in one ordered pass; the file store freezes when it seals a segment, so its
+// heap holds at most one segment's postings and a million messages' words cost it no heap at all.
 //
-// Words are stored as 32-bit FNV-1a hashes of their normalised form: two words may share a hash, so a
+// Words are stored as 30-bit hashes of their normalised form: two words may share a hash, so a
 // posting only makes a message a candidate. The store then reads the candidate in its latest state and
 // checks it (search-query.ts), which also takes care of edits (the new text is indexed beside the old,
-// `edited`) and deletions. Documents that left retention stay until a sweep (`sweep`) drops them and
-// renumbers the rest; searches skip them meanwhile because the store no longer holds them.
+// `edited`) and deletions. Documents that left retention stay until a sweep (a freeze that keeps only
+// the live ones) drops them and renumbers the rest; searches skip them meanwhile because the store no
+// longer holds them.
 //
 // Order: every document has a key, a positive integer in the order the store stored the message (the
 // file store: its log position; the memory store: a counter). Document numbers follow key order, so
 // reading postings from the highest number down is newest first, and a page continues below a key.
+import { MemoryPostings, MemorySink, type FrozenPostings, type PostingsSink, type WordSpan } from './search-postings.js';
 import type { ConvKey } from './store.js';
 
 /**
@@ -70,38 +71,55 @@ export interface SearchDoc {
   key: number;
 }
 
-/** The index's contents as plain arrays, for the snapshot file (search-snapshot.ts). */
-export interface IndexState {
-  convs: ConvKey[];
+/** The documents, as a freeze writes them and a snapshot restores them: ascending by key. */
+export interface IndexDocs {
+  convs: readonly ConvKey[];
   keys: Float64Array;
   seqs: Float64Array;
   convOf: Uint32Array;
-  /** Per word hash, its documents ascending (a bare number when only one document has it). */
-  postings: Map<number, number | Uint32Array>;
+}
+
+export interface SearchIndexOptions {
+  /** Where a freeze writes its postings (default: memory). Called with the documents they refer to. */
+  sink?: (docs: IndexDocs) => PostingsSink;
+  /** A freeze into the sink failed: the index carries on as it was (reported, never thrown). */
+  failed?: (err: Error) => void;
 }
 
 export class SearchIndex {
-  private keys = new Float64Array(1024);
-  private seqs = new Float64Array(1024);
-  private convOf = new Uint32Array(1024);
+  private keys: Float64Array = new Float64Array(1024);
+  private seqs: Float64Array = new Float64Array(1024);
+  private convOf: Uint32Array = new Uint32Array(1024);
   private count = 0;
   private readonly convIds = new Map<ConvKey, number>();
   private convNames: ConvKey[] = [];
-  /** Word hash -> documents holding it, ascending; a bare number while only one does. */
-  private postings = new Map<number, number | IdList>();
-  /** Per conversation id, its documents in seq order: finds the document an edit is about. */
-  private byConv: IdList[] = [];
+  /** Postings of the documents below `frozen.docs`. */
+  private frozen: FrozenPostings = MemoryPostings.empty();
+  /** Word hash -> documents at or above `frozen.docs` holding it, ascending; a bare number while only one does. */
+  private recent = new Map<number, number | IdList>();
+  /**
+   * Per conversation id, its documents in seq order: finds the document an edit is about. Built at
+   * the first edit (4 bytes a document a store without edits never spends), undefined until then.
+   */
+  private byConv: IdList[] | undefined;
   /** Words of edited texts: word hash -> documents. Only edited messages, so few. */
   private edits = new Map<number, Set<number>>();
-  /** False once a document came in below the newest key (the file store's rebuild): sorted before use. */
+  /** False once a document came in below the newest key (the file store's rebuild): frozen before use. */
   private ordered = true;
   /** A conversation's documents came in out of seq order (the file store's rebuild meets copies late). */
   private byConvUnsorted = false;
   /** Documents the store said left retention since the last sweep. */
   private retiredSinceSweep = 0;
 
+  constructor(private readonly opts: SearchIndexOptions = {}) {}
+
   get size(): number {
     return this.count;
+  }
+
+  /** Documents added since the last freeze (whose postings are in the heap). */
+  get unfrozen(): number {
+    return this.count - this.frozen.docs;
   }
 
   /** Indexes a stored message's words. `key` orders it among all documents (see the file comment). */
@@ -113,18 +131,21 @@ export class SearchIndex {
     this.keys[d] = key;
     this.seqs[d] = seq;
     this.convOf[d] = c;
-    const mine = this.byConv[c]!;
-    if (mine.n > 0 && this.seqs[mine.ids[mine.n - 1]!]! > seq) this.byConvUnsorted = true;
-    mine.push(d);
+    const mine = this.byConv?.[c];
+    if (mine) {
+      if (mine.n > 0 && this.seqs[mine.ids[mine.n - 1]!]! > seq) this.byConvUnsorted = true;
+      mine.push(d);
+    }
     for (const t of terms) {
       const h = termHash(t);
-      const p = this.postings.get(h);
-      if (p === undefined) this.postings.set(h, d);
+      const p = this.recent.get(h);
+      if (p === undefined) this.recent.set(h, d);
       else if (typeof p === 'number') {
+        if (p === d) continue;
         const list = new IdList();
         list.push(p);
         list.push(d);
-        this.postings.set(h, list);
+        this.recent.set(h, list);
       } else if (p.ids[p.n - 1] !== d) p.push(d);
     }
   }
@@ -146,11 +167,15 @@ export class SearchIndex {
    * (half the index), so the cost is amortised over the messages that made it necessary.
    */
   retired(alive: (conv: ConvKey, seq: number) => boolean): void {
-    if (++this.retiredSinceSweep > Math.max(4096, this.count / 2)) this.sweep(alive);
+    if (++this.retiredSinceSweep > Math.max(4096, this.count / 2)) this.freeze(alive);
   }
 
-  /** Drops the documents that are not `alive`, renumbers the rest in key order, rebuilds the postings. */
-  sweep(alive: (conv: ConvKey, seq: number) => boolean): void {
+  /**
+   * Merges the frozen and the recent postings into a new frozen part written to the sink, keeping the
+   * documents `alive` accepts, renumbered in key order. False (reported to `failed`) when the sink
+   * could not keep them: the index is then unchanged. `inMemory` freezes into memory whatever the sink.
+   */
+  freeze(alive: (conv: ConvKey, seq: number) => boolean = () => true, inMemory = false): boolean {
     this.retiredSinceSweep = 0;
     const order: number[] = [];
     for (let d = 0; d < this.count; d++) if (alive(this.convNames[this.convOf[d]!]!, this.seqs[d]!)) order.push(d);
@@ -158,34 +183,23 @@ export class SearchIndex {
     const renumber = new Int32Array(this.count).fill(-1);
     for (let i = 0; i < order.length; i++) renumber[order[i]!] = i;
     const cap = Math.max(1024, order.length);
-    const keys = new Float64Array(cap);
-    const seqs = new Float64Array(cap);
-    const convOf = new Uint32Array(cap);
+    const docs = { convs: this.convNames, keys: new Float64Array(cap), seqs: new Float64Array(cap), convOf: new Uint32Array(cap) };
     for (let i = 0; i < order.length; i++) {
-      keys[i] = this.keys[order[i]!]!;
-      seqs[i] = this.seqs[order[i]!]!;
-      convOf[i] = this.convOf[order[i]!]!;
+      docs.keys[i] = this.keys[order[i]!]!;
+      docs.seqs[i] = this.seqs[order[i]!]!;
+      docs.convOf[i] = this.convOf[order[i]!]!;
     }
-    // Every surviving posting goes into one shared array; each word keeps a view of its part.
-    let total = 0;
-    for (const p of this.postings.values()) if (typeof p !== 'number') total += p.n;
-    const shared = new Uint32Array(total);
-    let used = 0;
-    const postings = new Map<number, number | IdList>();
-    for (const [h, p] of this.postings) {
-      if (typeof p === 'number') {
-        if (renumber[p]! >= 0) postings.set(h, renumber[p]!);
-        continue;
-      }
-      const start = used;
-      for (let i = 0; i < p.n; i++) {
-        const d = renumber[p.ids[i]!]!;
-        if (d >= 0) shared[used++] = d;
-      }
-      if (used === start) continue;
-      const kept = shared.subarray(start, used);
-      if (!this.ordered) kept.sort();
-      postings.set(h, kept.length === 1 ? kept[0]! : IdList.over(kept));
+    const written = { convs: docs.convs, keys: docs.keys.subarray(0, order.length), seqs: docs.seqs.subarray(0, order.length), convOf: docs.convOf.subarray(0, order.length) };
+    let sink: PostingsSink | undefined;
+    let frozen: FrozenPostings;
+    try {
+      sink = inMemory || !this.opts.sink ? new MemorySink(order.length) : this.opts.sink(written);
+      this.mergeInto(sink, renumber);
+      frozen = sink.finish();
+    } catch (err) {
+      sink?.abandon();
+      this.opts.failed?.(err as Error);
+      return false;
     }
     const edits = new Map<number, Set<number>>();
     for (const [h, set] of this.edits) {
@@ -193,33 +207,65 @@ export class SearchIndex {
       for (const d of set) if (renumber[d]! >= 0) kept.add(renumber[d]!);
       if (kept.size > 0) edits.set(h, kept);
     }
-    this.keys = keys;
-    this.seqs = seqs;
-    this.convOf = convOf;
+    this.frozen.close();
+    this.frozen = frozen;
+    this.recent = new Map();
+    this.keys = docs.keys;
+    this.seqs = docs.seqs;
+    this.convOf = docs.convOf;
     this.count = order.length;
-    this.postings = postings;
     this.edits = edits;
     this.ordered = true;
-    this.rebuildByConv();
+    this.byConv = undefined;
+    return true;
+  }
+
+  /** Every word of both parts in ascending hash order, its documents renumbered (dropped at -1). */
+  private mergeInto(sink: PostingsSink, renumber: Int32Array): void {
+    const base = this.frozen;
+    const recentHashes = Uint32Array.from(this.recent.keys()).sort();
+    let scratch = new Uint32Array(1024);
+    let i = 0;
+    let j = 0;
+    while (i < base.words || j < recentHashes.length) {
+      const hb = i < base.words ? base.hashAt(i) : Infinity;
+      const hr = j < recentHashes.length ? recentHashes[j]! : Infinity;
+      const h = Math.min(hb, hr);
+      const from = hb === h ? base.read(i, 0, base.countAt(i++)) : EMPTY;
+      const p = hr === h ? this.recent.get(recentHashes[j++]!)! : undefined;
+      const more = p === undefined ? EMPTY : typeof p === 'number' ? Uint32Array.of(p) : p.view();
+      if (scratch.length < from.length + more.length) scratch = new Uint32Array(Math.max(scratch.length * 2, from.length + more.length));
+      let n = 0;
+      for (const list of [from, more]) {
+        for (let k = 0; k < list.length; k++) {
+          const d = renumber[list[k]!]!;
+          if (d >= 0) scratch[n++] = d;
+        }
+      }
+      if (n === 0) continue;
+      const ids = scratch.subarray(0, n);
+      if (!this.ordered) ids.sort();
+      sink.word(h, ids);
+    }
   }
 
   /**
    * Up to `max` documents holding every word (`terms`), in a conversation `inScope` accepts, with a
    * key below `before` (all when undefined), newest first. Synchronous, so the index cannot change
-   * under it; a caller continues below the last key returned.
+   * under it; a caller continues below the last key returned. Throws when the frozen part cannot be read.
    */
   find(terms: readonly string[], inScope: (conv: ConvKey) => boolean, before: number | undefined, max: number): SearchDoc[] {
-    if (!this.ordered) this.sweep(() => true);
+    // Out of key order only while rebuilding: a freeze sorts, into memory if the sink cannot take it.
+    if (!this.ordered && !this.freeze()) this.freeze(() => true, true);
     const lists = terms.map((t) => {
       const h = termHash(t);
-      const p = this.postings.get(h);
-      const ids = p === undefined ? new Uint32Array(0) : typeof p === 'number' ? Uint32Array.of(p) : p.view();
-      const extra = this.edits.get(h);
-      return { ids, extra, size: ids.length + (extra?.size ?? 0) };
+      const p = this.recent.get(h);
+      const recent = p === undefined ? EMPTY : typeof p === 'number' ? Uint32Array.of(p) : p.view();
+      return new TermDocs(this.frozen, this.frozen.find(h), recent, this.edits.get(h));
     });
     if (lists.some((l) => l.size === 0)) return [];
     lists.sort((a, b) => a.size - b.size);
-    const [driver, ...others] = lists;
+    const [driver, ...others] = lists as [TermDocs, ...TermDocs[]];
     // Conversations are few next to documents: decide each one once per call.
     const scope = new Uint8Array(this.convNames.length);
     const inScopeId = (c: number): boolean => {
@@ -229,53 +275,47 @@ export class SearchIndex {
     const below = before === undefined ? this.count : this.lowerBoundKey(before);
     const out: SearchDoc[] = [];
     // Walk the driver's postings and its edited documents together, from the top down, each doc once.
-    const extra = driver!.extra ? [...driver!.extra].filter((d) => d < below).sort((a, b) => b - a) : [];
-    let i = upperIndex(driver!.ids, below) - 1;
+    const extra = driver.extra ? [...driver.extra].filter((d) => d < below).sort((a, b) => b - a) : [];
+    let i = driver.upperIndex(below) - 1;
     let j = 0;
     let last = -1;
     while (out.length < max && (i >= 0 || j < extra.length)) {
       let d: number;
-      if (j >= extra.length || (i >= 0 && driver!.ids[i]! >= extra[j]!)) d = driver!.ids[i--]!;
+      if (j >= extra.length || (i >= 0 && driver.at(i) >= extra[j]!)) d = driver.at(i--);
       else d = extra[j++]!;
       if (d === last) continue;
       last = d;
       if (!inScopeId(this.convOf[d]!)) continue;
-      if (!others.every((l) => contains(l.ids, d) || l.extra?.has(d) === true)) continue;
+      if (!others.every((l) => l.contains(d) || l.extra?.has(d) === true)) continue;
       out.push({ conv: this.convNames[this.convOf[d]!]!, seq: this.seqs[d]!, key: this.keys[d]! });
     }
     return out;
   }
 
   /**
-   * The contents, for the snapshot file: views, valid until the next change. Not swept first (a sweep
-   * is the expensive part; retirements trigger their own), so it may hold up to as many dead documents
-   * as live ones, which a search skips and the next sweep drops.
+   * Replaces the contents with a snapshot's: documents ascending by key (their arrays are taken over,
+   * not copied: the next add grows them), and their frozen postings.
    */
-  state(): IndexState {
-    if (!this.ordered) this.sweep(() => true);
-    const postings = new Map<number, number | Uint32Array>();
-    for (const [h, p] of this.postings) postings.set(h, typeof p === 'number' ? p : p.view());
-    return { convs: this.convNames, keys: this.keys.subarray(0, this.count), seqs: this.seqs.subarray(0, this.count), convOf: this.convOf.subarray(0, this.count), postings };
-  }
-
-  /** Replaces the contents with a snapshot's (documents ascending by key, postings ascending). */
-  restore(s: IndexState): void {
-    const cap = Math.max(1024, s.keys.length);
-    this.keys = new Float64Array(cap);
-    this.keys.set(s.keys);
-    this.seqs = new Float64Array(cap);
-    this.seqs.set(s.seqs);
-    this.convOf = new Uint32Array(cap);
-    this.convOf.set(s.convOf);
-    this.count = s.keys.length;
-    this.convNames = [...s.convs];
+  restore(docs: IndexDocs, frozen: FrozenPostings): void {
+    this.keys = docs.keys;
+    this.seqs = docs.seqs;
+    this.convOf = docs.convOf;
+    this.count = docs.keys.length;
+    this.convNames = [...docs.convs];
     this.convIds.clear();
     this.convNames.forEach((c, i) => this.convIds.set(c, i));
-    this.postings = new Map();
-    for (const [h, ids] of s.postings) this.postings.set(h, typeof ids === 'number' ? ids : ids.length === 1 ? ids[0]! : IdList.over(ids));
+    this.frozen.close();
+    this.frozen = frozen;
+    this.recent = new Map();
     this.edits.clear();
     this.ordered = true;
-    this.rebuildByConv();
+    this.byConv = undefined;
+  }
+
+  /** Lets go of the frozen part (the file store's open snapshot). */
+  close(): void {
+    this.frozen.close();
+    this.frozen = MemoryPostings.empty();
   }
 
   private convId(conv: ConvKey): number {
@@ -284,7 +324,7 @@ export class SearchIndex {
       c = this.convNames.length;
       this.convIds.set(conv, c);
       this.convNames.push(conv);
-      this.byConv.push(new IdList(1));
+      this.byConv?.push(new IdList(1));
     }
     return c;
   }
@@ -293,7 +333,7 @@ export class SearchIndex {
   private docOf(conv: ConvKey, seq: number): number {
     const c = this.convIds.get(conv);
     if (c === undefined) return -1;
-    if (this.byConvUnsorted) this.rebuildByConv();
+    if (!this.byConv || this.byConvUnsorted) this.byConv = this.buildByConv();
     const ids = this.byConv[c]!.view();
     let lo = 0;
     let hi = ids.length;
@@ -306,12 +346,12 @@ export class SearchIndex {
     return d !== undefined && this.seqs[d] === seq ? d : -1;
   }
 
-  private rebuildByConv(): void {
+  private buildByConv(): IdList[] {
     this.byConvUnsorted = false;
-    this.byConv = this.convNames.map(() => new IdList(1));
-    for (let d = 0; d < this.count; d++) this.byConv[this.convOf[d]!]!.push(d);
+    const byConv = this.convNames.map(() => new IdList(1));
+    for (let d = 0; d < this.count; d++) byConv[this.convOf[d]!]!.push(d);
     // A rebuild may have met a conversation's messages out of seq order (compaction copies).
-    for (const list of this.byConv) {
+    for (const list of byConv) {
       const v = list.view();
       for (let i = 1; i < v.length; i++) {
         if (this.seqs[v[i]!]! < this.seqs[v[i - 1]!]!) {
@@ -321,6 +361,7 @@ export class SearchIndex {
         }
       }
     }
+    return byConv;
   }
 
   /** The first document whose key is >= `key` (documents are in key order). */
@@ -336,7 +377,7 @@ export class SearchIndex {
   }
 
   private grow(): void {
-    const cap = this.keys.length * 2;
+    const cap = Math.max(1024, this.keys.length * 2);
     const keys = new Float64Array(cap);
     keys.set(this.keys);
     const seqs = new Float64Array(cap);
@@ -349,19 +390,56 @@ export class SearchIndex {
   }
 }
 
-/** The number of ids below `limit` in an ascending list. */
-function upperIndex(ids: Uint32Array, limit: number): number {
-  let lo = 0;
-  let hi = ids.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (ids[mid]! < limit) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+const EMPTY = new Uint32Array(0);
+/** Frozen postings are read in blocks of this many ids, each at most once per search round. */
+const BLOCK = 1024;
 
-function contains(ids: Uint32Array, d: number): boolean {
-  const i = upperIndex(ids, d);
-  return ids[i] === d;
+/**
+ * One word's documents for one search round, ascending: its frozen ones (read block by block as the
+ * walk needs them, so a common word costs a few blocks, not its whole list), then its recent ones.
+ */
+class TermDocs {
+  readonly size: number;
+  private readonly frozenCount: number;
+  private readonly blocks = new Map<number, Uint32Array>();
+
+  constructor(
+    private readonly frozen: FrozenPostings,
+    private readonly span: WordSpan | undefined,
+    private readonly recent: Uint32Array,
+    readonly extra: Set<number> | undefined,
+  ) {
+    this.frozenCount = span?.count ?? 0;
+    this.size = this.frozenCount + recent.length + (extra?.size ?? 0);
+  }
+
+  /** The i-th document (i below frozenCount + recent.length). */
+  at(i: number): number {
+    if (i >= this.frozenCount) return this.recent[i - this.frozenCount]!;
+    const b = Math.floor(i / BLOCK);
+    let block = this.blocks.get(b);
+    if (!block) {
+      const from = b * BLOCK;
+      block = this.frozen.read(this.span!.word, from, Math.min(this.frozenCount, from + BLOCK));
+      this.blocks.set(b, block);
+    }
+    return block[i - b * BLOCK]!;
+  }
+
+  /** The number of documents below `limit`. */
+  upperIndex(limit: number): number {
+    let lo = 0;
+    let hi = this.frozenCount + this.recent.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.at(mid) < limit) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  contains(d: number): boolean {
+    const i = this.upperIndex(d);
+    return i < this.frozenCount + this.recent.length && this.at(i) === d;
+  }
 }

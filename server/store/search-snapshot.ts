@@ -1,20 +1,23 @@
-// The file store's search index on disk: `search.snapshot`, a snapshot of the whole index (search-index.ts)
-// taken when a segment is sealed and at a clean close, saying which log position it covers. Opening
-// loads it and indexes only the messages written after that position (after a crash: at most the
-// segments since the last seal), so a restart never reads the whole log for search. Without a
-// snapshot that can be trusted (none, damaged, or its position is in a segment compaction has deleted
-// since) the index is rebuilt from every segment once, and the next snapshot makes that the last time.
+// The file store's search index on disk: `search.snapshot`, the frozen part of the word index
+// (search-index.ts, search-postings.ts) with the documents it refers to, written by each freeze (when a
+// segment is sealed, at a clean close, at a retention sweep) and saying which log position it covers.
+// Opening reads the documents and the word table, checks the whole file, and from then on reads a
+// word's postings from the file when a search needs them; it indexes only the messages written after
+// the covered position (after a crash: at most the segments since the last seal), so a restart never
+// reads the whole log for search. Without a snapshot that can be trusted (none, damaged, or its
+// position is in a segment compaction has deleted since) the index is rebuilt from every segment once
+// and frozen at once.
 //
 // A snapshot is a shortcut, like a sidecar: written to a temp file and renamed, without fsync; a torn
 // or stale one only costs a longer start. One whole-index file instead of one per segment because
 // compaction moves retained messages between segments, while a message's place in the index (its
-// original position, which orders results) must not move with it.
+// original position, which orders results) must not move with it. The open file is kept for reading
+// after the rename, so a search never sees a half-written successor.
 //
-// Layout (little-endian): "PSRCH1\n\0", f64 covered position, u32 conversations then each as u32
-// byte length + UTF-8, u32 documents then f64 keys[], f64 seqs[], u32 conversation[], u32 words then
-// u32 hash[], u32 count[], then every word's documents one after the other (u32), and a u32 CRC-32 of
-// everything before it. Loading puts all documents lists in one array (a typed array per word would
-// cost an allocation each, which dominated loading a million messages).
+// Layout (little-endian): "PSRCH2\n\0", f64 covered position, u32 conversations then each as u32 byte
+// length + UTF-8, u32 documents then f64 keys[], f64 seqs[], u32 conversation[]; at P every word's
+// documents one after the other (u32, ascending per word); at T u32 words then u32 hash[] (ascending)
+// and u32 count[]; then f64 P, f64 T and a u32 CRC-32 of everything before it.
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { searchTerms } from '../../protocol/search-terms.js';
@@ -22,146 +25,321 @@ import { crc32 } from './crc32.js';
 import { HEADER_BYTES, scanRecords } from './log-format.js';
 import { segmentName } from './log-writer.js';
 import { decodeRecord } from './record-codec.js';
-import type { IndexState, SearchIndex } from './search-index.js';
+import type { IndexDocs, SearchIndex } from './search-index.js';
+import { WordTable, type FrozenPostings, type PostingsSink, type WordSpan } from './search-postings.js';
 import type { ConvKey } from './store.js';
-import { writeFileAtomic } from './atomic-file.js';
 
 export const SEARCH_FILE = 'search.snapshot';
 /** Typed arrays use the host's byte order; where it is little-endian (as the file) they are copied whole. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-const MAGIC = Buffer.from('PSRCH1\n\0', 'latin1');
+const MAGIC = Buffer.from('PSRCH2\n\0', 'latin1');
+const TRAILER = 20;
+/** The smallest file: magic, covered, no conversations, no documents, no words, trailer. */
+const MIN_SIZE = MAGIC.length + 8 + 4 + 4 + 4 + TRAILER;
+/** Bytes written or checked per system call. */
+const CHUNK = 1 << 20;
+/** Postings read ahead of a small request: a freeze and a search's blocks read neighbouring words. */
+const WINDOW_IDS = 16384;
 /** Positions are segment * 2^32 + byte offset, as the file store's inbox order (segments stay below 4 GiB). */
 export const SEG_SPAN = 2 ** 32;
 
-export function encodeSnapshot(s: IndexState, covered: number): Buffer {
-  const convs = s.convs.map((c) => Buffer.from(c, 'utf8'));
-  let size = MAGIC.length + 8 + 4 + 4 + 4 + 4;
-  for (const c of convs) size += 4 + c.length;
-  size += s.keys.length * 20;
-  for (const ids of s.postings.values()) size += 8 + (typeof ids === 'number' ? 4 : ids.length * 4);
-  const buf = Buffer.allocUnsafe(size);
-  let p = MAGIC.copy(buf, 0);
-  p = buf.writeDoubleLE(covered, p);
-  p = buf.writeUInt32LE(convs.length, p);
-  for (const c of convs) {
-    p = buf.writeUInt32LE(c.length, p);
-    p += c.copy(buf, p);
-  }
-  p = buf.writeUInt32LE(s.keys.length, p);
-  p = putF64s(buf, p, s.keys);
-  p = putF64s(buf, p, s.seqs);
-  p = putU32s(buf, p, s.convOf);
-  const words = s.postings.size;
-  const hashes = new Uint32Array(words);
-  const counts = new Uint32Array(words);
-  let total = 0;
-  let w = 0;
-  for (const [h, ids] of s.postings) {
-    hashes[w] = h;
-    counts[w] = typeof ids === 'number' ? 1 : ids.length;
-    total += counts[w++]!;
-  }
-  const flat = new Uint32Array(total);
-  let at = 0;
-  for (const ids of s.postings.values()) {
-    if (typeof ids === 'number') flat[at++] = ids;
-    else {
-      flat.set(ids, at);
-      at += ids.length;
+/** Writes a snapshot as a freeze merges: header and documents first, then words as they come. */
+export class SnapshotSink implements PostingsSink {
+  private readonly tmp: string;
+  private readonly fd: number;
+  private readonly out = Buffer.allocUnsafe(CHUNK);
+  private used = 0;
+  private pos = 0;
+  private crc = 0;
+  private readonly postingsAt: number;
+  private hashes: Uint32Array = new Uint32Array(1024);
+  private counts: Uint32Array = new Uint32Array(1024);
+  private words = 0;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    covered: number,
+    private readonly docs: IndexDocs,
+  ) {
+    this.tmp = `${file}.tmp`;
+    this.fd = fs.openSync(this.tmp, 'w+');
+    try {
+      this.put(MAGIC);
+      this.f64(covered);
+      this.u32(docs.convs.length);
+      for (const c of docs.convs) {
+        const b = Buffer.from(c, 'utf8');
+        this.u32(b.length);
+        this.put(b);
+      }
+      this.u32(docs.keys.length);
+      this.put(bytesOf(docs.keys));
+      this.put(bytesOf(docs.seqs));
+      this.put(bytesOf(docs.convOf));
+      this.postingsAt = this.pos + this.used;
+    } catch (err) {
+      this.abandon();
+      throw err;
     }
   }
-  p = buf.writeUInt32LE(words, p);
-  p = putU32s(buf, p, hashes);
-  p = putU32s(buf, p, counts);
-  p = putU32s(buf, p, flat);
-  buf.writeUInt32LE(crc32(buf, 0, p), p);
-  return buf;
+
+  word(hash: number, ids: Uint32Array): void {
+    if (this.words === this.hashes.length) {
+      this.hashes = grown(this.hashes);
+      this.counts = grown(this.counts);
+    }
+    this.hashes[this.words] = hash;
+    this.counts[this.words++] = ids.length;
+    this.put(bytesOf(ids));
+  }
+
+  finish(): FrozenPostings {
+    try {
+      const tableAt = this.pos + this.used;
+      const hashes = this.hashes.slice(0, this.words);
+      const counts = this.counts.slice(0, this.words);
+      this.u32(this.words);
+      this.put(bytesOf(hashes));
+      this.put(bytesOf(counts));
+      this.f64(this.postingsAt);
+      this.f64(tableAt);
+      this.flush();
+      const crc = Buffer.allocUnsafe(4);
+      crc.writeUInt32LE(this.crc);
+      writeAll(this.fd, crc, this.pos);
+      fs.renameSync(this.tmp, this.file);
+      this.closed = true;
+      return new FilePostings(this.fd, this.docs.keys.length, WordTable.fromCounts(hashes, counts), this.postingsAt);
+    } catch (err) {
+      this.abandon();
+      throw err;
+    }
+  }
+
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      fs.closeSync(this.fd);
+      fs.rmSync(this.tmp, { force: true });
+    } catch {
+      // Already failing: the temp file is overwritten by the next freeze.
+    }
+  }
+
+  private put(bytes: Uint8Array): void {
+    if (this.used + bytes.length > this.out.length) this.flush();
+    if (bytes.length >= this.out.length) {
+      this.crc = crc32(bytes, 0, bytes.length, this.crc);
+      writeAll(this.fd, bytes, this.pos);
+      this.pos += bytes.length;
+      return;
+    }
+    this.out.set(bytes, this.used);
+    this.used += bytes.length;
+  }
+
+  private flush(): void {
+    if (this.used === 0) return;
+    this.crc = crc32(this.out, 0, this.used, this.crc);
+    writeAll(this.fd, this.out.subarray(0, this.used), this.pos);
+    this.pos += this.used;
+    this.used = 0;
+  }
+
+  private u32(v: number): void {
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32LE(v);
+    this.put(b);
+  }
+
+  private f64(v: number): void {
+    const b = Buffer.allocUnsafe(8);
+    b.writeDoubleLE(v);
+    this.put(b);
+  }
 }
 
-/** The snapshot in `buf`, or why it cannot be used. Every count is checked against what is left. */
-export function decodeSnapshot(buf: Buffer): { state: IndexState; covered: number } | string {
-  if (buf.length < MAGIC.length + 28 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return 'not a search index';
-  const end = buf.length - 4;
-  if (crc32(buf, 0, end) !== buf.readUInt32LE(end)) return 'checksum mismatch';
-  let p = MAGIC.length;
-  const need = (bytes: number): boolean => p + bytes <= end;
-  const covered = buf.readDoubleLE(p);
-  p += 8;
-  const nConvs = buf.readUInt32LE(p);
-  p += 4;
-  const convs: ConvKey[] = [];
-  for (let i = 0; i < nConvs; i++) {
-    if (!need(4)) return 'truncated';
-    const len = buf.readUInt32LE(p);
-    p += 4;
-    if (!need(len)) return 'truncated';
-    convs.push(buf.toString('utf8', p, p + len));
-    p += len;
+/** Frozen postings read from an open snapshot, a window at a time. */
+class FilePostings implements FrozenPostings {
+  private window = new Uint32Array(0);
+  private windowAt = 0;
+  private open = true;
+
+  constructor(
+    private readonly fd: number,
+    readonly docs: number,
+    private readonly table: WordTable,
+    private readonly postingsAt: number,
+  ) {}
+
+  get words(): number {
+    return this.table.words;
   }
-  if (!need(4)) return 'truncated';
-  const n = buf.readUInt32LE(p);
-  p += 4;
-  if (!need(n * 20 + 4)) return 'truncated';
-  const keys = getF64s(buf, p, n);
-  const seqs = getF64s(buf, (p += n * 8), n);
-  const convOf = getU32s(buf, (p += n * 8), n);
-  p += n * 4;
+  hashAt(word: number): number {
+    return this.table.hashes[word]!;
+  }
+  countAt(word: number): number {
+    return this.table.countAt(word);
+  }
+  find(hash: number): WordSpan | undefined {
+    return this.table.find(hash);
+  }
+
+  read(word: number, from: number, to: number): Uint32Array {
+    const first = this.table.starts[word]! + from;
+    const n = to - from;
+    if (first >= this.windowAt && first + n <= this.windowAt + this.window.length) return this.window.subarray(first - this.windowAt, first - this.windowAt + n);
+    if (!this.open) throw new Error(`${SEARCH_FILE} is closed`);
+    const total = this.table.starts[this.table.words]!;
+    // A new array each time: views handed out earlier stay valid.
+    const ids = new Uint32Array(Math.max(n, Math.min(WINDOW_IDS, total - first)));
+    readAll(this.fd, new Uint8Array(ids.buffer), this.postingsAt + first * 4);
+    if (!LITTLE_ENDIAN) swapInPlace(ids);
+    this.window = ids;
+    this.windowAt = first;
+    return ids.subarray(0, n);
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    fs.closeSync(this.fd);
+  }
+}
+
+export interface Snapshot {
+  docs: IndexDocs;
+  postings: FrozenPostings;
+  covered: number;
+}
+
+/**
+ * Opens a snapshot: the whole file is checked (CRC, then every count against what is there and every
+ * posting against the documents), the documents and the word table are read, the postings stay in
+ * the file. A string says why it cannot be used.
+ */
+export function openSnapshot(file: string): Snapshot | string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return 'none';
+  }
+  let ok = false;
+  try {
+    const snap = readSnapshot(fd);
+    ok = typeof snap !== 'string';
+    return snap;
+  } catch (err) {
+    return `unreadable: ${(err as Error).message}`;
+  } finally {
+    if (!ok) fs.closeSync(fd);
+  }
+}
+
+function readSnapshot(fd: number): Snapshot | string {
+  const size = fs.fstatSync(fd).size;
+  const magic = Buffer.alloc(MAGIC.length);
+  if (size >= MAGIC.length) readAll(fd, magic, 0);
+  if (size < MIN_SIZE || !magic.equals(MAGIC)) return 'not a search index';
+  const end = size - 4;
+  const chunk = Buffer.allocUnsafe(CHUNK);
+  let crc = 0;
+  for (let p = 0; p < end; p += CHUNK) {
+    const n = Math.min(CHUNK, end - p);
+    readAll(fd, chunk.subarray(0, n), p);
+    crc = crc32(chunk, 0, n, crc);
+  }
+  const trailer = Buffer.allocUnsafe(TRAILER);
+  readAll(fd, trailer, size - TRAILER);
+  if (crc !== trailer.readUInt32LE(16)) return 'checksum mismatch';
+  const postingsAt = trailer.readDoubleLE(0);
+  const tableAt = trailer.readDoubleLE(8);
+  const tableEnd = size - TRAILER;
+  if (!(postingsAt >= MAGIC.length + 16 && postingsAt <= tableAt && tableAt + 4 <= tableEnd) || (tableAt - postingsAt) % 4 !== 0) return 'truncated';
+
+  // The conversations: usually within the first chunk; the whole head only when they are not.
+  let head = chunk.subarray(0, Math.min(CHUNK, postingsAt));
+  readAll(fd, head, 0);
+  let convs = readConvs(head);
+  if (convs === undefined && head.length < postingsAt) {
+    head = Buffer.allocUnsafe(postingsAt);
+    readAll(fd, head, 0);
+    convs = readConvs(head);
+  }
+  if (convs === undefined) return 'truncated';
+  const { names, docsAt } = convs;
+  const n = head.readUInt32LE(docsAt);
+  let p = docsAt + 4;
+  if (p + n * 20 !== postingsAt) return 'truncated';
+  // Straight into their arrays: no copy of the documents' 20 bytes each.
+  const keys = new Float64Array(n);
+  const seqs = new Float64Array(n);
+  const convOf = new Uint32Array(n);
+  for (const a of [keys, seqs, convOf]) {
+    readAll(fd, new Uint8Array(a.buffer), p);
+    p += a.byteLength;
+    if (!LITTLE_ENDIAN) swapInPlace(a);
+  }
   for (let i = 0; i < n; i++) {
-    if (convOf[i]! >= nConvs) return 'document of an unknown conversation';
+    if (convOf[i]! >= names.length) return 'document of an unknown conversation';
     if (i > 0 && keys[i]! <= keys[i - 1]!) return 'documents out of order';
   }
-  const nWords = buf.readUInt32LE(p);
-  p += 4;
-  if (!need(nWords * 8)) return 'truncated';
-  const hashes = getU32s(buf, p, nWords);
-  const counts = getU32s(buf, p + nWords * 4, nWords);
-  p += nWords * 8;
-  if ((end - p) % 4 !== 0) return 'truncated';
-  // Every word's documents, in one array; each word gets a view of its part (checked first).
-  const all = getU32s(buf, p, (end - p) / 4);
-  let used = 0;
-  const postings = new Map<number, number | Uint32Array>();
+
+  const table = Buffer.allocUnsafe(tableEnd - tableAt);
+  readAll(fd, table, tableAt);
+  const nWords = table.readUInt32LE(0);
+  if (table.length !== 4 + nWords * 8) return 'truncated';
+  const hashes = getU32s(table, 4, nWords);
+  const counts = getU32s(table, 4 + nWords * 4, nWords);
+  let total = 0;
   for (let w = 0; w < nWords; w++) {
-    const count = counts[w]!;
-    if (count === 0 || used + count > all.length) return 'truncated';
-    for (let i = used; i < used + count; i++) if (all[i]! >= n || (i > used && all[i]! <= all[i - 1]!)) return 'postings out of range or order';
-    postings.set(hashes[w]!, count === 1 ? all[used]! : all.subarray(used, used + count));
-    used += count;
+    if (counts[w] === 0 || (w > 0 && hashes[w]! <= hashes[w - 1]!)) return 'words out of order';
+    total += counts[w]!;
   }
-  if (used !== all.length) return 'trailing bytes';
-  return { state: { convs, keys, seqs, convOf, postings }, covered };
+  if (total * 4 !== tableAt - postingsAt) return 'truncated';
+  // Every posting names a document, ascending within its word: checked once here, in one pass over
+  // the postings, and trusted after.
+  const ids = new Uint32Array(CHUNK / 4);
+  let w = 0;
+  let left = nWords > 0 ? counts[0]! : 0;
+  let prev = -1;
+  for (let at = 0; at < total; at += ids.length) {
+    const got = Math.min(ids.length, total - at);
+    readAll(fd, new Uint8Array(ids.buffer, 0, got * 4), postingsAt + at * 4);
+    if (!LITTLE_ENDIAN) swapInPlace(ids);
+    for (let i = 0; i < got; i++) {
+      const d = ids[i]!;
+      if (d >= n || d <= prev) return 'postings out of range or order';
+      prev = d;
+      if (--left === 0 && ++w < nWords) {
+        left = counts[w]!;
+        prev = -1;
+      }
+    }
+  }
+  return { docs: { convs: names, keys, seqs, convOf }, postings: new FilePostings(fd, n, WordTable.fromCounts(hashes, counts), postingsAt), covered: head.readDoubleLE(MAGIC.length) };
 }
 
-function putU32s(buf: Buffer, p: number, a: Uint32Array): number {
-  if (LITTLE_ENDIAN) buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
-  else for (let i = 0; i < a.length; i++) buf.writeUInt32LE(a[i]!, p + i * 4);
-  return p + a.length * 4;
-}
-
-function putF64s(buf: Buffer, p: number, a: Float64Array): number {
-  if (LITTLE_ENDIAN) buf.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), p);
-  else for (let i = 0; i < a.length; i++) buf.writeDoubleLE(a[i]!, p + i * 8);
-  return p + a.length * 8;
-}
-
-/** `count` u32 from `p` (bounds checked by the caller), copied: the buffer need not be aligned. */
-function getU32s(buf: Buffer, p: number, count: number): Uint32Array {
-  const out = new Uint32Array(count);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(p, p + count * 4));
-  else for (let i = 0; i < count; i++) out[i] = buf.readUInt32LE(p + i * 4);
-  return out;
-}
-
-function getF64s(buf: Buffer, p: number, count: number): Float64Array {
-  const out = new Float64Array(count);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(p, p + count * 8));
-  else for (let i = 0; i < count; i++) out[i] = buf.readDoubleLE(p + i * 8);
-  return out;
-}
-
-/** Writes a snapshot beside the segments: synchronously at close, else in the background (`done` after). */
-export function writeSnapshot(dir: string, bytes: Buffer, sync: boolean, fail: (err: Error) => void, done: () => void = () => {}): void {
-  writeFileAtomic(join(dir, SEARCH_FILE), bytes, sync, fail, done);
+/** The conversation names after magic and covered position, and where the documents start; undefined when cut off. */
+function readConvs(head: Buffer): { names: ConvKey[]; docsAt: number } | undefined {
+  let p = MAGIC.length + 8;
+  const need = (bytes: number): boolean => p + bytes <= head.length;
+  if (!need(4)) return undefined;
+  const count = head.readUInt32LE(p);
+  p += 4;
+  const names: ConvKey[] = [];
+  for (let i = 0; i < count; i++) {
+    if (!need(4)) return undefined;
+    const len = head.readUInt32LE(p);
+    p += 4;
+    if (!need(len)) return undefined;
+    names.push(head.toString('utf8', p, p + len));
+    p += len;
+  }
+  return need(4) ? { names, docsAt: p } : undefined;
 }
 
 export interface LoadSearchOptions {
@@ -180,14 +358,9 @@ export interface LoadSearchOptions {
 export function loadSearchIndex(index: SearchIndex, opts: LoadSearchOptions): void {
   const { dir, segments } = opts;
   let from: { seg: number; off: number } | undefined;
-  let buf: Buffer | undefined;
-  try {
-    buf = fs.readFileSync(join(dir, SEARCH_FILE));
-  } catch {
-    // No snapshot yet (a new directory, or one from before search): rebuilt below.
-  }
-  if (buf) {
-    const snap = decodeSnapshot(buf);
+  const snap = openSnapshot(join(dir, SEARCH_FILE));
+  // None: a new directory, or one from before search; rebuilt below without a word.
+  if (snap !== 'none') {
     if (typeof snap === 'string') opts.log(`store: ${SEARCH_FILE}: ${snap}; rebuilding the search index`);
     else {
       const seg = Math.floor(snap.covered / SEG_SPAN);
@@ -197,13 +370,17 @@ export function loadSearchIndex(index: SearchIndex, opts: LoadSearchOptions): vo
       // survive only as compaction copies, which the tail below does not index: rebuild instead.
       const size = segments.includes(seg) ? fs.statSync(join(dir, segmentName(seg))).size : -1;
       if (size >= off || (segments.length === 0 && snap.covered === 0)) {
-        index.restore(snap.state);
+        index.restore(snap.docs, snap.postings);
         from = { seg, off };
-      } else opts.log(`store: ${SEARCH_FILE} covers a part of the log that is gone; rebuilding the search index`);
+      } else {
+        snap.postings.close();
+        opts.log(`store: ${SEARCH_FILE} covers a part of the log that is gone; rebuilding the search index`);
+      }
     }
   }
-  if (from === undefined) index.restore({ convs: [], keys: new Float64Array(0), seqs: new Float64Array(0), convOf: new Uint32Array(0), postings: new Map() });
   indexLog(index, opts, from);
+  // A rebuild held every posting in the heap: freeze them to the file now, not at the next seal.
+  if (from === undefined && index.size > 0) index.freeze();
 }
 
 /**
@@ -257,5 +434,48 @@ function readFrom(file: string, start: number): Buffer {
     return buf.subarray(0, got);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+function bytesOf(a: Uint32Array | Float64Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const b = Buffer.allocUnsafe(a.byteLength);
+  for (let i = 0; i < a.length; i++) {
+    if (a instanceof Float64Array) b.writeDoubleLE(a[i]!, i * 8);
+    else b.writeUInt32LE(a[i]!, i * 4);
+  }
+  return b;
+}
+
+function grown(a: Uint32Array): Uint32Array {
+  const b = new Uint32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** Little-endian file bytes read into a typed array on a big-endian host: into host order. */
+function swapInPlace(a: Uint32Array | Float64Array): void {
+  const v = new DataView(a.buffer, a.byteOffset, a.byteLength);
+  if (a instanceof Float64Array) for (let i = 0; i < a.length; i++) a[i] = v.getFloat64(i * 8, true);
+  else for (let i = 0; i < a.length; i++) a[i] = v.getUint32(i * 4, true);
+}
+
+/** `count` u32 from `p` (bounds checked by the caller), copied: the buffer need not be aligned. */
+function getU32s(buf: Buffer, p: number, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(buf.subarray(p, p + count * 4));
+  else for (let i = 0; i < count; i++) out[i] = buf.readUInt32LE(p + i * 4);
+  return out;
+}
+
+function writeAll(fd: number, bytes: Uint8Array, at: number): void {
+  for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, at + done);
+}
+
+function readAll(fd: number, into: Uint8Array, at: number): void {
+  for (let got = 0; got < into.length; ) {
+    const n = fs.readSync(fd, into, got, into.length - got, at + got);
+    if (n === 0) throw new Error('file ends early');
+    got += n;
   }
 }

@@ -9,7 +9,7 @@ import { searchTerms } from '../../protocol/search-terms.js';
 import { MemoryStore } from '../../server/store/memory-store.js';
 import { crc32 } from '../../server/store/crc32.js';
 import { SearchIndex } from '../../server/store/search-index.js';
-import { decodeSnapshot, encodeSnapshot, SEARCH_FILE } from '../../server/store/search-snapshot.js';
+import { openSnapshot, SEARCH_FILE, SnapshotSink } from '../../server/store/search-snapshot.js';
 import { accountDmConv, roomConv, type Change, type SearchPage, type SearchQuery, type Store } from '../../server/store/store.js';
 import { newDir, open, say } from './store-helpers.js';
 
@@ -179,10 +179,14 @@ async function until(check: () => boolean, ms = 5000): Promise<void> {
 }
 
 describe('search.snapshot: a damaged file is refused with the reason, row by row', () => {
-  const index = new SearchIndex();
+  const dir = newDir();
+  const file = join(dir, SEARCH_FILE);
+  const index = new SearchIndex({ sink: (docs) => new SnapshotSink(file, 30, docs) });
   index.add(lobby, 1, 10, ['deploy', 'friday']);
   index.add(lobby, 2, 20, ['deploy']);
-  const good = encodeSnapshot(index.state(), 30);
+  index.freeze();
+  index.close();
+  const good = fs.readFileSync(file);
   /** Changes bytes, then fixes the CRC, so the structural checks behind it are what is tested. */
   const tamper = (edit: (b: Buffer) => Buffer): Buffer => {
     const b = edit(Buffer.from(good.subarray(0, good.length - 4)));
@@ -191,31 +195,117 @@ describe('search.snapshot: a damaged file is refused with the reason, row by row
     out.writeUInt32LE(crc32(out, 0, b.length), b.length);
     return out;
   };
-  // Offsets: magic 8, covered 8, 1 conversation (4 + 7 bytes "r:lobby"), 2 documents from byte 31.
+  // Offsets: magic 8, covered 8, 1 conversation (4 + 7 bytes "r:lobby"), 2 documents from byte 31
+  // (count, keys, seqs, conversations), 3 postings from byte 75, the word table from 87.
   const docs = 31;
-  const words = docs + 4 + 2 * 20;
+  const postings = docs + 4 + 2 * 20;
+  const words = postings + 3 * 4;
+  // Each test in a directory of its own: the one above is gone once the first test has run.
+  const opened = (bytes: Buffer): ReturnType<typeof openSnapshot> => {
+    const f = join(newDir(), SEARCH_FILE);
+    fs.writeFileSync(f, bytes);
+    const snap = openSnapshot(f);
+    if (typeof snap !== 'string') snap.postings.close();
+    return snap;
+  };
   it.each([
     ['not a snapshot', Buffer.from('hello there, this is not a search index at all'), 'not a search index'],
     ['a flipped bit', Buffer.from(good).fill(7, 40, 41), 'checksum mismatch'],
-    ['cut short', tamper((b) => b.subarray(0, b.length - 6)), 'truncated'],
+    ['cut short', tamper((b) => Buffer.concat([b.subarray(0, postings), b.subarray(postings + 4)])), 'truncated'],
     ['documents out of order', tamper((b) => (b.writeDoubleLE(99, docs + 4), b)), 'documents out of order'],
     ['a document of an unknown conversation', tamper((b) => (b.writeUInt32LE(5, docs + 4 + 32), b)), 'document of an unknown conversation'],
-    ['a posting past the documents', tamper((b) => (b.writeUInt32LE(9, b.length - 4), b)), 'postings out of range or order'],
+    ['a posting past the documents', tamper((b) => (b.writeUInt32LE(9, postings), b)), 'postings out of range or order'],
+    ['postings out of order', tamper((b) => (b.writeUInt32LE(1, postings), b.writeUInt32LE(1, postings + 4), b.writeUInt32LE(1, postings + 8), b)), 'postings out of range or order'],
     ['more words than there are', tamper((b) => (b.writeUInt32LE(1000, words), b)), 'truncated'],
+    ['words out of order', tamper((b) => (b.writeUInt32LE(b.readUInt32LE(words + 8), words + 4), b)), 'words out of order'],
   ])('%s', (_label, bytes, why) => {
-    expect(decodeSnapshot(bytes)).toBe(why);
+    expect(opened(bytes)).toBe(why);
   });
-  it('the good one decodes to what was saved', () => {
-    const snap = decodeSnapshot(good);
+  it('the good one opens to what was saved, its postings read from the file', () => {
+    const f = join(newDir(), SEARCH_FILE);
+    fs.writeFileSync(f, good);
+    const snap = openSnapshot(f);
     expect(typeof snap).toBe('object');
     if (typeof snap === 'string') return;
     const copy = new SearchIndex();
-    copy.restore(snap.state);
+    copy.restore(snap.docs, snap.postings);
     expect(snap.covered).toBe(30);
+    expect(copy.unfrozen).toBe(0);
     expect(copy.find(['deploy'], () => true, undefined, 10)).toEqual([
       { conv: lobby, seq: 2, key: 20 },
       { conv: lobby, seq: 1, key: 10 },
     ]);
     expect(copy.find(['deploy'], () => true, 20, 10)).toEqual([{ conv: lobby, seq: 1, key: 10 }]);
+    expect(copy.find(['deploy', 'friday'], () => true, undefined, 10)).toEqual([{ conv: lobby, seq: 1, key: 10 }]);
+    copy.close();
+  });
+});
+
+describe('SearchIndex: frozen and recent postings answer as one', () => {
+  // 40,000 documents: lists longer than a read block and a read-ahead window, a word in every third
+  // and a word in every 997th, half of them frozen (in memory, or in a file), half recent.
+  const N = 40_000;
+  const words = (d: number): string[] => ['all', ...(d % 3 === 0 ? ['third'] : []), ...(d % 997 === 0 ? ['rare'] : []), `w${d}`];
+  const rooms = [roomConv('a'), roomConv('b')];
+  const build = (index: SearchIndex, freezeAt: number | undefined): SearchIndex => {
+    for (let d = 0; d < N; d++) {
+      index.add(rooms[d % 2]!, d + 1, (d + 1) * 10, words(d));
+      if (d + 1 === freezeAt) expect(index.freeze()).toBe(true);
+    }
+    return index;
+  };
+  const pages = (index: SearchIndex, terms: string[], inRoom?: string): number[] => {
+    const seqs: number[] = [];
+    let before: number | undefined;
+    for (;;) {
+      const page = index.find(terms, (c) => inRoom === undefined || c === inRoom, before, 500);
+      if (page.length === 0) return seqs;
+      seqs.push(...page.map((h) => h.seq));
+      before = page[page.length - 1]!.key;
+    }
+  };
+  const expected = (keep: (d: number) => boolean): number[] => {
+    const out: number[] = [];
+    for (let d = N - 1; d >= 0; d--) if (keep(d)) out.push(d + 1);
+    return out;
+  };
+
+  it('the same answers unfrozen, frozen in memory and frozen in a file', () => {
+    const dir = newDir();
+    const kinds = [build(new SearchIndex(), undefined), build(new SearchIndex(), N / 2), build(new SearchIndex({ sink: (docs) => new SnapshotSink(join(dir, SEARCH_FILE), 0, docs) }), N / 2)];
+    for (const index of kinds) {
+      expect(index.unfrozen).toBe(index === kinds[0] ? N : N / 2);
+      expect(pages(index, ['all'])).toEqual(expected(() => true));
+      expect(pages(index, ['third', 'rare'])).toEqual(expected((d) => d % 3 === 0 && d % 997 === 0));
+      expect(pages(index, ['rare', 'all'], rooms[1])).toEqual(expected((d) => d % 997 === 0 && d % 2 === 1));
+      expect(pages(index, [`w${N / 2 - 1}`])).toEqual([N / 2]);
+      expect(pages(index, [`w${N / 2 - 1}`, 'third'])).toEqual(expected((d) => d === N / 2 - 1 && d % 3 === 0));
+      expect(pages(index, ['nothing'])).toEqual([]);
+      index.close();
+    }
+  });
+
+  it('a sweep drops the documents that left retention, renumbers the rest and keeps edits', () => {
+    const dir = newDir();
+    const index = build(new SearchIndex({ sink: (docs) => new SnapshotSink(join(dir, SEARCH_FILE), 0, docs) }), N / 2);
+    index.edited(rooms[1]!, N, ['renamed']);
+    // Seqs below 30,001 leave: a sweep keeps the last 10,000 documents only.
+    const alive = (_c: string, seq: number): boolean => seq > 30_000;
+    let retired = 0;
+    while (index.size === N && retired++ < N) index.retired(alive);
+    expect(index.size).toBe(10_000);
+    expect(index.unfrozen).toBe(0);
+    expect(pages(index, ['third', 'rare'])).toEqual(expected((d) => d >= 30_000 && d % 3 === 0 && d % 997 === 0));
+    expect(pages(index, ['renamed'])).toEqual([N]);
+    index.close();
+  });
+
+  it('a freeze that cannot be written is reported and changes nothing', () => {
+    const failures: string[] = [];
+    const index = build(new SearchIndex({ sink: (docs) => new SnapshotSink(join(newDir(), 'no', 'such', 'dir', SEARCH_FILE), 0, docs), failed: (e) => failures.push(e.message) }), undefined);
+    expect(index.freeze()).toBe(false);
+    expect(failures).toHaveLength(1);
+    expect(index.unfrozen).toBe(N);
+    expect(pages(index, ['third', 'rare'])).toEqual(expected((d) => d % 3 === 0 && d % 997 === 0));
   });
 });
