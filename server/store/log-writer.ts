@@ -3,8 +3,8 @@
 //
 // - written: the bytes are in the kernel (one synchronous writev per batch). From then on the record
 //   survives a crash of this process (kill -9 included), so it may be numbered, indexed, served and
-//   delivered to readers. A batch is what the callbacks of one I/O phase append; a record that finds
-//   the writer idle is written at once.
+//   delivered to readers. A batch is what one task appends (the requests of one socket read), written
+//   in a microtask right after it.
 // - durable: an fdatasync that started after the record was written has returned, so it survives a
 //   power loss too. Acks wait for this (whenDurable). One fdatasync covers everything written before
 //   it started (group commit); what is written while it runs waits for the next one, started as soon
@@ -153,14 +153,12 @@ export class LogWriter {
     this.queue.push({ buf, done });
     this.appended++;
     if (this.scheduled) return;
-    if (!this.syncing && !this.reportDue && this.pendingCount() === 1) {
-      // Idle: write now so its sync can start now; the callback still comes later, never from inside
-      // append().
-      return this.flush(true);
-    }
     this.scheduled = true;
-    // Busy: every append made by the callbacks of this I/O phase joins one batch.
-    setImmediate(() => this.flush(false));
+    // What this task appends (the requests of one socket read) is one batch, written as soon as the
+    // task is over: a message waits for no other socket's work, as it would not with the memory store.
+    // (Batching a whole I/O phase saved syscalls but made each message wait for the rest of the phase,
+    // which showed as a tail on chatty rooms.)
+    queueMicrotask(() => this.flush(false));
   }
 
   /**

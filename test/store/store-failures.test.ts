@@ -45,8 +45,8 @@ describe('store failures', () => {
     await durable(store);
     const sizeBefore = fs.statSync(join(dir, segmentFiles(dir)[0]!)).size;
     const log: Outcome[] = [];
-    // 'three' finds the writer idle and is written at once: the write fails. 'four' and Other's first
-    // are numbered in the same turn, before anyone has heard of the failure: they fail with it.
+    // 'three', 'four' and Other's first are numbered in one task and written as one batch: its write
+    // fails, and so do they all.
     io.failWrite = { err: ENOSPC(), how: 'short', times: 1 };
     const all = [sayTracked(store, 'three', log), sayTracked(store, 'four', log), sayTracked(store, 'other', log, 'Other')];
     await Promise.all(all);
@@ -60,9 +60,10 @@ describe('store failures', () => {
     expect(await texts(store)).toEqual(['1:one', '2:two']);
     expect(await store.lastSeq(roomConv('lobby'))).toBe(2);
     expect(await store.lastSeq(roomConv('other'))).toBe(0);
-    // A batch (appends of one turn behind a busy writer) that fails takes everything behind it along.
+    // A batch that fails fails whole; the batch written before it (at the end of its own task) stands.
     const batchLog: Outcome[] = [];
     const first = sayTracked(store, 'three again', batchLog);
+    await new Promise<void>((r) => queueMicrotask(r));
     io.failWrite = { err: ENOSPC(), how: 'throw', times: 1 };
     await Promise.all([first, sayTracked(store, 'x', batchLog), sayTracked(store, 'y', batchLog)]);
     expect(batchLog).toEqual([{ text: 'three again', seq: 3 }, { text: 'x', err: expect.stringMatching(/ENOSPC/) }, { text: 'y', err: expect.stringMatching(/ENOSPC/) }]);
