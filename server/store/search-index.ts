@@ -1,7 +1,8 @@
 // The word index behind `search`, shared by the memory and the file store: which messages (documents)
 // hold which words, so a search reads the few messages it returns instead of every message.
 //
-// Two parts. Documents (per document its order key, seq and conversation: 20 bytes in typed arrays)
+// Two parts. Documents (per document its order key, seq and conversation: 16 bytes in typed arrays;
+// seqs fit in 32 bits as everywhere in the store)
 // and the recent postings (word hash -> documents, for documents added since the last freeze) live in
 // memory. The frozen postings (search-postings.ts), everything up to the last freeze, sit in one flat
 // array for the memory store and in the file store's search.snapshot, read on demand. A freeze merges
@@ -75,7 +76,7 @@ export interface SearchDoc {
 export interface IndexDocs {
   convs: readonly ConvKey[];
   keys: Float64Array;
-  seqs: Float64Array;
+  seqs: Uint32Array;
   convOf: Uint32Array;
 }
 
@@ -88,7 +89,7 @@ export interface SearchIndexOptions {
 
 export class SearchIndex {
   private keys: Float64Array = new Float64Array(1024);
-  private seqs: Float64Array = new Float64Array(1024);
+  private seqs: Uint32Array = new Uint32Array(1024);
   private convOf: Uint32Array = new Uint32Array(1024);
   private count = 0;
   private readonly convIds = new Map<ConvKey, number>();
@@ -183,7 +184,7 @@ export class SearchIndex {
     const renumber = new Int32Array(this.count).fill(-1);
     for (let i = 0; i < order.length; i++) renumber[order[i]!] = i;
     const cap = Math.max(1024, order.length);
-    const docs = { convs: this.convNames, keys: new Float64Array(cap), seqs: new Float64Array(cap), convOf: new Uint32Array(cap) };
+    const docs = { convs: this.convNames, keys: new Float64Array(cap), seqs: new Uint32Array(cap), convOf: new Uint32Array(cap) };
     for (let i = 0; i < order.length; i++) {
       docs.keys[i] = this.keys[order[i]!]!;
       docs.seqs[i] = this.seqs[order[i]!]!;
@@ -380,7 +381,7 @@ export class SearchIndex {
     const cap = Math.max(1024, this.keys.length * 2);
     const keys = new Float64Array(cap);
     keys.set(this.keys);
-    const seqs = new Float64Array(cap);
+    const seqs = new Uint32Array(cap);
     seqs.set(this.seqs);
     const convOf = new Uint32Array(cap);
     convOf.set(this.convOf);

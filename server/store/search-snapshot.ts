@@ -15,7 +15,7 @@
 // after the rename, so a search never sees a half-written successor.
 //
 // Layout (little-endian): "PSRCH2\n\0", f64 covered position, u32 conversations then each as u32 byte
-// length + UTF-8, u32 documents then f64 keys[], f64 seqs[], u32 conversation[]; at P every word's
+// length + UTF-8, u32 documents then f64 keys[], u32 seqs[], u32 conversation[]; at P every word's
 // documents one after the other (u32, ascending per word); at T u32 words then u32 hash[] (ascending)
 // and u32 count[]; then f64 P, f64 T and a u32 CRC-32 of everything before it.
 import * as fs from 'node:fs';
@@ -273,10 +273,10 @@ function readSnapshot(fd: number): Snapshot | string {
   const { names, docsAt } = convs;
   const n = head.readUInt32LE(docsAt);
   let p = docsAt + 4;
-  if (p + n * 20 !== postingsAt) return 'truncated';
-  // Straight into their arrays: no copy of the documents' 20 bytes each.
+  if (p + n * 16 !== postingsAt) return 'truncated';
+  // Straight into their arrays: no copy of the documents' 16 bytes each.
   const keys = new Float64Array(n);
-  const seqs = new Float64Array(n);
+  const seqs = new Uint32Array(n);
   const convOf = new Uint32Array(n);
   for (const a of [keys, seqs, convOf]) {
     readAll(fd, new Uint8Array(a.buffer), p);
