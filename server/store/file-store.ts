@@ -249,7 +249,9 @@ export class FileStore implements Store {
       await Promise.all(this.sidecarWrites);
       const b = this.builder;
       if (b && this.writer && !this.writer.broken) this.writeSidecar(b, false, true);
-      if (this.writer && !this.writer.broken && this.words.unfrozen > 0) this.words.freeze();
+      // Always, even with nothing new to index: the snapshot must say it covers everything written,
+      // or a segment that compaction deleted since the last one would force a rebuild at the next open.
+      if (this.writer && !this.writer.broken) this.words.freeze();
       try {
         this.mids.save();
       } catch (err) {

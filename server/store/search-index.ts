@@ -19,7 +19,7 @@
 // Order: every document has a key, a positive integer in the order the store stored the message (the
 // file store: its log position; the memory store: a counter). Document numbers follow key order, so
 // reading postings from the highest number down is newest first, and a page continues below a key.
-import { MemoryPostings, MemorySink, type FrozenPostings, type PostingsSink, type WordSpan } from './search-postings.js';
+import { MemoryPostings, MemorySink, putWord, type FrozenPostings, type PostingsSink, type WordSpan } from './search-postings.js';
 import type { ConvKey } from './store.js';
 
 /**
@@ -172,82 +172,126 @@ export class SearchIndex {
   }
 
   /**
-   * Merges the frozen and the recent postings into a new frozen part written to the sink, keeping the
-   * documents `alive` accepts, renumbered in key order. False (reported to `failed`) when the sink
-   * could not keep them: the index is then unchanged. `inMemory` freezes into memory whatever the sink.
+   * Merges the frozen and the recent postings into a new frozen part written to the sink. With `alive`
+   * (a sweep), only the documents it accepts are kept, renumbered in key order. False (reported to
+   * `failed`) when the sink could not keep them: the index is then unchanged. `inMemory` freezes into
+   * memory whatever the sink.
    */
-  freeze(alive: (conv: ConvKey, seq: number) => boolean = () => true, inMemory = false): boolean {
-    this.retiredSinceSweep = 0;
-    const order: number[] = [];
-    for (let d = 0; d < this.count; d++) if (alive(this.convNames[this.convOf[d]!]!, this.seqs[d]!)) order.push(d);
-    if (!this.ordered) order.sort((a, b) => this.keys[a]! - this.keys[b]!);
-    const renumber = new Int32Array(this.count).fill(-1);
-    for (let i = 0; i < order.length; i++) renumber[order[i]!] = i;
-    const cap = Math.max(1024, order.length);
-    const docs = { convs: this.convNames, keys: new Float64Array(cap), seqs: new Uint32Array(cap), convOf: new Uint32Array(cap) };
-    for (let i = 0; i < order.length; i++) {
-      docs.keys[i] = this.keys[order[i]!]!;
-      docs.seqs[i] = this.seqs[order[i]!]!;
-      docs.convOf[i] = this.convOf[order[i]!]!;
+  freeze(alive?: (conv: ConvKey, seq: number) => boolean, inMemory = false): boolean {
+    if (alive) this.retiredSinceSweep = 0;
+    // Nothing dropped and nothing out of order (the freeze at a seal): every number stays.
+    const renumber = alive || !this.ordered ? this.renumbering(alive ?? (() => true)) : undefined;
+    const n = renumber ? renumber.kept : this.count;
+    let docs: IndexDocs = { convs: this.convNames, keys: this.keys, seqs: this.seqs, convOf: this.convOf };
+    if (renumber) {
+      const cap = Math.max(1024, n);
+      docs = { convs: this.convNames, keys: new Float64Array(cap), seqs: new Uint32Array(cap), convOf: new Uint32Array(cap) };
+      const order = renumber.order;
+      for (let i = 0; i < n; i++) {
+        docs.keys[i] = this.keys[order[i]!]!;
+        docs.seqs[i] = this.seqs[order[i]!]!;
+        docs.convOf[i] = this.convOf[order[i]!]!;
+      }
     }
-    const written = { convs: docs.convs, keys: docs.keys.subarray(0, order.length), seqs: docs.seqs.subarray(0, order.length), convOf: docs.convOf.subarray(0, order.length) };
+    const written = { convs: docs.convs, keys: docs.keys.subarray(0, n), seqs: docs.seqs.subarray(0, n), convOf: docs.convOf.subarray(0, n) };
     let sink: PostingsSink | undefined;
     let frozen: FrozenPostings;
     try {
-      sink = inMemory || !this.opts.sink ? new MemorySink(order.length) : this.opts.sink(written);
-      this.mergeInto(sink, renumber);
+      sink = inMemory || !this.opts.sink ? new MemorySink(n) : this.opts.sink(written);
+      this.mergeInto(sink, renumber?.to);
       frozen = sink.finish();
     } catch (err) {
       sink?.abandon();
       this.opts.failed?.(err as Error);
       return false;
     }
-    const edits = new Map<number, Set<number>>();
-    for (const [h, set] of this.edits) {
-      const kept = new Set<number>();
-      for (const d of set) if (renumber[d]! >= 0) kept.add(renumber[d]!);
-      if (kept.size > 0) edits.set(h, kept);
-    }
     this.frozen.close();
     this.frozen = frozen;
     this.recent = new Map();
+    if (!renumber) return true;
+    const to = renumber.to;
+    const edits = new Map<number, Set<number>>();
+    for (const [h, set] of this.edits) {
+      const kept = new Set<number>();
+      for (const d of set) if (to[d]! >= 0) kept.add(to[d]!);
+      if (kept.size > 0) edits.set(h, kept);
+    }
     this.keys = docs.keys;
     this.seqs = docs.seqs;
     this.convOf = docs.convOf;
-    this.count = order.length;
+    this.count = n;
     this.edits = edits;
     this.ordered = true;
     this.byConv = undefined;
     return true;
   }
 
-  /** Every word of both parts in ascending hash order, its documents renumbered (dropped at -1). */
-  private mergeInto(sink: PostingsSink, renumber: Int32Array): void {
-    const base = this.frozen;
+  /** The documents `alive` keeps in key order (`order`), and each document's new number (-1: dropped). */
+  private renumbering(alive: (conv: ConvKey, seq: number) => boolean): { order: Uint32Array; to: Int32Array; kept: number } {
+    const order = new Uint32Array(this.count);
+    let kept = 0;
+    for (let d = 0; d < this.count; d++) if (alive(this.convNames[this.convOf[d]!]!, this.seqs[d]!)) order[kept++] = d;
+    const live = order.subarray(0, kept);
+    if (!this.ordered) live.set(Array.from(live).sort((a, b) => this.keys[a]! - this.keys[b]!));
+    const to = new Int32Array(this.count).fill(-1);
+    for (let i = 0; i < kept; i++) to[live[i]!] = i;
+    return { order: live, to, kept };
+  }
+
+  /** Every word of both parts in ascending hash order, its documents renumbered (dropped at -1) or not. */
+  private mergeInto(sink: PostingsSink, renumber: Int32Array | undefined): void {
+    const table = this.frozen.table;
     const recentHashes = Uint32Array.from(this.recent.keys()).sort();
     let scratch = new Uint32Array(1024);
     let i = 0;
-    let j = 0;
-    while (i < base.words || j < recentHashes.length) {
-      const hb = i < base.words ? base.hashAt(i) : Infinity;
-      const hr = j < recentHashes.length ? recentHashes[j]! : Infinity;
-      const h = Math.min(hb, hr);
-      const from = hb === h ? base.read(i, 0, base.countAt(i++)) : EMPTY;
-      const p = hr === h ? this.recent.get(recentHashes[j++]!)! : undefined;
+    /** One word: its frozen documents (word i, when it has hash h) and its recent ones, renumbered. */
+    const merge = (h: number): void => {
+      const from = table.hashes[i] === h ? this.frozen.read(i, 0, table.countAt(i++)) : EMPTY;
+      const p = this.recent.get(h);
       const more = p === undefined ? EMPTY : typeof p === 'number' ? Uint32Array.of(p) : p.view();
       if (scratch.length < from.length + more.length) scratch = new Uint32Array(Math.max(scratch.length * 2, from.length + more.length));
       let n = 0;
       for (const list of [from, more]) {
+        if (!renumber) {
+          scratch.set(list, n);
+          n += list.length;
+          continue;
+        }
         for (let k = 0; k < list.length; k++) {
           const d = renumber[list[k]!]!;
           if (d >= 0) scratch[n++] = d;
         }
       }
-      if (n === 0) continue;
+      if (n === 0) return;
       const ids = scratch.subarray(0, n);
       if (!this.ordered) ids.sort();
-      sink.word(h, ids);
+      putWord(sink, h, ids);
+    };
+    if (renumber) {
+      // A sweep or a reorder: every word is rewritten.
+      let j = 0;
+      while (i < table.words || j < recentHashes.length) {
+        const hb = i < table.words ? table.hashes[i]! : Infinity;
+        const hr = j < recentHashes.length ? recentHashes[j]! : Infinity;
+        if (hr <= hb) j++;
+        merge(Math.min(hb, hr));
+      }
+      return;
     }
+    // Numbers unchanged (the freeze at a seal): the frozen words between two recent ones are copied
+    // as they are, table and postings in bulk, so a freeze costs a copy of the file, not a step per word.
+    const copy = (to: number): void => {
+      if (to <= i) return;
+      sink.words(table.hashes.subarray(i, to), table.counts(i, to));
+      const end = table.starts[to]!;
+      for (let at = table.starts[i]!; at < end; at += COPY_IDS) sink.ids(this.frozen.readFlat(at, Math.min(end, at + COPY_IDS)));
+      i = to;
+    };
+    for (const h of recentHashes) {
+      copy(table.lowerBound(h));
+      merge(h);
+    }
+    copy(table.words);
   }
 
   /**
@@ -257,12 +301,12 @@ export class SearchIndex {
    */
   find(terms: readonly string[], inScope: (conv: ConvKey) => boolean, before: number | undefined, max: number): SearchDoc[] {
     // Out of key order only while rebuilding: a freeze sorts, into memory if the sink cannot take it.
-    if (!this.ordered && !this.freeze()) this.freeze(() => true, true);
+    if (!this.ordered && !this.freeze()) this.freeze(undefined, true);
     const lists = terms.map((t) => {
       const h = termHash(t);
       const p = this.recent.get(h);
       const recent = p === undefined ? EMPTY : typeof p === 'number' ? Uint32Array.of(p) : p.view();
-      return new TermDocs(this.frozen, this.frozen.find(h), recent, this.edits.get(h));
+      return new TermDocs(this.frozen, this.frozen.table.find(h), recent, this.edits.get(h));
     });
     if (lists.some((l) => l.size === 0)) return [];
     lists.sort((a, b) => a.size - b.size);
@@ -392,6 +436,8 @@ export class SearchIndex {
 }
 
 const EMPTY = new Uint32Array(0);
+/** Postings copied per read when a freeze copies frozen words whole (1 MiB). */
+const COPY_IDS = 1 << 18;
 /** Frozen postings are read in blocks of this many ids, each at most once per search round. */
 const BLOCK = 1024;
 

@@ -13,33 +13,24 @@ export interface WordSpan {
   readonly count: number;
 }
 
-export interface FrozenPostings {
-  /** Documents covered (every posting is below this). */
-  readonly docs: number;
-  /** Number of words. */
-  readonly words: number;
-  /** The word's hash, for words in 0..words-1 (ascending). */
-  hashAt(word: number): number;
-  /** How many documents the word has. */
-  countAt(word: number): number;
-  /** The span of a word hash, or undefined when no frozen document has it. */
-  find(hash: number): WordSpan | undefined;
-  /** The word's documents [from, to), ascending: possibly a view, of memory nobody writes to again. */
-  read(word: number, from: number, to: number): Uint32Array;
-  /** Releases what it holds (a file). */
-  close(): void;
-}
-
 /** Where a freeze writes the new frozen part: words in ascending hash order, each once. */
 export interface PostingsSink {
-  word(hash: number, ids: Uint32Array): void;
+  /** Words to come: their hashes and counts; their ids follow (in any number of `ids` calls). */
+  words(hashes: Uint32Array, counts: Uint32Array): void;
+  ids(ids: Uint32Array): void;
   /** The postings written, readable (the sink's job is over). Throws when they could not be kept. */
   finish(): FrozenPostings;
   /** Gives up (after a failure elsewhere): nothing written is kept. */
   abandon(): void;
 }
 
-/** Sorted word hashes with prefix sums of their counts: the lookup both kinds share. */
+/** One word into a sink. */
+export function putWord(sink: PostingsSink, hash: number, ids: Uint32Array): void {
+  sink.words(Uint32Array.of(hash), Uint32Array.of(ids.length));
+  sink.ids(ids);
+}
+
+/** Sorted word hashes with prefix sums of their counts. */
 export class WordTable {
   constructor(
     readonly hashes: Uint32Array,
@@ -55,7 +46,8 @@ export class WordTable {
     return this.starts[word + 1]! - this.starts[word]!;
   }
 
-  find(hash: number): WordSpan | undefined {
+  /** The first word whose hash is >= `hash`. */
+  lowerBound(hash: number): number {
     const h = this.hashes;
     let lo = 0;
     let hi = h.length;
@@ -64,7 +56,19 @@ export class WordTable {
       if (h[mid]! < hash) lo = mid + 1;
       else hi = mid;
     }
-    return h[lo] === hash ? { word: lo, count: this.countAt(lo) } : undefined;
+    return lo;
+  }
+
+  find(hash: number): WordSpan | undefined {
+    const w = this.lowerBound(hash);
+    return this.hashes[w] === hash ? { word: w, count: this.countAt(w) } : undefined;
+  }
+
+  /** The counts of words [from, to). */
+  counts(from: number, to: number): Uint32Array {
+    const out = new Uint32Array(to - from);
+    for (let w = from; w < to; w++) out[w - from] = this.countAt(w);
+    return out;
   }
 
   /** From hashes ascending and each word's count. */
@@ -75,61 +79,80 @@ export class WordTable {
   }
 }
 
-export class MemoryPostings implements FrozenPostings {
+/**
+ * The frozen part: a word table, and every word's documents one after the other (posting k of the
+ * whole list is word w's posting k - starts[w]), kept in memory or read from a file.
+ */
+export abstract class FrozenPostings {
   constructor(
+    /** Documents covered (every posting is below this). */
     readonly docs: number,
-    private readonly table: WordTable,
-    private readonly flat: Uint32Array,
+    readonly table: WordTable,
   ) {}
+
+  /** Postings [from, to) of the whole list: possibly a view, of memory nobody writes to again. */
+  abstract readFlat(from: number, to: number): Uint32Array;
+  /** Releases what it holds (a file). */
+  abstract close(): void;
+
+  /** The word's documents [from, to), ascending. */
+  read(word: number, from: number, to: number): Uint32Array {
+    const s = this.table.starts[word]!;
+    return this.readFlat(s + from, s + to);
+  }
+}
+
+export class MemoryPostings extends FrozenPostings {
+  constructor(docs: number, table: WordTable, private readonly flat: Uint32Array) {
+    super(docs, table);
+  }
 
   static empty(): MemoryPostings {
     return new MemoryPostings(0, new WordTable(new Uint32Array(0), new Uint32Array(1)), new Uint32Array(0));
   }
 
-  get words(): number {
-    return this.table.words;
-  }
-  hashAt(word: number): number {
-    return this.table.hashes[word]!;
-  }
-  countAt(word: number): number {
-    return this.table.countAt(word);
-  }
-  find(hash: number): WordSpan | undefined {
-    return this.table.find(hash);
-  }
-  read(word: number, from: number, to: number): Uint32Array {
-    const s = this.table.starts[word]!;
-    return this.flat.subarray(s + from, s + to);
+  readFlat(from: number, to: number): Uint32Array {
+    return this.flat.subarray(from, to);
   }
   close(): void {}
 }
 
 /** Builds MemoryPostings: what the memory store freezes into. */
 export class MemorySink implements PostingsSink {
-  private hashes: number[] = [];
-  private counts: number[] = [];
-  private flat = new Uint32Array(1024);
+  private hashes: Uint32Array = new Uint32Array(1024);
+  private counts: Uint32Array = new Uint32Array(1024);
+  private words_ = 0;
+  private flat: Uint32Array = new Uint32Array(1024);
   private used = 0;
 
   constructor(private readonly docs: number) {}
 
-  word(hash: number, ids: Uint32Array): void {
-    if (this.used + ids.length > this.flat.length) {
-      const bigger = new Uint32Array(Math.max(this.flat.length * 2, this.used + ids.length));
-      bigger.set(this.flat.subarray(0, this.used));
-      this.flat = bigger;
-    }
-    this.flat.set(ids, this.used);
+  words(hashes: Uint32Array, counts: Uint32Array): void {
+    this.hashes = appendTo(this.hashes, this.words_, hashes);
+    this.counts = appendTo(this.counts, this.words_, counts);
+    this.words_ += hashes.length;
+  }
+
+  ids(ids: Uint32Array): void {
+    this.flat = appendTo(this.flat, this.used, ids);
     this.used += ids.length;
-    this.hashes.push(hash);
-    this.counts.push(ids.length);
   }
 
   finish(): FrozenPostings {
-    const table = WordTable.fromCounts(Uint32Array.from(this.hashes), Uint32Array.from(this.counts));
+    const table = WordTable.fromCounts(this.hashes.slice(0, this.words_), this.counts.slice(0, this.words_));
     return new MemoryPostings(this.docs, table, this.flat.slice(0, this.used));
   }
 
   abandon(): void {}
+}
+
+/** `a` (of which `used` are in use) with `more` after them: `a` itself when it has room, else a bigger copy. */
+export function appendTo(a: Uint32Array, used: number, more: Uint32Array): Uint32Array {
+  let out = a;
+  if (used + more.length > a.length) {
+    out = new Uint32Array(Math.max(a.length * 2, used + more.length));
+    out.set(a.subarray(0, used));
+  }
+  out.set(more, used);
+  return out;
 }

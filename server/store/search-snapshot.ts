@@ -26,7 +26,7 @@ import { HEADER_BYTES, scanRecords } from './log-format.js';
 import { segmentName } from './log-writer.js';
 import { decodeRecord } from './record-codec.js';
 import type { IndexDocs, SearchIndex } from './search-index.js';
-import { WordTable, type FrozenPostings, type PostingsSink, type WordSpan } from './search-postings.js';
+import { appendTo, FrozenPostings, WordTable, type PostingsSink } from './search-postings.js';
 import type { ConvKey } from './store.js';
 
 export const SEARCH_FILE = 'search.snapshot';
@@ -54,7 +54,7 @@ export class SnapshotSink implements PostingsSink {
   private readonly postingsAt: number;
   private hashes: Uint32Array = new Uint32Array(1024);
   private counts: Uint32Array = new Uint32Array(1024);
-  private words = 0;
+  private nWords = 0;
   private closed = false;
 
   constructor(
@@ -84,22 +84,22 @@ export class SnapshotSink implements PostingsSink {
     }
   }
 
-  word(hash: number, ids: Uint32Array): void {
-    if (this.words === this.hashes.length) {
-      this.hashes = grown(this.hashes);
-      this.counts = grown(this.counts);
-    }
-    this.hashes[this.words] = hash;
-    this.counts[this.words++] = ids.length;
+  words(hashes: Uint32Array, counts: Uint32Array): void {
+    this.hashes = appendTo(this.hashes, this.nWords, hashes);
+    this.counts = appendTo(this.counts, this.nWords, counts);
+    this.nWords += hashes.length;
+  }
+
+  ids(ids: Uint32Array): void {
     this.put(bytesOf(ids));
   }
 
   finish(): FrozenPostings {
     try {
       const tableAt = this.pos + this.used;
-      const hashes = this.hashes.slice(0, this.words);
-      const counts = this.counts.slice(0, this.words);
-      this.u32(this.words);
+      const hashes = this.hashes.slice(0, this.nWords);
+      const counts = this.counts.slice(0, this.nWords);
+      this.u32(this.nWords);
       this.put(bytesOf(hashes));
       this.put(bytesOf(counts));
       this.f64(this.postingsAt);
@@ -162,43 +162,31 @@ export class SnapshotSink implements PostingsSink {
 }
 
 /** Frozen postings read from an open snapshot, a window at a time. */
-class FilePostings implements FrozenPostings {
+class FilePostings extends FrozenPostings {
   private window = new Uint32Array(0);
   private windowAt = 0;
   private open = true;
 
   constructor(
     private readonly fd: number,
-    readonly docs: number,
-    private readonly table: WordTable,
+    docs: number,
+    table: WordTable,
     private readonly postingsAt: number,
-  ) {}
-
-  get words(): number {
-    return this.table.words;
-  }
-  hashAt(word: number): number {
-    return this.table.hashes[word]!;
-  }
-  countAt(word: number): number {
-    return this.table.countAt(word);
-  }
-  find(hash: number): WordSpan | undefined {
-    return this.table.find(hash);
+  ) {
+    super(docs, table);
   }
 
-  read(word: number, from: number, to: number): Uint32Array {
-    const first = this.table.starts[word]! + from;
+  readFlat(from: number, to: number): Uint32Array {
     const n = to - from;
-    if (first >= this.windowAt && first + n <= this.windowAt + this.window.length) return this.window.subarray(first - this.windowAt, first - this.windowAt + n);
+    if (from >= this.windowAt && to <= this.windowAt + this.window.length) return this.window.subarray(from - this.windowAt, to - this.windowAt);
     if (!this.open) throw new Error(`${SEARCH_FILE} is closed`);
     const total = this.table.starts[this.table.words]!;
     // A new array each time: views handed out earlier stay valid.
-    const ids = new Uint32Array(Math.max(n, Math.min(WINDOW_IDS, total - first)));
-    readAll(this.fd, new Uint8Array(ids.buffer), this.postingsAt + first * 4);
+    const ids = new Uint32Array(Math.max(n, Math.min(WINDOW_IDS, total - from)));
+    readAll(this.fd, new Uint8Array(ids.buffer), this.postingsAt + from * 4);
     if (!LITTLE_ENDIAN) swapInPlace(ids);
     this.window = ids;
-    this.windowAt = first;
+    this.windowAt = from;
     return ids.subarray(0, n);
   }
 
@@ -444,12 +432,6 @@ function bytesOf(a: Uint32Array | Float64Array): Uint8Array {
     if (a instanceof Float64Array) b.writeDoubleLE(a[i]!, i * 8);
     else b.writeUInt32LE(a[i]!, i * 4);
   }
-  return b;
-}
-
-function grown(a: Uint32Array): Uint32Array {
-  const b = new Uint32Array(a.length * 2);
-  b.set(a);
   return b;
 }
 
