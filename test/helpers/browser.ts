@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, SERVER_JS, startServer, type RunningServer } from './server.js';
 
 export const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
@@ -48,6 +48,82 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
       }),
     close: async () => {
       await browser.close().catch(() => undefined);
+    },
+  };
+}
+
+export interface PageOptions {
+  width?: number;
+  height?: number;
+  colorScheme?: 'light' | 'dark';
+  /**
+   * For a test that attaches to the page what outlives a navigation (a WebSocket route, a CDP
+   * session, request listeners): the page is closed after the test, never handed out again.
+   */
+  own?: boolean;
+}
+
+/**
+ * Pages for a file's tests, each alone in a browser context, handed out again when a test is done
+ * instead of a new context per page: a new context costs Chromium about three times the CPU of
+ * loading the page again in one that exists (a renderer process, a storage partition, a cold
+ * cache), and browser files are CPU-bound on two cores. A page comes back as a fresh profile
+ * would be for the tests: left on a document without the app (its WebSocket closed, so the server
+ * sees that person go), with its origin's localStorage and sessionStorage emptied, at the size and
+ * colour scheme asked for.
+ */
+export interface PagePool {
+  page(opts?: PageOptions): Promise<Page>;
+  /** For afterEach: every page the test was handed goes back, or is closed. */
+  release(): Promise<void>;
+  /** For afterAll. */
+  close(): Promise<void>;
+}
+
+/** `setup` runs once for each page made (listeners that report page errors, a default timeout). */
+export function pagePool(tb: TestBrowser, setup: (page: Page) => void = () => undefined): PagePool {
+  const contexts: BrowserContext[] = [];
+  const free: Page[] = [];
+  const lent: { page: Page; own: boolean }[] = [];
+  const discard = (page: Page): Promise<void> => page.context().close().catch(() => undefined);
+
+  async function giveBack(page: Page): Promise<void> {
+    const url = page.url();
+    if (url.startsWith('http')) {
+      // favicon.svg: the same origin, but no app on it to write the storage again after it is emptied.
+      await page.goto(new URL('/favicon.svg', url).href, { timeout: 10_000 });
+      await page.evaluate('localStorage.clear(); sessionStorage.clear()');
+    }
+    free.push(page);
+  }
+
+  return {
+    async page(opts = {}) {
+      const width = opts.width ?? 1280;
+      const height = opts.height ?? 800;
+      const colorScheme = opts.colorScheme ?? 'light';
+      let page = opts.own ? undefined : free.pop();
+      if (page) {
+        await page.setViewportSize({ width, height });
+        await page.emulateMedia({ colorScheme });
+      } else {
+        const ctx = await tb.context({ width, height, colorScheme });
+        contexts.push(ctx);
+        page = await ctx.newPage();
+        setup(page);
+      }
+      lent.push({ page, own: opts.own === true });
+      return page;
+    },
+    async release() {
+      for (const { page, own } of lent.splice(0)) {
+        // A page whose server has stopped cannot be emptied through it: a new context replaces it.
+        if (own || page.isClosed()) await discard(page);
+        else await giveBack(page).catch(() => discard(page));
+      }
+    },
+    async close() {
+      for (const c of contexts) await c.close().catch(() => undefined);
     },
   };
 }
