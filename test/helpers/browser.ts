@@ -58,7 +58,8 @@ export interface PageOptions {
   colorScheme?: 'light' | 'dark';
   /**
    * For a test that attaches to the page what outlives a navigation (a WebSocket route, a CDP
-   * session, request listeners): the page is closed after the test, never handed out again.
+   * session, request listeners): the page is closed after the test, and a new tab in its context
+   * (not a new context: that is the costly part) takes its place in the pool.
    */
   own?: boolean;
 }
@@ -68,9 +69,8 @@ export interface PageOptions {
  * instead of a new context per page: a new context costs Chromium about three times the CPU of
  * loading the page again in one that exists (a renderer process, a storage partition, a cold
  * cache), and browser files are CPU-bound on two cores. A page comes back as a fresh profile
- * would be for the tests: left on a document without the app (its WebSocket closed, so the server
- * sees that person go), with its origin's localStorage and sessionStorage emptied, at the size and
- * colour scheme asked for.
+ * would be for the tests: on about:blank (its WebSocket closed, so the server sees that person go),
+ * its origin's localStorage and sessionStorage emptied, at the size and colour scheme asked for.
  */
 export interface PagePool {
   page(opts?: PageOptions): Promise<Page>;
@@ -87,14 +87,30 @@ export function pagePool(tb: TestBrowser, setup: (page: Page) => void = () => un
   const lent: { page: Page; own: boolean }[] = [];
   const discard = (page: Page): Promise<void> => page.context().close().catch(() => undefined);
 
-  async function giveBack(page: Page): Promise<void> {
-    const url = page.url();
-    if (url.startsWith('http')) {
-      // favicon.svg: the same origin, but no app on it to write the storage again after it is emptied.
-      await page.goto(new URL('/favicon.svg', url).href, { timeout: 10_000 });
-      await page.evaluate('localStorage.clear(); sessionStorage.clear()');
+  async function giveBack(used: Page, own: boolean): Promise<void> {
+    const url = used.url();
+    if (!url.startsWith('http')) {
+      free.push(used);
+      return;
     }
-    free.push(page);
+    if (own) {
+      // The closed tab's sessionStorage goes with it; its origin's localStorage is emptied from a
+      // new tab, on favicon.svg: the same origin, with no app on it.
+      const ctx = used.context();
+      await used.close();
+      const page = await ctx.newPage();
+      setup(page);
+      await page.goto(new URL('/favicon.svg', url).href, { timeout: 10_000 });
+      await page.evaluate('localStorage.clear()');
+      free.push(page);
+      return;
+    }
+    // The app keeps running until the page leaves: with setItem gone (storage.ts writes through it
+    // alone) nothing it does afterwards is kept. about:blank then closes its WebSocket, so the
+    // server sees that person go.
+    await used.evaluate('Storage.prototype.setItem = () => {}; localStorage.clear(); sessionStorage.clear()');
+    await used.goto('about:blank');
+    free.push(used);
   }
 
   return {
@@ -102,7 +118,8 @@ export function pagePool(tb: TestBrowser, setup: (page: Page) => void = () => un
       const width = opts.width ?? 1280;
       const height = opts.height ?? 800;
       const colorScheme = opts.colorScheme ?? 'light';
-      let page = opts.own ? undefined : free.pop();
+      // A page from the pool is on no app's document: a test may still route its WebSocket first.
+      let page = free.pop();
       if (page) {
         await page.setViewportSize({ width, height });
         await page.emulateMedia({ colorScheme });
@@ -117,13 +134,12 @@ export function pagePool(tb: TestBrowser, setup: (page: Page) => void = () => un
     },
     async release() {
       for (const { page, own } of lent.splice(0)) {
-        // A page whose server has stopped cannot be emptied through it: a new context replaces it.
-        if (own || page.isClosed()) await discard(page);
-        else await giveBack(page).catch(() => discard(page));
+        if (page.isClosed()) await discard(page);
+        else await giveBack(page, own).catch(() => discard(page));
       }
     },
     async close() {
-      for (const c of contexts) await c.close().catch(() => undefined);
+      await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
     },
   };
 }
