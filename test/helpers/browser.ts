@@ -59,7 +59,7 @@ export interface PageOptions {
   /**
    * For a test that attaches to the page what outlives a navigation (a WebSocket route, a CDP
    * session, request listeners): the page is closed after the test, and a new tab in its context
-   * (not a new context: that is the costly part) takes its place in the pool.
+   * (not a new context: that is the costly part) is made when the pool next needs one.
    */
   own?: boolean;
 }
@@ -83,34 +83,25 @@ export interface PagePool {
 /** `setup` runs once for each page made (listeners that report page errors, a default timeout). */
 export function pagePool(tb: TestBrowser, setup: (page: Page) => void = () => undefined): PagePool {
   const contexts: BrowserContext[] = [];
-  const free: Page[] = [];
+  /** What can be handed out: a page on about:blank, or the context of an own page, for a new tab. */
+  const free: { ctx: BrowserContext; page?: Page }[] = [];
   const lent: { page: Page; own: boolean }[] = [];
   const discard = (page: Page): Promise<void> => page.context().close().catch(() => undefined);
 
   async function giveBack(used: Page, own: boolean): Promise<void> {
-    const url = used.url();
-    if (!url.startsWith('http')) {
-      free.push(used);
-      return;
+    if (used.url().startsWith('http')) {
+      // The app keeps running until the page leaves: with setItem gone (storage.ts writes through
+      // it alone) nothing it does afterwards is kept.
+      await used.evaluate('Storage.prototype.setItem = () => {}; localStorage.clear(); sessionStorage.clear()');
     }
     if (own) {
-      // The closed tab's sessionStorage goes with it; its origin's localStorage is emptied from a
-      // new tab, on favicon.svg: the same origin, with no app on it.
-      const ctx = used.context();
       await used.close();
-      const page = await ctx.newPage();
-      setup(page);
-      await page.goto(new URL('/favicon.svg', url).href, { timeout: 10_000 });
-      await page.evaluate('localStorage.clear()');
-      free.push(page);
+      free.push({ ctx: used.context() });
       return;
     }
-    // The app keeps running until the page leaves: with setItem gone (storage.ts writes through it
-    // alone) nothing it does afterwards is kept. about:blank then closes its WebSocket, so the
-    // server sees that person go.
-    await used.evaluate('Storage.prototype.setItem = () => {}; localStorage.clear(); sessionStorage.clear()');
+    // about:blank closes the app's WebSocket, so the server sees that person go.
     await used.goto('about:blank');
-    free.push(used);
+    free.push({ ctx: used.context(), page: used });
   }
 
   return {
@@ -119,7 +110,12 @@ export function pagePool(tb: TestBrowser, setup: (page: Page) => void = () => un
       const height = opts.height ?? 800;
       const colorScheme = opts.colorScheme ?? 'light';
       // A page from the pool is on no app's document: a test may still route its WebSocket first.
-      let page = free.pop();
+      const reuse = free.pop();
+      let page = reuse?.page;
+      if (reuse && !page) {
+        page = await reuse.ctx.newPage();
+        setup(page);
+      }
       if (page) {
         await page.setViewportSize({ width, height });
         await page.emulateMedia({ colorScheme });
