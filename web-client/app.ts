@@ -49,7 +49,7 @@ import {
   savedNames,
   takeSignedOut,
 } from './storage.js';
-import { noteScroll, renderHeader, renderLog, renderPlaceholder, renderSearch, renderSidebar, renderTyping, scroll, toBottom, ui, type ViewOptions } from './view.js';
+import { noteScroll, renderHeader, renderLog, renderPlaceholder, renderSearch, renderSidebar, renderTyping, scroll, setText, toBottom, ui, type ViewOptions } from './view.js';
 
 /** How long a sign-out waits for the server to confirm the revocation before forgetting the token anyway. */
 const SIGN_OUT_WAIT_MS = 5_000;
@@ -837,7 +837,9 @@ ui.input.addEventListener('input', () => {
   resizeInput();
   typed();
 });
-addEventListener('resize', () => renderPlaceholder());
+// Whatever changes the box's width (the window, the drawer, the name card going away) fits the
+// placeholder again; it fires once at the start too.
+new ResizeObserver(() => renderPlaceholder()).observe(ui.input);
 
 ui.joinForm.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -1048,12 +1050,12 @@ ui.accountSwitch.addEventListener('click', () => {
 function renderAccount(): void {
   const me = chatStarted ? state.me : undefined;
   ui.accountBox.hidden = me === undefined;
-  ui.accountName.textContent = me ?? '';
-  ui.accountKind.textContent = core.account ? 'account' : 'guest';
+  setText(ui.accountName, me ?? '');
+  setText(ui.accountKind, core.account ? 'account' : 'guest');
   ui.signout.hidden = core.account !== true;
   ui.accountSwitch.hidden = core.account !== false;
   ui.whoami.hidden = me === undefined || core.account === true;
-  ui.whoami.textContent = me ?? '';
+  setText(ui.whoami, me ?? '');
   // Offered until the reader decides: notifications for mentions need their permission.
   ui.notifyEnable.hidden = me === undefined || !('Notification' in window) || Notification.permission !== 'default';
 }

@@ -2,6 +2,12 @@
 // matched. No DOM: render.ts turns these pieces into nodes, and tests run them under Node.
 import { matchRanges } from '../protocol/search-terms.js';
 
+// toLocale*String with options builds a new formatter on every call (a tenth of a millisecond, and far
+// more on a page's first call); a history page draws two per message. Made on first use, so the
+// locale is the one the page runs in, as with toLocale*String.
+let timeFormat: Intl.DateTimeFormat | undefined;
+let dateFormat: Intl.DateTimeFormat | undefined;
+
 /**
  * The clock shown beside every message and notice: the user's locale (12- or 24-hour as it says), or
  * always 24-hour `HH:MM` when the user asked for it (/clock 24), which is exactly the console's `[HH:MM]`.
@@ -10,14 +16,16 @@ export function clockTime(ts: string, clock24: boolean): string {
   const d = new Date(ts);
   if (Number.isNaN(d.getTime())) return '--:--';
   if (clock24) return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  timeFormat ??= new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit' });
+  return timeFormat.format(d);
 }
 
 /** A date and the same clock, for times that may be days away (search results, last seen, tooltips). */
 export function dateTime(ts: string, clock24: boolean): string {
   const d = new Date(ts);
   if (Number.isNaN(d.getTime())) return ts;
-  return `${d.toLocaleDateString([], { year: 'numeric', month: 'short', day: 'numeric' })} ${clockTime(ts, clock24)}`;
+  dateFormat ??= new Intl.DateTimeFormat([], { year: 'numeric', month: 'short', day: 'numeric' });
+  return `${dateFormat.format(d)} ${clockTime(ts, clock24)}`;
 }
 
 export type Piece = { kind: 'text'; text: string } | { kind: 'link'; text: string; href: string };

@@ -85,6 +85,14 @@ export interface ViewOptions {
   editingSeq: number | undefined;
 }
 
+/**
+ * Setting textContent replaces the text node even with the same text, so the next layout read (the
+ * scroll to the bottom in every render) lays the page out again: unchanged text is left alone.
+ */
+export function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 // ---- the log ----
 
 /** Nodes drawn for entries, with what they were drawn with: an unchanged entry keeps its node (and focus). */
@@ -160,7 +168,7 @@ export function noteScroll(): void {
 }
 
 function renderOlder(c: Conversation | undefined): void {
-  ui.older.textContent = !c
+  const text = !c
     ? ''
     : c.loadingOlder
       ? 'Loading older messages…'
@@ -169,6 +177,7 @@ function renderOlder(c: Conversation | undefined): void {
         : c.kind === 'dm'
           ? `This is the beginning of your conversation with ${neutraliseName(c.name)}.`
           : `This is the beginning of #${neutraliseName(c.name)}.`;
+  setText(ui.older, text);
 }
 
 // ---- header, composer, typing ----
@@ -189,14 +198,16 @@ function fitPlaceholder(options: string[]): string {
 
 export function renderHeader(s: ChatState): void {
   const c = activeConversation(s);
-  ui.title.textContent = c ? conversationLabel(c) : 'Parley';
+  setText(ui.title, c ? conversationLabel(c) : 'Parley');
   const topic = c?.kind === 'room' ? c.topic : undefined;
   ui.topic.hidden = topic === undefined;
-  ui.topic.textContent = topic ? neutraliseText(topic.text) : '';
+  setText(ui.topic, topic ? neutraliseText(topic.text) : '');
   ui.topic.title = topic ? `${neutraliseText(topic.text)}${topic.by ? ` (set by ${neutraliseName(topic.by)})` : ''}` : '';
   const label = c ? `Message ${conversationLabel(c)}` : 'Message';
-  ui.inputLabel.textContent = label;
-  renderPlaceholder(label);
+  setText(ui.inputLabel, label);
+  // Measuring forces a layout in the middle of every render: only a new label needs it here, and a
+  // new width is the ResizeObserver's (app.ts).
+  if (label !== lastLabel) renderPlaceholder(label);
 }
 
 let lastLabel = 'Message';
@@ -207,7 +218,7 @@ export function renderPlaceholder(label = lastLabel): void {
 
 export function renderTyping(s: ChatState, now: number): void {
   const c = activeConversation(s);
-  ui.typing.textContent = c ? typingLine(typists(s, c, now).map(neutraliseName)) : '';
+  setText(ui.typing, c ? typingLine(typists(s, c, now).map(neutraliseName)) : '');
 }
 
 // ---- sidebar and title ----
@@ -229,7 +240,7 @@ export function renderSidebar(s: ChatState, o: ViewOptions, act: RowActions, ope
   // Mentions count in the title (the way to notice them when notifications are not allowed).
   const count = t.unread > 0 ? `(${t.unread}${t.mentions > 0 ? ` · @${t.mentions}` : ''}) ` : '';
   document.title = `${count}Parley`;
-  ui.menu.textContent = t.unread > 0 ? `Rooms (${t.unread})` : 'Rooms';
+  setText(ui.menu, t.unread > 0 ? `Rooms (${t.unread})` : 'Rooms');
   const drawnNow = JSON.stringify([s.active, rows.map((r) => [r.c.key, r.c.name, r.online, r.unread, r.mentions]), people]);
   if (drawnNow === sidebarDrawn) return;
   sidebarDrawn = drawnNow;
@@ -254,11 +265,12 @@ export function renderSearch(s: ChatState, o: ViewOptions): void {
     return;
   }
   const q = neutraliseName(search.query);
-  ui.searchHeading.textContent = search.error
+  const heading = search.error
     ? `Search for “${q}” failed: ${search.error}`
     : search.loading && search.results.length === 0
       ? `Searching for “${q}”…`
       : `${search.results.length}${search.more ? '+' : ''} result${search.results.length === 1 ? '' : 's'} for “${q}”`;
+  setText(ui.searchHeading, heading);
   const frag = document.createDocumentFragment();
   for (const m of search.results) {
     const where = m.room !== undefined ? `#${m.room}` : `@${m.with ?? otherParty(s, m)}`;

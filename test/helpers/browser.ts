@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, SERVER_JS, startServer, type RunningServer } from './server.js';
 
 export const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
@@ -48,6 +48,94 @@ export async function launchBrowser(extraArgs: string[] = []): Promise<TestBrows
       }),
     close: async () => {
       await browser.close().catch(() => undefined);
+    },
+  };
+}
+
+export interface PageOptions {
+  width?: number;
+  height?: number;
+  colorScheme?: 'light' | 'dark';
+  /**
+   * For a test that attaches to the page what outlives a navigation (a WebSocket route, a CDP
+   * session, request listeners): the page is closed after the test, and a new tab in its context
+   * (not a new context: that is the costly part) is made when the pool next needs one.
+   */
+  own?: boolean;
+}
+
+/**
+ * Pages for a file's tests, each alone in a browser context, handed out again when a test is done
+ * instead of a new context per page: a new context costs Chromium about three times the CPU of
+ * loading the page again in one that exists (a renderer process, a storage partition, a cold
+ * cache), and browser files are CPU-bound on two cores. A page comes back as a fresh profile
+ * would be for the tests: on about:blank (its WebSocket closed, so the server sees that person go),
+ * its origin's localStorage and sessionStorage emptied, at the size and colour scheme asked for.
+ */
+export interface PagePool {
+  page(opts?: PageOptions): Promise<Page>;
+  /** For afterEach: every page the test was handed goes back, or is closed. */
+  release(): Promise<void>;
+  /** For afterAll. */
+  close(): Promise<void>;
+}
+
+/** `setup` runs once for each page made (listeners that report page errors, a default timeout). */
+export function pagePool(tb: TestBrowser, setup: (page: Page) => void = () => undefined): PagePool {
+  const contexts: BrowserContext[] = [];
+  /** What can be handed out: a page on about:blank, or the context of an own page, for a new tab. */
+  const free: { ctx: BrowserContext; page?: Page }[] = [];
+  const lent: { page: Page; own: boolean }[] = [];
+  const discard = (page: Page): Promise<void> => page.context().close().catch(() => undefined);
+
+  async function giveBack(used: Page, own: boolean): Promise<void> {
+    if (used.url().startsWith('http')) {
+      // The app keeps running until the page leaves: with setItem gone (storage.ts writes through
+      // it alone) nothing it does afterwards is kept.
+      await used.evaluate('Storage.prototype.setItem = () => {}; localStorage.clear(); sessionStorage.clear()');
+    }
+    if (own) {
+      await used.close();
+      free.push({ ctx: used.context() });
+      return;
+    }
+    // about:blank closes the app's WebSocket, so the server sees that person go.
+    await used.goto('about:blank');
+    free.push({ ctx: used.context(), page: used });
+  }
+
+  return {
+    async page(opts = {}) {
+      const width = opts.width ?? 1280;
+      const height = opts.height ?? 800;
+      const colorScheme = opts.colorScheme ?? 'light';
+      // A page from the pool is on no app's document: a test may still route its WebSocket first.
+      const reuse = free.pop();
+      let page = reuse?.page;
+      if (reuse && !page) {
+        page = await reuse.ctx.newPage();
+        setup(page);
+      }
+      if (page) {
+        await page.setViewportSize({ width, height });
+        await page.emulateMedia({ colorScheme });
+      } else {
+        const ctx = await tb.context({ width, height, colorScheme });
+        contexts.push(ctx);
+        page = await ctx.newPage();
+        setup(page);
+      }
+      lent.push({ page, own: opts.own === true });
+      return page;
+    },
+    async release() {
+      for (const { page, own } of lent.splice(0)) {
+        if (page.isClosed()) await discard(page);
+        else await giveBack(page, own).catch(() => discard(page));
+      }
+    },
+    async close() {
+      await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
     },
   };
 }

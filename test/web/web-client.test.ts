@@ -3,9 +3,9 @@
 // keyboard-only use, permessage-deflate as negotiated by a real browser, and the phone layout.
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { artifactPath, browserAndServer, chromiumMissing, keepScreenshot, type TestBrowser } from '../helpers/browser.js';
+import type { Page, Request, Response } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { artifactPath, browserAndServer, chromiumMissing, keepScreenshot, pagePool, type PageOptions, type PagePool, type TestBrowser } from '../helpers/browser.js';
 import { runConsole, type ConsoleProc } from '../helpers/console.js';
 import { skipUnless } from '../helpers/require.js';
 import { ROOT, startServer, tempDir, type RunningServer } from '../helpers/server.js';
@@ -20,7 +20,7 @@ const ACTIVE_ID = 'document.activeElement ? document.activeElement.id : undefine
 
 let tb: TestBrowser;
 let server: RunningServer;
-const contexts: BrowserContext[] = [];
+let pool: PagePool;
 const consoles: ConsoleProc[] = [];
 const tcps: TcpClient[] = [];
 
@@ -28,16 +28,17 @@ function base(s: RunningServer = server): string {
   return `http://127.0.0.1:${s.httpPort}/`;
 }
 
-async function newPage(opts: { width?: number; height?: number; colorScheme?: 'light' | 'dark' } = {}): Promise<Page> {
-  const ctx = await tb.context(opts);
-  contexts.push(ctx);
-  const page = await ctx.newPage();
-  // Anything the page logs as an error (a CSP violation, an exception) is a bug worth seeing in the output.
+/** A page with nothing of any other test's on it (see pagePool: most are handed on, not made anew). */
+function newPage(opts: PageOptions = {}): Promise<Page> {
+  return pool.page(opts);
+}
+
+/** Anything the page logs as an error (a CSP violation, an exception) is a bug worth seeing in the output. */
+function reportErrors(page: Page): void {
   page.on('pageerror', (e) => process.stderr.write(`[page error] ${e.message}\n`));
   page.on('console', (m) => {
     if (m.type() === 'error') process.stderr.write(`[page console] ${m.text()}\n`);
   });
-  return page;
 }
 
 /** Opens the client, joins as a guest through the name form and waits for the first room to appear. */
@@ -74,12 +75,17 @@ function msg(page: Page, text: string) {
 beforeAll(async () => {
   if (skip) return;
   [tb, server] = await browserAndServer();
+  pool = pagePool(tb, reportErrors);
 }, TIMEOUT);
+
+afterEach(async () => {
+  await pool?.release();
+});
 
 afterAll(async () => {
   for (const c of consoles) c.proc.kill();
   for (const t of tcps) t.close();
-  for (const c of contexts) await c.close().catch(() => undefined);
+  await pool?.close();
   await tb?.close();
   await server?.stop();
 });
@@ -98,22 +104,25 @@ describe.skipIf(skip)('web client in Chromium', () => {
   it('serves the page and its modules under the CSP without errors', async () => {
     const page = await newPage();
     const failures: string[] = [];
-    page.on('requestfailed', (r) => failures.push(r.url()));
-    page.on('response', (r) => {
+    const failed = (r: Request): void => void failures.push(r.url());
+    const answered = (r: Response): void => {
       if (r.status() >= 400) failures.push(`${r.status()} ${r.url()}`);
-    });
+    };
+    page.on('requestfailed', failed);
+    page.on('response', answered);
     const res = await page.goto(base());
     expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
     await page.locator('#name-input').waitFor();
     await expect.poll(() => page.evaluate<boolean>("'parley' in window")).toBe(true);
     expect(failures).toEqual([]);
+    // The page goes on to other tests: without this test's listeners.
+    page.off('requestfailed', failed);
+    page.off('response', answered);
   }, TIMEOUT);
 
   it('two pages and a console client chat in one room', async () => {
-    const alice = await newPage();
-    const bob = await newPage();
-    await signIn(alice, 'alice');
-    await signIn(bob, 'bob');
+    const [alice, bob] = await Promise.all([newPage(), newPage()]);
+    await Promise.all([signIn(alice, 'alice'), signIn(bob, 'bob')]);
     const carol = runConsole(['--port', String(server.tcpPort), '--name', 'carol', '--host', '127.0.0.1']);
     consoles.push(carol);
     await alice.locator('#members .member-open', { hasText: 'carol' }).waitFor({ timeout: 15_000 });
@@ -250,18 +259,20 @@ describe.skipIf(skip)('web client in Chromium', () => {
     expect(await page.locator('#log .msg').count()).toBeLessThan(130);
 
     // Scroll to the top until the beginning of the room is reached.
-    for (let i = 0; i < 20 && (await page.locator('#log .msg').count()) < 130; i++) {
-      await page.locator('#scroller').evaluate((s) => (s.scrollTop = 0));
-      await page.waitForTimeout(150);
-    }
-    expect(await page.locator('#log .msg').count()).toBe(130);
+    await expect
+      .poll(async () => {
+        await page.locator('#scroller').evaluate((s) => (s.scrollTop = 0));
+        return page.locator('#log .msg').count();
+      })
+      .toBe(130);
     const seqs = await page.locator('#log .msg').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
     expect(seqs).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
     await expect.poll(() => page.locator('#older').textContent()).toContain('beginning of #busy');
 
     // Reading older messages: a new one does not yank the view down, a button offers the jump.
-    await page.locator('#scroller').evaluate((s) => (s.scrollTop = 0));
-    await page.waitForTimeout(100);
+    // Resolves on the next frame: a frame fires pending scroll events before its animation frame
+    // callbacks, so by then the page has taken in that the reader left the bottom.
+    await page.evaluate<void>("new Promise((done) => { document.getElementById('scroller').scrollTop = 0; requestAnimationFrame(() => done()); })");
     feeder.send({ type: 'say', room: 'busy', text: 'while you were reading', id: 'r' });
     await msg(page, 'while you were reading').waitFor();
     await page.locator('#jump').waitFor();
@@ -365,6 +376,8 @@ describe.skipIf(skip)('web client in Chromium', () => {
     await expect.poll(() => page.locator('#log .msg .body').allTextContents()).toContain(big);
     await say(page, `back at you ${big}`);
     await tcp.next((e) => e.type === 'message' && e.text === `back at you ${big}`);
+    // The page goes on to other tests: without the network events.
+    await cdp.detach();
   }, TIMEOUT);
 
   it('fits a phone screen: the sidebar becomes a drawer', async () => {
@@ -385,7 +398,7 @@ describe.skipIf(skip)('web client in Chromium', () => {
 
 describe.skipIf(skip)('web client across a dead link', () => {
   it('a DM the server sent into a dead connection shows after the reconnect, without a reload, once and in order', async () => {
-    const page = await newPage();
+    const page = await newPage({ own: true });
     const tap = await tapWebSocket(page);
     // Accounts: only DMs between accounts are stored, so only they have an inbox and a history.
     (await accountTcp(server.tcpPort, 'uma')).close();
@@ -426,7 +439,7 @@ describe.skipIf(skip)('web client across a dead link', () => {
   }, TIMEOUT);
 
   it('asks for users only on /users, one page of 100, never at a welcome, and says when there are more', async () => {
-    const page = await newPage();
+    const page = await newPage({ own: true });
     const tap = await tapWebSocket(page);
     // Today's server lists everyone; the paged server will say `more` when it stops at the limit.
     tap.rewrite = (ev) => (ev.type === 'users' && ev.room === undefined ? { ...ev, more: true } : ev);
@@ -458,10 +471,10 @@ describe.skipIf(skip)('web client across a dead link', () => {
 describe.skipIf(skip)('web client across a server restart', () => {
   it('reconnects with backoff, rejoins with since, and shows missed messages exactly once', async () => {
     const dir = tempDir('parley-web-restart-');
-    let s = await startServer(['--data-dir', dir]);
+    const [first, page] = await Promise.all([startServer(['--data-dir', dir]), newPage()]);
+    let s = first;
     const httpPort = s.httpPort;
     try {
-      const page = await newPage();
       await signIn(page, 'olga', s);
       await say(page, '/join ops');
       await expect.poll(() => page.locator('#conv-title').textContent()).toBe('#ops');
@@ -494,6 +507,9 @@ describe.skipIf(skip)('web client across a server restart', () => {
       pat.send({ type: 'say', room: 'general', text: 'general while away', id: 200 });
       await pat.next((e) => e.type === 'ack' && e.re === 200);
 
+      // The back-off has been seen to grow, by the page's own failed attempts; what is left of its
+      // last wait (up to 15 s, jittered) is the Retry button's to skip.
+      await retryNow(page);
       await expect.poll(() => page.locator('#status-text').textContent(), { timeout: 30_000 }).toBe('Connected as olga');
       await msg(page, 'missed 3').waitFor();
       for (const t of ['before the restart', 'missed 1', 'missed 2', 'missed 3']) expect(await msg(page, t).count()).toBe(1);
@@ -573,9 +589,9 @@ describe.skipIf(skip)('docs screenshot', () => {
       expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
       expect(png.subarray(12, 16).toString('latin1')).toBe('IHDR');
       expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([1280, 800]);
-      const blank = await newPage({ width: 1280, height: 800, colorScheme: 'light' });
-      await blank.setContent('<body style="background:#fff"></body>');
-      const empty = await blank.screenshot();
+      // Tess's page is done with, and of the same size: an empty page in place of hers.
+      await tess.setContent('<body style="background:#fff"></body>');
+      const empty = await tess.screenshot();
       expect(png.length).toBeGreaterThan(empty.length * 4);
       if (process.env.PARLEY_WRITE_DOCS_SCREENSHOT === '1') copyFileSync(out, join(ROOT, 'docs', 'screenshot.png'));
     } finally {
