@@ -43,7 +43,7 @@ import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
 import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { encodeRecord, frameCrc } from './log-format.js';
-import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
+import { COMMIT_INTERVAL_MS, LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
 import { MessageCache } from './message-cache.js';
 import { midKey, MidTable } from './mid-table.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
@@ -75,6 +75,8 @@ export interface FileStoreOptions {
   midsRemembered?: number;
   /** File operations used for appends; tests pass a shim to count writes or inject failures. */
   io?: LogIo;
+  /** With --fsync batch, the least time between two group commits' starts (log-writer.ts). */
+  commitIntervalMs?: number;
   /** The disk failed a sync (log-writer.ts): messages may have been delivered that are not on disk. */
   onSyncFailure?: (err: Error) => void;
   /** When offline guests are forgotten (default: never). */
@@ -486,6 +488,7 @@ export class FileStore implements Store {
       fsync: this.opts.fsync,
       segmentBytes: this.segmentBytes,
       io: this.opts.io ?? nodeIo,
+      commitIntervalMs: this.opts.commitIntervalMs ?? COMMIT_INTERVAL_MS,
       segment: id,
       fd,
       size,

@@ -181,6 +181,28 @@ describe('FileStore', () => {
     await store.close();
   });
 
+  it('batch: a record that finds the disk quiet is synced at once; the next commit waits out the interval; close does not', async () => {
+    const io = shimIo();
+    // An interval no test run outlasts, so "not yet" cannot be a matter of speed.
+    const { store } = await open(newDir(), { io, commitIntervalMs: 600_000 });
+    await say(store);
+    await durable(store);
+    const f0 = io.fsyncs;
+    const w0 = io.writes;
+    let synced = false;
+    await say(store);
+    store.whenDurable(() => void (synced = true));
+    expect(io.writes).toBe(w0 + 1);
+    // Written and delivered, its commit waiting for the interval: many turns later, still no sync.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(io.fsyncs).toBe(f0);
+    expect(synced).toBe(false);
+    // A shutdown commits at once.
+    await store.close();
+    expect(io.fsyncs).toBe(f0 + 1);
+    expect(synced).toBe(true);
+  });
+
   it('batch: appends made while a sync runs go out together in the next writes', async () => {
     const io = shimIo();
     const { store } = await open(newDir(), { io });
