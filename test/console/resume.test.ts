@@ -50,7 +50,12 @@ describe('console clients across kill -9', () => {
       expect(count(out, /connected to /)).toBe(2);
     }
     carl.close();
-    expect(await ann.end()).toBe(0);
+    // An ack waits for the disk (a group commit, up to a few ms after delivery): a say bob already saw
+    // may have had its ack cut off by the kill. Ann's client then says so, honestly, and exits 1; that
+    // may only be about the says before the crash, each of which is shown exactly once above.
+    const unconfirmed = ann.out().split('\n').filter((l) => /did not confirm/.test(l));
+    for (const l of unconfirmed) expect(l).toMatch(/"before-[1-5]"/);
+    expect(await ann.end()).toBe(unconfirmed.length > 0 ? 1 : 0);
     expect(await bob.end()).toBe(0);
   });
 });
