@@ -285,6 +285,60 @@ describe('SearchIndex: frozen and recent postings answer as one', () => {
     }
   });
 
+  it('random adds, freezes (in memory and to a file), sweeps and edits answer like a plain list', () => {
+    // A model: every live document with its words; the index must find exactly what the model does.
+    const dir = newDir();
+    let seed = 20261207;
+    const rand = (n: number): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    const vocab = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    for (const sink of [undefined, 'file'] as const) {
+      const index = new SearchIndex(sink ? { sink: (docs) => new SnapshotSink(join(dir, SEARCH_FILE), 0, docs) } : {});
+      const model: { conv: string; seq: number; key: number; words: Set<string> }[] = [];
+      const seqs = new Map<string, number>();
+      let key = 0;
+      let minSeq = 0;
+      for (let step = 0; step < 3000; step++) {
+        const op = rand(100);
+        if (op < 85) {
+          const conv = rooms[rand(2)]!;
+          const seq = (seqs.get(conv) ?? 0) + 1;
+          seqs.set(conv, seq);
+          const words = new Set([vocab[rand(8)]!, vocab[rand(8)]!, `u${step}`]);
+          index.add(conv, seq, (key += 1 + rand(3)), [...words]);
+          model.push({ conv, seq, key, words });
+        } else if (op < 92) {
+          expect(index.freeze()).toBe(true);
+        } else if (op < 96 && model.length > 0) {
+          // Retention: the oldest fifth leaves; a sweep keeps the rest.
+          minSeq = Math.max(minSeq, Math.floor(step / 10));
+          const alive = (_c: string, seq: number): boolean => seq > minSeq;
+          expect(index.freeze(alive)).toBe(true);
+          model.splice(0, model.length, ...model.filter((m) => alive(m.conv, m.seq)));
+        } else if (model.length > 0) {
+          const m = model[rand(model.length)]!;
+          const w = vocab[rand(8)]!;
+          index.edited(m.conv, m.seq, [w]);
+          m.words.add(w);
+        }
+        if (step % 50 === 0 || step === 2999) {
+          const terms = rand(2) === 0 ? [vocab[rand(8)]!] : [vocab[rand(8)]!, vocab[rand(8)]!];
+          const want = model.filter((m) => terms.every((t) => m.words.has(t))).map((m) => m.key).reverse();
+          const got: number[] = [];
+          let before: number | undefined;
+          for (;;) {
+            const page = index.find(terms, () => true, before, 37).filter((h) => model.some((m) => m.key === h.key));
+            const raw = index.find(terms, () => true, before, 37);
+            if (raw.length === 0) break;
+            got.push(...page.map((h) => h.key));
+            before = raw[raw.length - 1]!.key;
+          }
+          expect(got).toEqual(want);
+        }
+      }
+      index.close();
+    }
+  });
+
   it('a sweep drops the documents that left retention, renumbers the rest and keeps edits', () => {
     const dir = newDir();
     const index = build(new SearchIndex({ sink: (docs) => new SnapshotSink(join(dir, SEARCH_FILE), 0, docs) }), N / 2);
