@@ -11,11 +11,14 @@
 //               latency of `history` (limit 50) and of `join` with `since` (--requests each; a
 //               request answered rate_limited is sent again when allowed, and only the attempt served
 //               is timed); --server-args "..." adds flags to the server's command line
+//   freeze      the search index's freeze at a segment seal (server/store/search-index.ts), which runs on
+//               the event loop: on a copy of that dir's search.snapshot, 1,000 new messages then a
+//               freeze, three times: ms each
 //   throughput  acked says/s through the real server, --fsync batch and always (8 TCP clients)
-// Usage: node dist/bench/store.js [--part latency,open,server,throughput] [--stored N] [--rooms R]
+// Usage: node dist/bench/store.js [--part latency,open,server,freeze,throughput] [--stored N] [--rooms R]
 //        [--dir DIR (kept)] [--seconds S] [--rate R] [--convs C] [--requests N]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +26,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { FileStore, logBytes } from '../server/store/file-store.js';
 import { MemoryStore } from '../server/store/memory-store.js';
+import { SearchIndex } from '../server/store/search-index.js';
+import { openSnapshot, SEARCH_FILE, SnapshotSink } from '../server/store/search-snapshot.js';
 import { roomConv, type Store } from '../server/store/store.js';
 
 const HERE = fileURLToPath(import.meta.url);
@@ -471,8 +476,9 @@ async function main(): Promise<void> {
     const busy = argStr('busy-us') === undefined ? 0 : Number(argStr('busy-us'));
     for (const kind of ['memory', 'file'] as const) out({ part: 'latency', ...(await appendLatency(kind, seconds, rate, convs, busy)) });
   }
-  if (parts.includes('open') || parts.includes('server')) {
+  if (parts.includes('open') || parts.includes('server') || parts.includes('freeze')) {
     await withDataDir(stored, rooms, async (dir) => {
+      if (parts.includes('freeze')) out({ part: 'freeze', stored, rooms, freezeMs: freezeTimes(dir) });
       if (parts.includes('open')) {
         for (let i = 0; i < 2; i++) out({ part: 'open', stored, rooms, run: i + 1, ...(await runChild(['--child-open', dir, '--rooms', String(rooms), '--requests', String(requests)])) });
       }
@@ -486,6 +492,31 @@ async function main(): Promise<void> {
     const batch = await throughput('batch', clients, messages, seconds);
     const always = await throughput('always', clients, Math.min(messages, 20_000), seconds);
     out({ part: 'throughput', clients, fsyncBatch: batch, fsyncAlways: always });
+  }
+}
+
+/** How long a seal's freeze blocks the event loop, on a copy of the dir's word index. */
+function freezeTimes(dir: string): number[] {
+  const scratch = mkdtempSync(join(tmpdir(), 'parley-freeze-'));
+  try {
+    const file = join(scratch, SEARCH_FILE);
+    copyFileSync(join(dir, SEARCH_FILE), file);
+    const snap = openSnapshot(file);
+    if (typeof snap === 'string') throw new Error(`${SEARCH_FILE}: ${snap}`);
+    const index = new SearchIndex({ sink: (docs) => new SnapshotSink(file, snap.covered, docs) });
+    index.restore(snap.docs, snap.postings);
+    const times: number[] = [];
+    let key = Math.max(0, ...snap.docs.keys.subarray(-1)) + 1;
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 1000; i++) index.add(roomConv(`room${i % 100}`), 10_000_000 + round * 1000 + i, key++, ['benchmark', 'ordinary', `fresh${round}x${i}`]);
+      const t0 = performance.now();
+      if (!index.freeze()) throw new Error('freeze failed');
+      times.push(Number((performance.now() - t0).toFixed(1)));
+    }
+    index.close();
+    return times;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
