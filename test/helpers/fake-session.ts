@@ -11,6 +11,8 @@ export class FakeSession implements Session {
   readonly rejected: { code: ErrorCode; message: string; re?: RequestId; fatal?: boolean }[] = [];
   drainedCount = 0;
   disconnectedCount = 0;
+  /** When the last rejection came (performance.now()): timing tests measure from it, not from a poll. */
+  lastRejectAt = 0;
   /** Called after each request is recorded: tests pause, resume or close from here. */
   onReceive: (req: Request) => void = () => {};
   closeOnFatal = true;
@@ -24,6 +26,7 @@ export class FakeSession implements Session {
 
   reject(code: ErrorCode, message: string, re?: RequestId, fatal?: boolean): void {
     this.rejected.push(re === undefined && fatal === undefined ? { code, message } : { code, message, re, fatal });
+    this.lastRejectAt = performance.now();
     if (fatal && this.closeOnFatal) this.peer.close(code);
   }
 
