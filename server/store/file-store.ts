@@ -589,9 +589,10 @@ export class FileStore implements Store {
       const sealed = b;
       this.writer!.whenDurable((err) => err || this.writeSidecar(sealed, true, false));
       // Before this record counts as indexed: the snapshot covers the sealed segment exactly, and the
-      // heap keeps no more than one segment's postings. (Search re-reads every hit, so postings of
-      // bytes a power loss took are dropped, never served.)
-      this.words.freeze();
+      // heap keeps no more than about one segment's postings. In slices over the next turns, so that
+      // no connection waits for the copy. (Search re-reads every hit, so postings of bytes a power loss
+      // took are dropped, never served.)
+      this.words.freezeInSlices();
       this.builder = b = new SidecarBuilder(at.seg);
       setImmediate(() => this.maybeCompact());
     }

@@ -85,6 +85,8 @@ export interface SearchIndexOptions {
   sink?: (docs: IndexDocs) => PostingsSink;
   /** A freeze into the sink failed: the index carries on as it was (reported, never thrown). */
   failed?: (err: Error) => void;
+  /** Postings a sliced freeze handles per turn (default ~1 MiB of them; tests make it small). */
+  sliceWork?: number;
 }
 
 export class SearchIndex {
@@ -98,6 +100,11 @@ export class SearchIndex {
   private frozen: FrozenPostings = MemoryPostings.empty();
   /** Word hash -> documents at or above `frozen.docs` holding it, ascending; a bare number while only one does. */
   private recent = new Map<number, number | IdList>();
+  /** While a freeze runs in slices: the recent postings it is merging (the next ones go to `recent`). */
+  private pending: Map<number, number | IdList> | undefined;
+  /** The freeze running in slices, and whether another was asked for meanwhile. */
+  private slices: Generator<void, boolean> | undefined;
+  private againAfterSlices = false;
   /**
    * Per conversation id, its documents in seq order: finds the document an edit is about. Built at
    * the first edit (4 bytes a document a store without edits never spends), undefined until then.
@@ -175,9 +182,59 @@ export class SearchIndex {
    * Merges the frozen and the recent postings into a new frozen part written to the sink. With `alive`
    * (a sweep), only the documents it accepts are kept, renumbered in key order. False (reported to
    * `failed`) when the sink could not keep them: the index is then unchanged. `inMemory` freezes into
-   * memory whatever the sink.
+   * memory whatever the sink. A freeze running in slices is finished first.
    */
   freeze(alive?: (conv: ConvKey, seq: number) => boolean, inMemory = false): boolean {
+    this.finishSlices();
+    return drain(this.freezeSteps(alive, inMemory, false));
+  }
+
+  /**
+   * The freeze at a seal, in slices of about a megabyte each, one per turn of the event loop: at a
+   * million messages a freeze is a copy of ~50 MB, which in one go would stop every connection for a
+   * few hundred milliseconds. Meanwhile searches read the old frozen part plus the postings being
+   * merged plus the new ones, and adds go on. One at a time: asked for again meanwhile, it runs again
+   * after. Falls back to freeze() when numbers must change (a rebuild's reorder).
+   */
+  freezeInSlices(): void {
+    if (this.slices) {
+      this.againAfterSlices = true;
+      return;
+    }
+    if (!this.ordered) {
+      this.freeze();
+      return;
+    }
+    const slices = this.freezeSteps(undefined, false, true);
+    this.slices = slices;
+    const step = (): void => {
+      // Finished meanwhile by a freeze() or close() that could not wait.
+      if (this.slices !== slices) return;
+      if (!slices.next().done) return void setImmediate(step);
+      this.slices = undefined;
+      if (this.againAfterSlices) {
+        this.againAfterSlices = false;
+        this.freezeInSlices();
+      }
+    };
+    step();
+  }
+
+  /** A freeze is running in slices. */
+  get freezing(): boolean {
+    return this.slices !== undefined;
+  }
+
+  private finishSlices(): void {
+    const slices = this.slices;
+    if (!slices) return;
+    this.slices = undefined;
+    this.againAfterSlices = false;
+    drain(slices);
+  }
+
+  /** A freeze, yielding between slices when `sliced` (only without renumbering: numbers must hold still). */
+  private *freezeSteps(alive: ((conv: ConvKey, seq: number) => boolean) | undefined, inMemory: boolean, sliced: boolean): Generator<void, boolean> {
     if (alive) this.retiredSinceSweep = 0;
     // Nothing dropped and nothing out of order (the freeze at a seal): every number stays.
     const renumber = alive || !this.ordered ? this.renumbering(alive ?? (() => true)) : undefined;
@@ -193,21 +250,27 @@ export class SearchIndex {
         docs.convOf[i] = this.convOf[order[i]!]!;
       }
     }
-    const written = { convs: docs.convs, keys: docs.keys.subarray(0, n), seqs: docs.seqs.subarray(0, n), convOf: docs.convOf.subarray(0, n) };
+    const written = { convs: docs.convs.slice(), keys: docs.keys.subarray(0, n), seqs: docs.seqs.subarray(0, n), convOf: docs.convOf.subarray(0, n) };
+    // What is merged is set aside: documents added meanwhile (sliced) start a new recent part.
+    const merging = this.recent;
+    this.recent = new Map();
+    this.pending = merging;
     let sink: PostingsSink | undefined;
     let frozen: FrozenPostings;
     try {
       sink = inMemory || !this.opts.sink ? new MemorySink(n) : this.opts.sink(written);
-      this.mergeInto(sink, renumber?.to);
+      yield* this.mergeSteps(sink, merging, renumber?.to, sliced ? (this.opts.sliceWork ?? SLICE_WORK) : Infinity);
       frozen = sink.finish();
     } catch (err) {
       sink?.abandon();
+      this.pending = undefined;
+      this.recent = joined(merging, this.recent);
       this.opts.failed?.(err as Error);
       return false;
     }
     this.frozen.close();
     this.frozen = frozen;
-    this.recent = new Map();
+    this.pending = undefined;
     if (!renumber) return true;
     const to = renumber.to;
     const edits = new Map<number, Set<number>>();
@@ -238,17 +301,21 @@ export class SearchIndex {
     return { order: live, to, kept };
   }
 
-  /** Every word of both parts in ascending hash order, its documents renumbered (dropped at -1) or not. */
-  private mergeInto(sink: PostingsSink, renumber: Int32Array | undefined): void {
+  /**
+   * Every word of the frozen part and of `recent` in ascending hash order, its documents renumbered
+   * (dropped at -1) or not; yields after each `slice` of work.
+   */
+  private *mergeSteps(sink: PostingsSink, recent: Map<number, number | IdList>, renumber: Int32Array | undefined, slice: number): Generator<void, void> {
     const table = this.frozen.table;
-    const recentHashes = Uint32Array.from(this.recent.keys()).sort();
+    const recentHashes = Uint32Array.from(recent.keys()).sort();
+    let work = 0;
     let scratch = new Uint32Array(1024);
     let i = 0;
     /** One word: its frozen documents (word i, when it has hash h) and its recent ones, renumbered. */
     const merge = (h: number): void => {
       const from = table.hashes[i] === h ? this.frozen.read(i, 0, table.countAt(i++)) : EMPTY;
-      const p = this.recent.get(h);
-      const more = p === undefined ? EMPTY : typeof p === 'number' ? Uint32Array.of(p) : p.view();
+      const more = idsOf(recent.get(h));
+      work += from.length + more.length + 1;
       if (scratch.length < from.length + more.length) scratch = new Uint32Array(Math.max(scratch.length * 2, from.length + more.length));
       let n = 0;
       for (const list of [from, more]) {
@@ -280,18 +347,33 @@ export class SearchIndex {
     }
     // Numbers unchanged (the freeze at a seal): the frozen words between two recent ones are copied
     // as they are, table and postings in bulk, so a freeze costs a copy of the file, not a step per word.
-    const copy = (to: number): void => {
+    const frozen = this.frozen;
+    function* copy(to: number): Generator<void, void> {
       if (to <= i) return;
       sink.words(table.hashes.subarray(i, to), table.counts(i, to));
       const end = table.starts[to]!;
-      for (let at = table.starts[i]!; at < end; at += COPY_IDS) sink.ids(this.frozen.readFlat(at, Math.min(end, at + COPY_IDS)));
+      const step = Math.min(COPY_IDS, slice);
+      for (let at = table.starts[i]!; at < end; at += step) {
+        const upTo = Math.min(end, at + step);
+        sink.ids(frozen.readFlat(at, upTo));
+        work += upTo - at;
+        if (work >= slice) {
+          work = 0;
+          yield;
+        }
+      }
+      work += to - i;
       i = to;
-    };
-    for (const h of recentHashes) {
-      copy(table.lowerBound(h));
-      merge(h);
     }
-    copy(table.words);
+    for (const h of recentHashes) {
+      yield* copy(table.lowerBound(h));
+      merge(h);
+      if (work >= slice) {
+        work = 0;
+        yield;
+      }
+    }
+    yield* copy(table.words);
   }
 
   /**
@@ -304,9 +386,7 @@ export class SearchIndex {
     if (!this.ordered && !this.freeze()) this.freeze(undefined, true);
     const lists = terms.map((t) => {
       const h = termHash(t);
-      const p = this.recent.get(h);
-      const recent = p === undefined ? EMPTY : typeof p === 'number' ? Uint32Array.of(p) : p.view();
-      return new TermDocs(this.frozen, this.frozen.table.find(h), recent, this.edits.get(h));
+      return new TermDocs(this.frozen, this.frozen.table.find(h), this.recentIds(h), this.edits.get(h));
     });
     if (lists.some((l) => l.size === 0)) return [];
     lists.sort((a, b) => a.size - b.size);
@@ -337,6 +417,18 @@ export class SearchIndex {
     return out;
   }
 
+  /** A word's unfrozen documents: those a sliced freeze is merging, then the newer ones. */
+  private recentIds(h: number): Uint32Array {
+    const older = idsOf(this.pending?.get(h));
+    const newer = idsOf(this.recent.get(h));
+    if (older.length === 0) return newer;
+    if (newer.length === 0) return older;
+    const out = new Uint32Array(older.length + newer.length);
+    out.set(older);
+    out.set(newer, older.length);
+    return out;
+  }
+
   /**
    * Replaces the contents with a snapshot's: documents ascending by key (their arrays are taken over,
    * not copied: the next add grows them), and their frozen postings.
@@ -357,8 +449,9 @@ export class SearchIndex {
     this.byConv = undefined;
   }
 
-  /** Lets go of the frozen part (the file store's open snapshot). */
+  /** Lets go of the frozen part (the file store's open snapshot), after finishing a sliced freeze. */
   close(): void {
+    this.finishSlices();
     this.frozen.close();
     this.frozen = MemoryPostings.empty();
   }
@@ -436,6 +529,34 @@ export class SearchIndex {
 }
 
 const EMPTY = new Uint32Array(0);
+/** Postings (or words) a sliced freeze handles per turn of the event loop: ~1 MiB of copying. */
+const SLICE_WORK = 1 << 18;
+
+function idsOf(p: number | IdList | undefined): Uint32Array {
+  return p === undefined ? EMPTY : typeof p === 'number' ? Uint32Array.of(p) : p.view();
+}
+
+/** `older`'s lists with `newer`'s after them (a failed sliced freeze puts its part back). */
+function joined(older: Map<number, number | IdList>, newer: Map<number, number | IdList>): Map<number, number | IdList> {
+  for (const [h, p] of newer) {
+    const before = older.get(h);
+    if (before === undefined) {
+      older.set(h, p);
+      continue;
+    }
+    const list = typeof before === 'number' ? IdList.over(Uint32Array.of(before)) : before;
+    for (const d of idsOf(p)) list.push(d);
+    older.set(h, list);
+  }
+  return older;
+}
+
+function drain<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}
 /** Postings copied per read when a freeze copies frozen words whole (1 MiB). */
 const COPY_IDS = 1 << 18;
 /** Frozen postings are read in blocks of this many ids, each at most once per search round. */

@@ -339,6 +339,46 @@ describe('SearchIndex: frozen and recent postings answer as one', () => {
     }
   });
 
+  it('a freeze in slices lets searches and adds go on meanwhile, runs again when asked again, and a close finishes it', async () => {
+    const dir = newDir();
+    const file = join(dir, SEARCH_FILE);
+    const index = build(new SearchIndex({ sink: (docs) => new SnapshotSink(file, 0, docs), sliceWork: 1000 }), N / 2);
+    index.freezeInSlices();
+    expect(index.freezing).toBe(true);
+    // Meanwhile: documents added, and searches over the old frozen part, the part being merged and the new.
+    const M = N + 300;
+    for (let d = N; d < M; d++) index.add(rooms[d % 2]!, d + 1, (d + 1) * 10, words(d));
+    const upTo = (keep: (d: number) => boolean): number[] => {
+      const out: number[] = [];
+      for (let d = M - 1; d >= 0; d--) if (keep(d)) out.push(d + 1);
+      return out;
+    };
+    expect(pages(index, ['third', 'rare'])).toEqual(upTo((d) => d % 3 === 0 && d % 997 === 0));
+    expect(pages(index, [`w${M - 1}`])).toEqual([M]);
+    index.freezeInSlices();
+    expect(index.freezing).toBe(true);
+    await until(() => !index.freezing, 10_000);
+    // The second ran after the first: everything is frozen, in the file.
+    expect(index.unfrozen).toBe(0);
+    expect(pages(index, ['all'])).toEqual(upTo(() => true));
+    index.close();
+    const snap = openSnapshot(file);
+    if (typeof snap === 'string') throw new Error(snap);
+    expect(snap.docs.keys.length).toBe(M);
+    snap.postings.close();
+
+    // A close in the middle finishes the freeze first.
+    const other = build(new SearchIndex({ sink: (docs) => new SnapshotSink(file, 0, docs), sliceWork: 1000 }), undefined);
+    other.freezeInSlices();
+    expect(other.freezing).toBe(true);
+    other.close();
+    expect(other.freezing).toBe(false);
+    const after = openSnapshot(file);
+    if (typeof after === 'string') throw new Error(after);
+    expect(after.docs.keys.length).toBe(N);
+    after.postings.close();
+  });
+
   it('a sweep drops the documents that left retention, renumbers the rest and keeps edits', () => {
     const dir = newDir();
     const index = build(new SearchIndex({ sink: (docs) => new SnapshotSink(join(dir, SEARCH_FILE), 0, docs) }), N / 2);
