@@ -258,9 +258,11 @@ export class SearchIndex {
     let sink: PostingsSink | undefined;
     let frozen: FrozenPostings;
     try {
+      const slice = sliced ? (this.opts.sliceWork ?? SLICE_WORK) : Infinity;
       sink = inMemory || !this.opts.sink ? new MemorySink(n) : this.opts.sink(written);
-      yield* this.mergeSteps(sink, merging, renumber?.to, sliced ? (this.opts.sliceWork ?? SLICE_WORK) : Infinity);
-      frozen = sink.finish();
+      yield* sink.start(slice);
+      yield* this.mergeSteps(sink, merging, renumber?.to, slice);
+      frozen = yield* sink.finish(slice);
     } catch (err) {
       sink?.abandon();
       this.pending = undefined;

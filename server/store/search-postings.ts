@@ -18,8 +18,10 @@ export interface PostingsSink {
   /** Words to come: their hashes and counts; their ids follow (in any number of `ids` calls). */
   words(hashes: Uint32Array, counts: Uint32Array): void;
   ids(ids: Uint32Array): void;
-  /** The postings written, readable (the sink's job is over). Throws when they could not be kept. */
-  finish(): FrozenPostings;
+  /** Writes what comes before the words (a file: the documents), yielding after each `slice` ids' worth. */
+  start(slice: number): Generator<void, void>;
+  /** Writes what comes after them, yielding likewise, and hands over the postings written, readable. Throws when they could not be kept. */
+  finish(slice: number): Generator<void, FrozenPostings>;
   /** Gives up (after a failure elsewhere): nothing written is kept. */
   abandon(): void;
 }
@@ -138,7 +140,10 @@ export class MemorySink implements PostingsSink {
     this.used += ids.length;
   }
 
-  finish(): FrozenPostings {
+  /** Nothing comes before the words in memory, nor after them but the handing over. */
+  *start(): Generator<void, void> {}
+
+  *finish(): Generator<void, FrozenPostings> {
     const table = WordTable.fromCounts(this.hashes.slice(0, this.words_), this.counts.slice(0, this.words_));
     return new MemoryPostings(this.docs, table, this.flat.slice(0, this.used));
   }

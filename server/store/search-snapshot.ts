@@ -51,7 +51,7 @@ export class SnapshotSink implements PostingsSink {
   private used = 0;
   private pos = 0;
   private crc = 0;
-  private readonly postingsAt: number;
+  private postingsAt = 0;
   private hashes: Uint32Array = new Uint32Array(1024);
   private counts: Uint32Array = new Uint32Array(1024);
   private nWords = 0;
@@ -59,14 +59,18 @@ export class SnapshotSink implements PostingsSink {
 
   constructor(
     private readonly file: string,
-    covered: number,
+    private readonly covered: number,
     private readonly docs: IndexDocs,
   ) {
     this.tmp = `${file}.tmp`;
     this.fd = fs.openSync(this.tmp, 'w+');
+  }
+
+  *start(slice: number): Generator<void, void> {
     try {
+      const docs = this.docs;
       this.put(MAGIC);
-      this.f64(covered);
+      this.f64(this.covered);
       this.u32(docs.convs.length);
       for (const c of docs.convs) {
         const b = Buffer.from(c, 'utf8');
@@ -74,9 +78,7 @@ export class SnapshotSink implements PostingsSink {
         this.put(b);
       }
       this.u32(docs.keys.length);
-      this.put(bytesOf(docs.keys));
-      this.put(bytesOf(docs.seqs));
-      this.put(bytesOf(docs.convOf));
+      for (const a of [docs.keys, docs.seqs, docs.convOf]) yield* this.putInSlices(bytesOf(a), slice);
       this.postingsAt = this.pos + this.used;
     } catch (err) {
       this.abandon();
@@ -94,14 +96,14 @@ export class SnapshotSink implements PostingsSink {
     this.put(bytesOf(ids));
   }
 
-  finish(): FrozenPostings {
+  *finish(slice: number): Generator<void, FrozenPostings> {
     try {
       const tableAt = this.pos + this.used;
       const hashes = this.hashes.slice(0, this.nWords);
       const counts = this.counts.slice(0, this.nWords);
       this.u32(this.nWords);
-      this.put(bytesOf(hashes));
-      this.put(bytesOf(counts));
+      yield* this.putInSlices(bytesOf(hashes), slice);
+      yield* this.putInSlices(bytesOf(counts), slice);
       this.f64(this.postingsAt);
       this.f64(tableAt);
       this.flush();
@@ -125,6 +127,15 @@ export class SnapshotSink implements PostingsSink {
       fs.rmSync(this.tmp, { force: true });
     } catch {
       // Already failing: the temp file is overwritten by the next freeze.
+    }
+  }
+
+  /** `bytes` a slice of `slice` ids (4 bytes each) at a time, yielding after each. */
+  private *putInSlices(bytes: Uint8Array, slice: number): Generator<void, void> {
+    const step = Math.min(bytes.length, slice * 4);
+    for (let p = 0; p < bytes.length; p += step) {
+      this.put(bytes.subarray(p, p + step));
+      if (p + step < bytes.length) yield;
     }
   }
 
