@@ -43,7 +43,7 @@ import { lockDir, type DirLock } from './dir-lock.js';
 import { Inboxes, type InboxEntry } from './inboxes.js';
 import { KEEP_EVERYONE, KnownUsers, type ForgetPolicy } from './known-users.js';
 import { encodeRecord, frameCrc } from './log-format.js';
-import { COMMIT_INTERVAL_MS, LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
+import { LogWriter, nodeIo, parseSegmentName, segmentFlags, segmentName, type LogIo, type Placed } from './log-writer.js';
 import { MessageCache } from './message-cache.js';
 import { midKey, MidTable } from './mid-table.js';
 import { handBack, stamp, type Numbering } from './numbering.js';
@@ -488,7 +488,7 @@ export class FileStore implements Store {
       fsync: this.opts.fsync,
       segmentBytes: this.segmentBytes,
       io: this.opts.io ?? nodeIo,
-      commitIntervalMs: this.opts.commitIntervalMs ?? COMMIT_INTERVAL_MS,
+      commitIntervalMs: this.opts.commitIntervalMs,
       segment: id,
       fd,
       size,

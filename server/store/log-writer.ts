@@ -127,10 +127,6 @@ export class LogWriter {
   private appended = 0;
   private written = 0;
   private durable = 0;
-  /** A record was written from inside append() and its callback has not run yet. */
-  private reportDue = false;
-  /** A write failed and its report has not run yet: appends made meanwhile were numbered on top. */
-  private failure: Error | undefined;
   private waiters: Waiter[] = [];
   private syncing = false;
   /** When the last sync started (performance.now()), and the timer waiting to start the next. */
@@ -162,7 +158,7 @@ export class LogWriter {
   }
 
   append(buf: Buffer, done: Written): void {
-    const refused = this.closing ? new Error('store is closed') : (this.brokenErr ?? this.failure);
+    const refused = this.closing ? new Error('store is closed') : this.brokenErr;
     if (refused) return queueMicrotask(() => done(refused, undefined));
     this.queue.push({ buf, done });
     this.appended++;
@@ -172,7 +168,7 @@ export class LogWriter {
     // task is over: a message waits for no other socket's work, as it would not with the memory store.
     // (Batching a whole I/O phase saved syscalls but made each message wait for the rest of the phase,
     // which showed as a tail on chatty rooms.)
-    queueMicrotask(() => this.flush(false));
+    queueMicrotask(() => this.flush());
   }
 
   /**
@@ -196,7 +192,7 @@ export class LogWriter {
         if (this.dirFd !== undefined) fs.closeSync(this.dirFd);
         resolve();
       });
-      this.flush(false);
+      this.flush();
       this.maybeIdle();
     });
   }
@@ -218,15 +214,18 @@ export class LogWriter {
     return out;
   }
 
-  /** Writes every queued record, batch by batch; `deferCallbacks` when called from append(). */
-  private flush(deferCallbacks: boolean): void {
+  /**
+   * Writes every queued record, batch by batch, then reports every outcome in append order. Never
+   * from inside append(), so a failure is reported before anything else can be appended: what a
+   * failure callback appends takes the freed seqs and is written normally.
+   */
+  private flush(): void {
     this.scheduled = false;
     // Outcomes are reported together, in append order, after the writing.
     const reports: [Pending, Placed | undefined, Error | null][] = [];
     const fail = (failed: Pending[], err: Error): void => {
       for (const p of failed) reports.push([p, undefined, err]);
       this.written += failed.length;
-      this.failure = err;
     };
     while (!this.brokenErr && this.pendingCount() > 0) {
       const q = this.queue;
@@ -264,21 +263,11 @@ export class LogWriter {
       if (this.opts.fsync !== 'off' && !this.dirty.includes(this.fd)) this.dirty.push(this.fd);
     }
     if (this.opts.fsync === 'off') this.durable = this.written;
-    const report = (): void => {
-      this.reportDue = false;
-      // Cleared first: what a failure callback appends takes the freed seqs and is written normally.
-      this.failure = undefined;
-      for (const [p, at, err] of reports) this.call(p.done, err, at);
-      if (this.brokenErr) this.failWaiters(this.brokenErr);
-      this.settleWaiters();
-      this.sync();
-      this.maybeIdle();
-    };
-    // Behind an earlier deferred report (close() right after an append), never ahead of it.
-    if (deferCallbacks || this.reportDue) {
-      this.reportDue = true;
-      queueMicrotask(report);
-    } else report();
+    for (const [p, at, err] of reports) this.call(p.done, err, at);
+    if (this.brokenErr) this.failWaiters(this.brokenErr);
+    this.settleWaiters();
+    this.sync();
+    this.maybeIdle();
   }
 
   /** One writev of a batch at the end of the segment; on failure the segment is cut back. */

@@ -250,7 +250,7 @@ export class SearchIndex {
         docs.convOf[i] = this.convOf[order[i]!]!;
       }
     }
-    const written = { convs: docs.convs.slice(), keys: docs.keys.subarray(0, n), seqs: docs.seqs.subarray(0, n), convOf: docs.convOf.subarray(0, n) };
+    const written = { convs: docs.convs, keys: docs.keys.subarray(0, n), seqs: docs.seqs.subarray(0, n), convOf: docs.convOf.subarray(0, n) };
     // What is merged is set aside: documents added meanwhile (sliced) start a new recent part.
     const merging = this.recent;
     this.recent = new Map();
