@@ -5,15 +5,8 @@
 import type { ChatMessage } from '../../protocol/messages.js';
 import type { ConvKey, Draft } from '../store/store.js';
 
-interface StoredDraft {
-  room?: string;
-  to?: string;
-  from: string;
-  text: string;
-  action?: true;
-  guest?: true;
-  mentions?: string[];
-}
+/** The draft as kept in the entry: the mid is the script's business (its own key), not the message's. */
+type StoredDraft = Omit<Draft, 'mid'>;
 
 export function encodeDraft(d: Draft): string {
   const s: StoredDraft = d.room !== undefined ? { room: d.room, from: d.from, text: d.text } : { to: d.to, from: d.from, text: d.text };
