@@ -11,7 +11,7 @@ export interface Lan {
   destroy(): void;
 }
 
-function ip(...args: string[]): void {
+export function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
@@ -29,42 +29,70 @@ export function netnsUnavailable(): string | undefined {
   }
 }
 
-/** A server namespace and `count` client namespaces, each linked to the server by its own veth pair. */
-export function createLan(count: number): Lan {
+/**
+ * Builds namespaces and the veth pairs between them for one test process (names tagged with its pid,
+ * addresses in 10.<subnet>.0.0/16), and tears down whatever it made, newest first.
+ */
+export interface Netns {
+  readonly tag: string;
+  /** A namespace with its loopback up. */
+  add(ns: string): void;
+  /** A veth pair between two namespaces on 10.<subnet>.<net>.0/24: `a` (.1) in nsA, `b` (.2) in nsB. */
+  link(nsA: string, nsB: string, net: number, name: string): { a: string; b: string; ifA: string };
+  destroy(): void;
+}
+
+/** `salt` keeps two kinds of LAN of one process on different subnets. */
+export function netns(salt = 0): Netns {
   const tag = (process.pid % 10000).toString(36);
-  const subnet = 16 + (process.pid % 200);
-  const serverNs = `parley-srv-${tag}`;
+  const subnet = 16 + ((process.pid + salt) % 200);
   const made: string[] = [];
-  const destroy = (): void => {
-    for (const ns of made.reverse()) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  try {
-    ip('netns', 'add', serverNs);
-    made.push(serverNs);
-    ip('-n', serverNs, 'link', 'set', 'lo', 'up');
-    const hosts: Lan['hosts'] = [];
-    for (let i = 1; i <= count; i++) {
-      const ns = `parley-pc${i}-${tag}`;
+  return {
+    tag,
+    add(ns) {
       ip('netns', 'add', ns);
       made.push(ns);
-      const a = `pv${tag}s${i}`;
-      const b = `pv${tag}c${i}`;
-      ip('link', 'add', a, 'type', 'veth', 'peer', 'name', b);
-      ip('link', 'set', a, 'netns', serverNs);
-      ip('link', 'set', b, 'netns', ns);
-      const net = `10.${subnet}.${i}`;
-      ip('-n', serverNs, 'addr', 'add', `${net}.1/24`, 'dev', a);
-      ip('-n', ns, 'addr', 'add', `${net}.2/24`, 'dev', b);
-      ip('-n', serverNs, 'link', 'set', a, 'up');
-      ip('-n', ns, 'link', 'set', b, 'up');
       ip('-n', ns, 'link', 'set', 'lo', 'up');
-      hosts.push({ ns, serverAddress: `${net}.1` });
+    },
+    link(nsA, nsB, net, name) {
+      const ifA = `${name}a${tag}`;
+      const ifB = `${name}b${tag}`;
+      ip('link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB);
+      ip('link', 'set', ifA, 'netns', nsA);
+      ip('link', 'set', ifB, 'netns', nsB);
+      const a = `10.${subnet}.${net}.1`;
+      const b = `10.${subnet}.${net}.2`;
+      ip('-n', nsA, 'addr', 'add', `${a}/24`, 'dev', ifA);
+      ip('-n', nsB, 'addr', 'add', `${b}/24`, 'dev', ifB);
+      ip('-n', nsA, 'link', 'set', ifA, 'up');
+      ip('-n', nsB, 'link', 'set', ifB, 'up');
+      return { a, b, ifA };
+    },
+    destroy() {
+      for (const ns of made.reverse()) {
+        try {
+          ip('netns', 'del', ns);
+        } catch {
+          // already gone
+        }
+      }
+      made.length = 0;
+    },
+  };
+}
+
+/** A server namespace and `count` client namespaces, each linked to the server by its own veth pair. */
+export function createLan(count: number): Lan {
+  const n = netns();
+  const serverNs = `parley-srv-${n.tag}`;
+  const destroy = (): void => n.destroy();
+  try {
+    n.add(serverNs);
+    const hosts: Lan['hosts'] = [];
+    for (let i = 1; i <= count; i++) {
+      const ns = `parley-pc${i}-${n.tag}`;
+      n.add(ns);
+      hosts.push({ ns, serverAddress: n.link(serverNs, ns, i, `pv${i}`).a });
     }
     return { serverNs, hosts, destroy };
   } catch (err) {

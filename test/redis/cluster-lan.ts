@@ -5,8 +5,9 @@
 // The test process stays in the machine's own namespace and never gets an address on these links:
 // it reaches the nodes through Unix sockets (namespaces do not separate the filesystem) served by a
 // small forwarder running in the client namespace. Needs root and iproute2, like test/helpers/netns.ts.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { ip, netns } from '../helpers/netns.js';
 import { tempDir } from '../helpers/server.js';
 
 export interface ClusterLan {
@@ -20,54 +21,21 @@ export interface ClusterLan {
   destroy(): void;
 }
 
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
 export function createClusterLan(nodeCount: number): ClusterLan {
-  const tag = (process.pid % 10000).toString(36);
-  const subnet = 16 + ((process.pid + 97) % 200);
-  const redisNs = `parley-cr-${tag}`;
-  const clientNs = `parley-cc-${tag}`;
-  const made: string[] = [];
-  const destroy = (): void => {
-    for (const ns of made.reverse()) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
-  };
-  const addNs = (ns: string): void => {
-    ip('netns', 'add', ns);
-    made.push(ns);
-    ip('-n', ns, 'link', 'set', 'lo', 'up');
-  };
-  /** A veth pair between two namespaces on 10.<subnet>.<net>.0/24; returns both addresses. */
-  const link = (nsA: string, nsB: string, net: number, name: string): { a: string; b: string; ifA: string } => {
-    const ifA = `${name}a${tag}`;
-    const ifB = `${name}b${tag}`;
-    ip('link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB);
-    ip('link', 'set', ifA, 'netns', nsA);
-    ip('link', 'set', ifB, 'netns', nsB);
-    const a = `10.${subnet}.${net}.1`;
-    const b = `10.${subnet}.${net}.2`;
-    ip('-n', nsA, 'addr', 'add', `${a}/24`, 'dev', ifA);
-    ip('-n', nsB, 'addr', 'add', `${b}/24`, 'dev', ifB);
-    ip('-n', nsA, 'link', 'set', ifA, 'up');
-    ip('-n', nsB, 'link', 'set', ifB, 'up');
-    return { a, b, ifA };
-  };
+  // Salted: a cluster LAN and an "other computers" LAN of one process never share a subnet.
+  const n = netns(97);
+  const redisNs = `parley-cr-${n.tag}`;
+  const clientNs = `parley-cc-${n.tag}`;
+  const destroy = (): void => n.destroy();
   try {
-    addNs(redisNs);
-    addNs(clientNs);
+    n.add(redisNs);
+    n.add(clientNs);
     const nodes: ClusterLan['nodes'] = [];
     for (let i = 0; i < nodeCount; i++) {
-      const ns = `parley-cn${i}-${tag}`;
-      addNs(ns);
-      const toRedis = link(redisNs, ns, 10 + i, `cr${i}`);
-      const toClients = link(clientNs, ns, 50 + i, `cc${i}`);
+      const ns = `parley-cn${i}-${n.tag}`;
+      n.add(ns);
+      const toRedis = n.link(redisNs, ns, 10 + i, `cr${i}`);
+      const toClients = n.link(clientNs, ns, 50 + i, `cc${i}`);
       nodes.push({ ns, redisAddress: toRedis.a, clientAddress: toClients.b, redisLink: toRedis.ifA });
     }
     return {
