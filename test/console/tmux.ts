@@ -1,7 +1,9 @@
 // A console client on a real terminal: tmux gives it a pty, types keys and shows the screen. Shared by
 // the terminal tests; every wait polls the screen, none sleeps and then asserts.
 import { execFileSync } from 'node:child_process';
-import { CONSOLE_JS } from '../helpers/server.js';
+import { afterAll, beforeAll } from 'vitest';
+import { CONSOLE_JS, startServer, type RunningServer } from '../helpers/server.js';
+import type { TcpClient } from '../helpers/tcp-client.js';
 
 export function tmuxMissing(): string | undefined {
   try {
@@ -78,5 +80,33 @@ export function killTmuxServer(socket: string): void {
     execFileSync('tmux', ['-L', socket, 'kill-server'], { stdio: 'ignore' });
   } catch {
     // already gone
+  }
+}
+
+/**
+ * A describe block's server, and the terminals and TCP peers its tests open: the server starts before
+ * the first test; after the last, every terminal and peer is closed, the tmux server killed and the
+ * server stopped. Call inside the describe.
+ */
+export class TerminalSuite {
+  private running: RunningServer | undefined;
+  readonly terms: Term[] = [];
+  readonly peers: TcpClient[] = [];
+
+  constructor(socket: string) {
+    beforeAll(async () => {
+      this.running = await startServer();
+    });
+    afterAll(async () => {
+      for (const t of this.terms) t.kill();
+      killTmuxServer(socket);
+      for (const p of this.peers) p.close();
+      await this.running?.stop();
+    });
+  }
+
+  get server(): RunningServer {
+    if (!this.running) throw new Error('the suite\'s server has not started');
+    return this.running;
   }
 }

@@ -3,26 +3,25 @@
 // completion and logs. The other side of each conversation is a raw TCP client.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { skipUnless } from '../helpers/require.js';
-import { startServer, tempDir, type RunningServer } from '../helpers/server.js';
+import { startServer, tempDir } from '../helpers/server.js';
 import { accountTcp, helloTcp, type TcpClient } from '../helpers/tcp-client.js';
-import { killTmuxServer, startTerm, tmuxMissing, type Term } from './tmux.js';
+import { startTerm, TerminalSuite, tmuxMissing, type Term } from './tmux.js';
 
 const skip = skipUnless(tmuxMissing(), 'the irssi-habit terminal tests of the console client');
 const socket = `parley-irssi-${process.pid}`;
 
 describe.skipIf(skip)('console client: irssi habits on a terminal', () => {
-  let server: RunningServer;
-  const terms: Term[] = [];
-  const peers: TcpClient[] = [];
+  const suite = new TerminalSuite(socket);
+  const { terms, peers } = suite;
   const term = (name: string, ...args: string[]): Term => {
-    const t = startTerm(socket, ['--host', '127.0.0.1', '--port', String(server.tcpPort), '--name', name, ...args]);
+    const t = startTerm(socket, ['--host', '127.0.0.1', '--port', String(suite.server.tcpPort), '--name', name, ...args]);
     terms.push(t);
     return t;
   };
   const peer = async (name: string, ...rooms: string[]): Promise<TcpClient> => {
-    const c = await helloTcp(server.tcpPort, name);
+    const c = await helloTcp(suite.server.tcpPort, name);
     peers.push(c);
     for (const room of rooms) {
       c.send({ type: 'join', room });
@@ -30,15 +29,6 @@ describe.skipIf(skip)('console client: irssi habits on a terminal', () => {
     }
     return c;
   };
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    for (const t of terms) t.kill();
-    killTmuxServer(socket);
-    for (const p of peers) p.close();
-    await server.stop();
-  });
 
   it('/join, /join back, /leave: the prompt, the status line and where a line goes change together', async () => {
     const bo = await peer('bo', 'general', 'dev');
@@ -194,15 +184,15 @@ describe.skipIf(skip)('console client: irssi habits on a terminal', () => {
   });
 
   it('/history in a conversation window pages back through the stored direct conversation', async () => {
-    const ola = await accountTcp(server.tcpPort, 'ola');
+    const ola = await accountTcp(suite.server.tcpPort, 'ola');
     peers.push(ola);
-    const pimElsewhere = await accountTcp(server.tcpPort, 'pim');
+    const pimElsewhere = await accountTcp(suite.server.tcpPort, 'pim');
     for (let i = 1; i <= 5; i++) {
       ola.send({ type: 'dm', to: 'pim', text: `stored ${i}`, id: `d${i}` });
       await pimElsewhere.next((e) => e.type === 'message' && e.text === `stored ${i}`);
     }
     pimElsewhere.close();
-    const t = startTerm(socket, ['--host', '127.0.0.1', '--port', String(server.tcpPort), '--name', 'pim'], { PARLEY_PASSWORD: 'pw-of-pim', XDG_CONFIG_HOME: tempDir('parley-cfg-') });
+    const t = startTerm(socket, ['--host', '127.0.0.1', '--port', String(suite.server.tcpPort), '--name', 'pim'], { PARLEY_PASSWORD: 'pw-of-pim', XDG_CONFIG_HOME: tempDir('parley-cfg-') });
     terms.push(t);
     await t.waitScreen(/\[#general\] >\s*$/m);
     ola.send({ type: 'dm', to: 'pim', text: 'live six', id: 'd6' });

@@ -1,11 +1,10 @@
 // /search on a real terminal (tmux): results in the current window with where and when each is, the
 // matched words marked (bold, underlined), /search alone for older matches, -here for this window
 // only, and the refusals said once.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { skipUnless } from '../helpers/require.js';
-import { startServer, type RunningServer } from '../helpers/server.js';
-import { helloTcp, type TcpClient } from '../helpers/tcp-client.js';
-import { killTmuxServer, startTerm, tmuxMissing, type Term } from './tmux.js';
+import { helloTcp } from '../helpers/tcp-client.js';
+import { startTerm, TerminalSuite, tmuxMissing } from './tmux.js';
 
 const skip = skipUnless(tmuxMissing(), 'the /search terminal test of the console client');
 const socket = `parley-search-${process.pid}`;
@@ -13,21 +12,11 @@ const socket = `parley-search-${process.pid}`;
 const SGR = /\u001b\[[0-9;]*m/;
 
 describe.skipIf(skip)('console client: /search on a terminal', () => {
-  let server: RunningServer;
-  const terms: Term[] = [];
-  const peers: TcpClient[] = [];
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    for (const t of terms) t.kill();
-    killTmuxServer(socket);
-    for (const p of peers) p.close();
-    await server.stop();
-  });
+  const suite = new TerminalSuite(socket);
+  const { terms, peers } = suite;
 
   it('shows matches newest first with the words marked, pages older with /search, and -here keeps to the window', async () => {
-    const bo = await helloTcp(server.tcpPort, 'bo');
+    const bo = await helloTcp(suite.server.tcpPort, 'bo');
     peers.push(bo);
     for (const room of ['general', 'dev']) {
       bo.send({ type: 'join', room, id: `j-${room}` });
@@ -43,7 +32,7 @@ describe.skipIf(skip)('console client: /search on a terminal', () => {
     await say('general', 'unrelated chatter', 'other');
 
     // Colours on (NO_COLOR empty): the marks are what is tested.
-    const t = startTerm(socket, ['--host', '127.0.0.1', '--port', String(server.tcpPort), '--name', 'amy'], { NO_COLOR: '' });
+    const t = startTerm(socket, ['--host', '127.0.0.1', '--port', String(suite.server.tcpPort), '--name', 'amy'], { NO_COLOR: '' });
     terms.push(t);
     await t.waitScreen(/\[#general\] >\s*$/m);
     t.line('/join dev');
